@@ -1,0 +1,48 @@
+"""Packaging for synthlib.
+
+Spark, Delta and pyarrow are in the `local` extra: a Databricks runtime brings its own and
+the wheel must not replace them. Local set-up (`dev/setup.sh`) installs `.[local,test]`.
+"""
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+VERSION = re.search(r'__version__ = "([^"]+)"', Path("synthlib/__init__.py").read_text()).group(1)
+
+setup(
+    name="synthlib",
+    version=VERSION,
+    description="Spark-native synthesizer of e-commerce search and recommendation click logs",
+    long_description=Path("README.md").read_text(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["synthlib", "synthlib.*"]),
+    install_requires=[
+        "numpy==1.26.4",
+        "pandas==2.3.3",
+        "pydantic>=2.6,<3",
+        "PyYAML>=6.0,<7",
+    ],
+    extras_require={
+        # Provided by Databricks Runtime 17.3 LTS; installed locally and on plain clusters.
+        "local": [
+            "pyspark==4.0.5",
+            "delta-spark==4.0.1",
+            "pyarrow==14.0.2",
+        ],
+        "test": ["pytest>=8,<10"],
+    },
+    entry_points={
+        "console_scripts": [
+            "synthlib=synthlib.cli:main",
+            # One script per job for Databricks `python_wheel_task` entry points.
+            "synthlib-simulate=synthlib.cli:simulate_entrypoint",
+            "synthlib-profile=synthlib.cli:profile_entrypoint",
+            "synthlib-train=synthlib.cli:train_entrypoint",
+            "synthlib-generate=synthlib.cli:generate_entrypoint",
+            "synthlib-evaluate=synthlib.cli:evaluate_entrypoint",
+            "synthlib-pipeline=synthlib.cli:pipeline_entrypoint",
+        ]
+    },
+)

@@ -1,0 +1,232 @@
+"""Run configuration: YAML files validated strictly before any Spark work.
+
+Every key is declared here; an unknown or mistyped key is an error that names the key,
+the file and the closest valid key. Imports without Spark.
+"""
+from __future__ import annotations
+
+import difflib
+import os
+from datetime import date
+from typing import Any, Literal, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from synthlib.schema import EVENT_TYPES
+
+
+class ConfigError(ValueError):
+    """A configuration file or override is invalid; the message says how to fix it."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SparkConf(_Strict):
+    master: Optional[str] = None  # None: reuse an active session, else local[2]
+    app_name: str = "synthlib"
+    conf: dict[str, str] = {}  # extra Spark settings, e.g. spark.sql.shuffle.partitions
+
+
+class ColumnMap(_Strict):
+    """Canonical column -> column name in the source. Unmapped optional columns are null."""
+
+    user_id: Optional[str] = None
+    session_id: Optional[str] = None
+    item_id: Optional[str] = None
+    timestamp: Optional[str] = None
+    event_type: Optional[str] = None
+    category: Optional[str] = None
+    price: Optional[str] = None
+    query: Optional[str] = None
+    position: Optional[str] = None
+    device: Optional[str] = None
+
+
+class TimestampConf(_Strict):
+    format: str = "unix_s"  # unix_s | unix_ms | timestamp | a Spark datetime pattern
+    offset_ms_column: Optional[str] = None  # added to the timestamp, e.g. ms since session start
+
+
+class SourceConf(_Strict):
+    """One input file set or table; several sources are unioned."""
+
+    path: Optional[str] = None
+    table: Optional[str] = None  # metastore table name, instead of a path
+    format: Literal["csv", "parquet", "json", "delta"] = "delta"
+    options: dict[str, str] = {}  # reader options, e.g. {sep: ";", header: "true"}
+    schema_ddl: Optional[str] = None  # CSV/JSON schema, e.g. for files without a header
+    explode: Optional[str] = None  # array-of-struct column holding the events (JSON sessions)
+    columns: ColumnMap
+    timestamp: TimestampConf = TimestampConf()
+    event_values: dict[str, str] = {}  # source value -> canonical event type
+    event_type: Optional[str] = None  # constant event type for sources without one
+    only_known_sessions: bool = False  # keep rows whose session occurs in the first source
+
+    @model_validator(mode="after")
+    def _check(self) -> "SourceConf":
+        if (self.path is None) == (self.table is None):
+            raise ValueError("set exactly one of 'path' or 'table'")
+        if self.columns.item_id is None or self.columns.timestamp is None:
+            raise ValueError("'columns' must map 'item_id' and 'timestamp'")
+        if self.columns.user_id is None and self.columns.session_id is None:
+            raise ValueError("'columns' must map 'user_id' or 'session_id' (or both)")
+        if (self.columns.event_type is None) == (self.event_type is None):
+            raise ValueError("map 'columns.event_type' or set a constant 'event_type', not both")
+        bad = sorted({v for v in self.event_values.values()} - set(EVENT_TYPES))
+        if self.event_type is not None and self.event_type not in EVENT_TYPES:
+            bad.append(self.event_type)
+        if bad:
+            raise ValueError(f"unknown event type(s) {bad}; use one of {list(EVENT_TYPES)}")
+        return self
+
+
+class ItemsConf(_Strict):
+    """Item attributes (category, price) joined onto the events by item id."""
+
+    path: Optional[str] = None
+    table: Optional[str] = None
+    format: Literal["csv", "parquet", "json", "delta"] = "delta"
+    options: dict[str, str] = {}
+    item_id: str
+    category: Optional[str] = None
+    price: Optional[str] = None
+
+
+class InputConf(_Strict):
+    sources: list[SourceConf] = Field(min_length=1)
+    items: Optional[ItemsConf] = None
+    session_gap_minutes: float = Field(30.0, gt=0)  # sessionize users when no session ids
+    start: Optional[date] = None  # optional time window; rows outside are quarantined
+    end: Optional[date] = None
+
+
+class SimulateConf(_Strict):
+    """The embedded demo log. Simulated data, labelled so in the table properties."""
+
+    events: int = Field(200_000, ge=1000)  # approximate number of events
+    categories: int = Field(40, ge=2)
+    items_per_category: int = Field(250, ge=5)
+    start: date = date(2026, 1, 5)
+    days: int = Field(14, ge=1)
+    path: Optional[str] = None  # default: <output>/input/events
+    partitions: int = Field(8, ge=1)
+
+
+class ProfileConf(_Strict):
+    top_queries: int = Field(200, ge=1)  # queries kept in the stats summary
+    max_position: int = Field(20, ge=1)  # click-through is reported for positions 1..N
+
+
+class TrainConf(_Strict):
+    model: Literal["stats"] = "stats"
+    max_items: int = Field(200_000, ge=1)  # items carried by the model, most popular first
+
+
+class GenerateConf(_Strict):
+    users: Optional[int] = Field(None, ge=1)  # default: as many users as the real log
+    start: Optional[date] = None  # default: the real log's first day
+    days: Optional[int] = Field(None, ge=1)  # default: the real log's span
+    run_id: Optional[str] = None  # default: derived from seed and model version
+    users_per_partition: int = Field(2_000, ge=1)
+
+
+class EvaluateConf(_Strict):
+    # A distance at or below `pass` is marked pass; at or below `warn`, warn; else fail.
+    pass_at: float = Field(0.1, ge=0)
+    warn_at: float = Field(0.25, ge=0)
+
+
+class Config(_Strict):
+    seed: int = 42
+    output: str
+    spark: SparkConf = SparkConf()
+    simulate: Optional[SimulateConf] = None
+    input: Optional[InputConf] = None
+    profile: ProfileConf = ProfileConf()
+    train: TrainConf = TrainConf()
+    generate: GenerateConf = GenerateConf()
+    evaluate: EvaluateConf = EvaluateConf()
+    source_file: Optional[str] = Field(None, exclude=True)
+
+    @model_validator(mode="after")
+    def _check(self) -> "Config":
+        if self.input is None and self.simulate is None:
+            raise ValueError("set 'input' (your log) or 'simulate' (the demo log)")
+        return self
+
+    def path(self, *parts: str) -> str:
+        return os.path.join(self.output, *parts)
+
+    @property
+    def simulated_path(self) -> str:
+        return (self.simulate and self.simulate.path) or self.path("input", "events")
+
+    def require_input(self) -> InputConf:
+        """The configured input; without one, the simulated demo log in canonical form."""
+        if self.input is not None:
+            return self.input
+        identity = ColumnMap(**{c: c for c in ColumnMap.model_fields if c != "timestamp"}, timestamp="ts")
+        return InputConf(sources=[SourceConf(path=self.simulated_path, format="delta", columns=identity,
+                                             timestamp=TimestampConf(format="timestamp"))])
+
+
+def _set_dotted(tree: dict, dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    node = tree
+    for k in keys[:-1]:
+        node = node.setdefault(k, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override '{dotted}': '{k}' is not a section")
+    node[keys[-1]] = value
+
+
+def _describe(err: dict, source: str) -> str:
+    loc = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "extra_forbidden":
+        parent, key = err["loc"][:-1], str(err["loc"][-1])
+        model = Config
+        for p in parent:
+            field = model.model_fields.get(str(p))
+            ann = field.annotation if field else None
+            args = getattr(ann, "__args__", ()) or (ann,)
+            model = next((a for a in args if isinstance(a, type) and issubclass(a, BaseModel)), None)
+            if model is None:
+                break
+        valid = [v for v in sorted(model.model_fields) if v != "source_file"] if model else []
+        close = difflib.get_close_matches(key, valid, n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        return f"{source}: unknown key '{loc}'; {hint}valid keys here: {', '.join(valid)}"
+    return f"{source}: '{loc or '(top level)'}': {err['msg']}"
+
+
+def load_config(path: str, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Load and validate a YAML run configuration.
+
+    Args:
+        path: YAML file.
+        overrides: `dotted.key=value` strings; values are parsed as YAML scalars or lists.
+
+    Raises:
+        ConfigError: naming the file, the key and how to fix it.
+    """
+    if not os.path.isfile(path):
+        raise ConfigError(f"config file '{path}' not found; pass --conf conf/<name>.yaml")
+    with open(path) as fh:
+        try:
+            tree = yaml.safe_load(fh) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(tree, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys to values")
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override '{item}' must look like dotted.key=value")
+        key, raw = item.split("=", 1)
+        _set_dotted(tree, key.strip(), yaml.safe_load(raw) if raw else None)
+    try:
+        return Config.model_validate(tree).model_copy(update={"source_file": path})
+    except ValidationError as e:
+        raise ConfigError("\n".join(_describe(err, path) for err in e.errors())) from None

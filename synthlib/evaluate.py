@@ -1,0 +1,102 @@
+"""Evaluate: compare the synthetic events with the real log on a first set of distances.
+
+All distributions are aggregated in Spark; only their bounded summaries (histograms,
+frequency-of-frequency tables) reach the driver.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from synthlib.config import Config
+from synthlib.delta_io import table_properties
+from synthlib.profile import bucket, popularity
+from synthlib.report import write_report
+
+
+def distribution(df: DataFrame, key) -> dict:
+    """Normalised counts of a bounded key (an event type, an hour, a length bucket)."""
+    rows = df.groupBy(key.alias("k")).count().collect()
+    total = sum(r["count"] for r in rows) or 1
+    return {r["k"]: r["count"] / total for r in rows if r["k"] is not None}
+
+
+def total_variation(p: dict, q: dict) -> float:
+    return 0.5 * sum(abs(p.get(k, 0.0) - q.get(k, 0.0)) for k in set(p) | set(q))
+
+
+def ks(p: dict, q: dict) -> float:
+    """Kolmogorov-Smirnov distance between two distributions over ordered keys."""
+    cp = cq = worst = 0.0
+    for k in sorted(set(p) | set(q)):
+        cp, cq = cp + p.get(k, 0.0), cq + q.get(k, 0.0)
+        worst = max(worst, abs(cp - cq))
+    return worst
+
+
+def item_total_variation(real: DataFrame, synthetic: DataFrame) -> float:
+    """Half the L1 distance between the item distributions, computed in Spark."""
+    def shares(df: DataFrame, name: str) -> DataFrame:
+        counts = df.where(F.col("item_id").isNotNull()).groupBy("item_id").count()
+        total = counts.agg(F.sum("count")).first()[0] or 1
+        return counts.select("item_id", (F.col("count") / total).alias(name))
+    joined = shares(real, "p").join(shares(synthetic, "q"), "item_id", "full_outer")
+    value = joined.agg(F.sum(F.abs(F.coalesce("p", F.lit(0.0)) - F.coalesce("q", F.lit(0.0))))).first()[0]
+    return 0.5 * float(value or 0.0)
+
+
+def rank_frequency(df: DataFrame) -> list[tuple[int, int]]:
+    """(count, number of items with that count): the rank-frequency curve, compressed."""
+    counts = df.where(F.col("item_id").isNotNull()).groupBy("item_id").count()
+    return sorted((int(r["count"]), int(r["n"])) for r in
+                  counts.groupBy("count").agg(F.count(F.lit(1)).alias("n")).collect())
+
+
+def compare(real: DataFrame, synthetic: DataFrame) -> dict:
+    """Distances between two canonical event frames (0 = identical)."""
+    lengths = lambda df: distribution(  # noqa: E731
+        df.groupBy("session_id").count(), bucket(F.col("count")))
+    figures = {
+        "event_mix": (distribution(real, F.col("event_type")), distribution(synthetic, F.col("event_type"))),
+        "hour_of_day": (distribution(real, F.hour("ts")), distribution(synthetic, F.hour("ts"))),
+        "session_length": (lengths(real), lengths(synthetic)),
+    }
+    freq_real, freq_syn = rank_frequency(real), rank_frequency(synthetic)
+    pop_real, pop_syn = popularity(freq_real), popularity(freq_syn)
+    metrics = {
+        "item_popularity_tv": item_total_variation(real, synthetic),
+        "item_gini_difference": abs(pop_real["gini"] - pop_syn["gini"]),
+        "item_top1pct_share_difference": abs(pop_real["top1pct_share"] - pop_syn["top1pct_share"]),
+        "session_length_ks": ks(*figures["session_length"]),
+        "session_length_tv": total_variation(*figures["session_length"]),
+        "event_mix_tv": total_variation(*figures["event_mix"]),
+        "hour_of_day_tv": total_variation(*figures["hour_of_day"]),
+    }
+    figures["rank_frequency"] = (freq_real, freq_syn)
+    return {"metrics": metrics, "figures": figures,
+            "popularity": {"real": pop_real, "synthetic": pop_syn}}
+
+
+def evaluate(spark: SparkSession, conf: Config, run_id: str | None = None) -> dict:
+    """Write `<output>/eval/metrics.json` and `report.html` for one generation run."""
+    real = spark.read.format("delta").load(conf.path("ingest", "events"))
+    path = conf.path("tables", "events")
+    table = spark.read.format("delta").load(path)
+    run_id = run_id or conf.generate.run_id or table_properties(spark, path)["synthlib.last_run"]
+    synthetic = table.where(F.col("run_id") == run_id)
+    result = compare(real, synthetic)
+    marks = {k: ("pass" if v <= conf.evaluate.pass_at else "warn" if v <= conf.evaluate.warn_at else "fail")
+             for k, v in result["metrics"].items()}
+    out = {"run_id": run_id, "metrics": result["metrics"], "marks": marks,
+           "thresholds": {"pass": conf.evaluate.pass_at, "warn": conf.evaluate.warn_at},
+           "popularity": result["popularity"],
+           "events": {"real": real.count(), "synthetic": synthetic.count()}}
+    os.makedirs(conf.path("eval"), exist_ok=True)
+    with open(conf.path("eval", "metrics.json"), "w") as fh:
+        json.dump(out, fh, indent=2, sort_keys=True)
+    write_report(conf.path("eval", "report.html"), out, result["figures"])
+    return {**out, "metrics_path": conf.path("eval", "metrics.json"),
+            "report_path": conf.path("eval", "report.html")}

@@ -1,0 +1,199 @@
+"""Ingest: read any click log, map it to the canonical schema, validate, sessionize.
+
+Schema-level problems (a missing path or column, a column of the wrong kind) stop with an
+`InputError` naming the column and the fix. Row-level problems go to a quarantine table
+with a reason; accepted plus quarantined rows always equal the rows read.
+"""
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta, timezone
+
+from pyspark import StorageLevel
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+from pyspark.sql.types import ArrayType, MapType, StructType
+
+from synthlib.config import Config, InputConf, ItemsConf, SourceConf
+from synthlib.delta_io import is_delta, write_table
+from synthlib.schema import COLUMN_NAMES, CANONICAL_COLUMNS, EVENT_TYPES
+
+EARLIEST = datetime(1990, 1, 1, tzinfo=timezone.utc)
+REASON = "_reason"
+
+
+class InputError(ValueError):
+    """The input cannot be read as a click log; the message names the problem and the fix."""
+
+
+def read_raw(spark: SparkSession, src: SourceConf | ItemsConf, where: str) -> DataFrame:
+    """Read one source as configured (path or metastore table)."""
+    if src.table:
+        if not spark.catalog.tableExists(src.table):
+            raise InputError(f"{where}: table '{src.table}' does not exist; check '{where}.table'")
+        return spark.read.table(src.table)
+    path = src.path
+    if "://" not in path and not os.path.exists(path):
+        raise InputError(f"{where}: path '{path}' does not exist; check '{where}.path'")
+    if src.format == "delta" and "://" not in path and not is_delta(spark, path):
+        raise InputError(f"{where}: '{path}' is not a Delta table; set '{where}.format' to "
+                         "csv, parquet or json, or point 'path' at a Delta table")
+    reader = spark.read.format(src.format).options(**src.options)
+    if getattr(src, "schema_ddl", None):
+        reader = reader.schema(src.schema_ddl)
+    return reader.load(path)
+
+
+def _column(df: DataFrame, name: str, key: str) -> Column:
+    if name not in df.columns:
+        raise InputError(f"{key}: column '{name}' not found; the source has columns "
+                         f"{df.columns}. Fix the mapping in '{key}'")
+    if isinstance(df.schema[name].dataType, (ArrayType, MapType, StructType)):
+        raise InputError(f"{key}: column '{name}' is {df.schema[name].dataType.simpleString()}, "
+                         "not a scalar; map a plain column (use 'explode' for nested events)")
+    return F.col(f"`{name}`")
+
+
+def _text(c: Column) -> Column:
+    s = F.trim(c.cast("string"))
+    return F.when(s == "", None).otherwise(s)
+
+
+def _timestamp(df: DataFrame, src: SourceConf, where: str) -> Column:
+    raw = _column(df, src.columns.timestamp, f"{where}.columns.timestamp")
+    fmt = src.timestamp.format
+    if fmt in ("unix_s", "unix_ms"):
+        scale = 1000.0 if fmt == "unix_s" else 1.0
+        millis = F.expr(f"try_cast(`{src.columns.timestamp}` AS double)") * F.lit(scale)
+        ts = F.when(millis.isNotNull() & (F.abs(millis) < 1e15),
+                    F.timestamp_millis(F.round(millis).cast("long")))
+    elif fmt == "timestamp":
+        ts = F.expr(f"try_cast(`{src.columns.timestamp}` AS timestamp)")
+    else:
+        ts = F.try_to_timestamp(raw.cast("string"), F.lit(fmt))
+    if src.timestamp.offset_ms_column:
+        _column(df, src.timestamp.offset_ms_column, f"{where}.timestamp.offset_ms_column")
+        offset = F.expr(f"try_cast(`{src.timestamp.offset_ms_column}` AS long)")
+        ts = F.timestamp_millis(F.unix_millis(ts) + offset)
+    return ts
+
+
+def _event_type(df: DataFrame, src: SourceConf, where: str) -> tuple[Column, Column]:
+    """(canonical event type or null, raw value for the quarantine reason)."""
+    if src.event_type:
+        return F.lit(src.event_type), F.lit(src.event_type)
+    raw = _text(_column(df, src.columns.event_type, f"{where}.columns.event_type"))
+    mapping = {**{t: t for t in EVENT_TYPES}, **src.event_values}
+    mapped = F.create_map(*[F.lit(x) for kv in mapping.items() for x in kv])[raw]
+    return mapped, raw
+
+
+def canonical(df: DataFrame, src: SourceConf, where: str) -> DataFrame:
+    """Map one source to the canonical columns plus a `_reason` for invalid rows."""
+    if src.explode:
+        if src.explode not in df.columns or not isinstance(df.schema[src.explode].dataType, ArrayType):
+            raise InputError(f"{where}.explode: '{src.explode}' must be an array column of {df.columns}")
+        others = [c for c in df.columns if c != src.explode]
+        df = df.select(*others, F.explode(src.explode).alias("_e")).select(*others, "_e.*")
+    cols = src.columns
+    out = {}
+    for name, typ, _ in CANONICAL_COLUMNS:
+        source_name = getattr(cols, name if name != "ts" else "timestamp", None)
+        if name == "ts":
+            out[name] = _timestamp(df, src, where)
+        elif name == "event_type":
+            out[name], raw_type = _event_type(df, src, where)
+        elif source_name is None:
+            out[name] = F.lit(None).cast(typ)
+        elif typ == "string":
+            out[name] = _text(_column(df, source_name, f"{where}.columns.{name}"))
+        else:
+            _column(df, source_name, f"{where}.columns.{name}")
+            out[name] = F.expr(f"try_cast(`{source_name}` AS {typ})")
+    if cols.user_id is None:  # session-only logs: each session is its own user
+        out["user_id"] = out["session_id"]
+    df = df.select(*[c.alias(n) for n, c in out.items()], raw_type.alias("_raw_type"))
+    return df.withColumn("_source", F.lit(src.path or src.table))
+
+
+def _reason(inp: InputConf) -> Column:
+    lo = datetime.combine(inp.start, datetime.min.time(), timezone.utc) if inp.start else EARLIEST
+    hi = (datetime.combine(inp.end, datetime.min.time(), timezone.utc) + timedelta(days=1) if inp.end
+          else datetime.now(timezone.utc) + timedelta(days=1))
+    return (F.when(F.col("user_id").isNull() & F.col("session_id").isNull(), "null user_id and session_id")
+            .when(F.col("ts").isNull(), "null or unparsable timestamp")
+            .when((F.col("ts") < F.lit(lo)) | (F.col("ts") >= F.lit(hi)),
+                  F.lit(f"timestamp outside [{lo.date()}, {hi.date()})"))
+            .when(F.col("event_type").isNull(),
+                  "unknown event type; map it in event_values")
+            .when(F.col("item_id").isNull() & (F.col("event_type") != "search"), "null item_id"))
+
+
+def sessionize(df: DataFrame, gap_minutes: float) -> DataFrame:
+    """Fill missing session ids: a user's new session starts after a gap > `gap_minutes`."""
+    w = Window.partitionBy("user_id").orderBy("ts", "event_type", "item_id")
+    gap = F.unix_millis("ts") - F.lag(F.unix_millis("ts")).over(w)
+    new = F.when(gap.isNull() | (gap > gap_minutes * 60_000), 1).otherwise(0)
+    number = F.sum(new).over(w.rowsBetween(Window.unboundedPreceding, 0))
+    with_ids = (df.where(F.col("session_id").isNull())
+                .withColumn("session_id", F.concat("user_id", F.lit("#"), number.cast("string"))))
+    return df.where(F.col("session_id").isNotNull()).unionByName(with_ids)
+
+
+def _join_items(spark: SparkSession, df: DataFrame, items: ItemsConf) -> DataFrame:
+    raw = read_raw(spark, items, "input.items")
+    attrs = {"item_id": items.item_id, "category": items.category, "price": items.price}
+    cols = [(_text(_column(raw, src, f"input.items.{name}")) if name != "price" else
+             F.expr(f"try_cast(`{src}` AS double)")).alias(f"_i_{name}")
+            for name, src in attrs.items() if src]
+    table = raw.select(*cols).dropDuplicates(["_i_item_id"])
+    joined = df.join(table, df["item_id"] == table["_i_item_id"], "left")
+    for name in ("category", "price"):
+        if attrs[name]:
+            joined = joined.withColumn(name, F.coalesce(name, f"_i_{name}"))
+    return joined.select(*df.columns)
+
+
+def ingest(spark: SparkSession, conf: Config) -> dict:
+    """Read the configured log into `<output>/ingest/events`; bad rows to `.../quarantine`.
+
+    Returns:
+        The run summary: rows read, accepted, quarantined by reason, sessions.
+    """
+    inp = conf.require_input()
+    frames = []
+    for i, src in enumerate(inp.sources):
+        where = f"input.sources[{i}]"
+        frame = canonical(read_raw(spark, src, where), src, where)
+        if src.only_known_sessions and frames:
+            known = frames[0].select("session_id").where(F.col("session_id").isNotNull()).distinct()
+            frame = frame.join(known, "session_id", "left_semi")
+        frames.append(frame)
+    df = frames[0]
+    for f in frames[1:]:
+        df = df.unionByName(f)
+    if inp.items:
+        df = _join_items(spark, df, inp.items)
+    df = df.withColumn(REASON, _reason(inp)).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        quarantine = (df.where(F.col(REASON).isNotNull())
+                      .withColumn("event_type", F.coalesce("event_type", "_raw_type"))
+                      .select(*COLUMN_NAMES, F.col(REASON).alias("reason"), F.col("_source").alias("source")))
+        accepted = sessionize(df.where(F.col(REASON).isNull()).select(*COLUMN_NAMES), inp.session_gap_minutes)
+        run = {"operation": "ingest", "seed": conf.seed}
+        write_table(accepted.withColumn("date", F.to_date("ts")), conf.path("ingest", "events"),
+                    mode="overwrite", partition_by=["date"], commit_info=run,
+                    overwrite_schema=True)
+        write_table(quarantine, conf.path("ingest", "quarantine"), mode="overwrite", commit_info=run,
+                    overwrite_schema=True)
+        rows_read = df.count()
+    finally:
+        df.unpersist()
+    events = spark.read.format("delta").load(conf.path("ingest", "events"))
+    reasons = {r["reason"]: r["count"] for r in spark.read.format("delta")
+               .load(conf.path("ingest", "quarantine")).groupBy("reason").count().collect()}
+    accepted_rows = events.count()
+    return {"rows_read": rows_read, "accepted": accepted_rows,
+            "quarantined": sum(reasons.values()), "quarantine_reasons": reasons,
+            "events_path": conf.path("ingest", "events"),
+            "quarantine_path": conf.path("ingest", "quarantine")}

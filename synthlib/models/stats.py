@@ -1,0 +1,199 @@
+"""The `stats` synthesizer: sessions drawn from the profiled distributions alone.
+
+User activity (sessions per user), session length, an event-type Markov chain, category
+then item popularity (with the observed rates of staying in a category and repeating an
+item), day of week, hour of day, inter-event gaps, click positions and top queries. It is
+the baseline every learned model must beat.
+
+Artifact: `model.json` (distributions and lineage) and `items.parquet` (the item table,
+the `max_items` most popular items with category, weight and mean price).
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+
+import numpy as np
+import pandas as pd
+
+from synthlib import __version__, rng
+from synthlib.profile import END, START
+
+MODEL_JSON, ITEMS_FILE = "model.json", "items.parquet"
+
+
+class NotFittedError(RuntimeError):
+    """Raised when a model is used before `fit` or `load`."""
+
+
+@dataclass(frozen=True)
+class StatsConfig:
+    max_items: int = 200_000  # items carried by the model, most popular first
+
+
+def _hist_sampler(hist: dict) -> tuple[np.ndarray, np.ndarray]:
+    bins = np.asarray(hist["bins"], dtype=np.int64)
+    return bins, np.cumsum(np.asarray(hist["counts"], dtype=float))
+
+
+def _draw_count(sampler: tuple[np.ndarray, np.ndarray], u1: float, u2: float) -> int:
+    """A count from a profile histogram; power-of-two buckets [b, 2b) are filled uniformly."""
+    bins, cdf = sampler
+    b = int(bins[rng.pick(cdf, u1)])
+    return b if b < 64 else b + int(u2 * b)
+
+
+class StatsModel:
+    """A fitted `stats` synthesizer. Build with `StatsSynthesizer.fit` or `StatsModel.load`."""
+
+    kind = "stats"
+
+    def __init__(self, spec: dict, items: pd.DataFrame):
+        self.spec, self.items = spec, items
+        self._prepare()
+
+    # -- persistence -------------------------------------------------------------------
+    def save(self, path: str) -> None:
+        os.makedirs(path, exist_ok=True)
+        with open(os.path.join(path, MODEL_JSON), "w") as fh:
+            json.dump(self.spec, fh, indent=1, sort_keys=True)
+        self.items.to_parquet(os.path.join(path, ITEMS_FILE), index=False)
+
+    @classmethod
+    def load(cls, path: str) -> "StatsModel":
+        spec_path = os.path.join(path, MODEL_JSON)
+        if not os.path.exists(spec_path):
+            raise NotFittedError(f"no model at '{path}'; run `synthlib train` first")
+        with open(spec_path) as fh:
+            spec = json.load(fh)
+        return cls(spec, pd.read_parquet(os.path.join(path, ITEMS_FILE)))
+
+    def to_bytes(self) -> tuple[str, bytes]:
+        """(spec JSON, items Parquet bytes): plain data to broadcast, never a pickle."""
+        buf = io.BytesIO()
+        self.items.to_parquet(buf, index=False)
+        return json.dumps(self.spec, sort_keys=True), buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, spec_json: str, items: bytes) -> "StatsModel":
+        return cls(json.loads(spec_json), pd.read_parquet(io.BytesIO(items)))
+
+    def get_info(self) -> dict:
+        return {"model": self.kind, "version": self.spec["version"], "items": len(self.items),
+                "event_types": list(self.spec["event_types"]), "lineage": self.spec["lineage"]}
+
+    # -- sampling ----------------------------------------------------------------------
+    def _prepare(self) -> None:
+        s = self.spec
+        self.types = list(s["event_types"])
+        self.transition_cdf = {}
+        for a, row in s["transitions"].items():
+            nxt = [(b, n) for b, n in row.items() if b != END and b in self.types]
+            if nxt:
+                self.transition_cdf[a] = ([b for b, _ in nxt], np.cumsum([n for _, n in nxt], dtype=float))
+        self.sessions_per_user = _hist_sampler(s["sessions_per_user"])
+        self.session_length = _hist_sampler(s["session_length"])
+        self.hour = np.cumsum([s["hour_of_day"].get(str(h), 0) + 1e-9 for h in range(24)])
+        self.dow = np.array([s["day_of_week"].get(str(d), 0) + 1e-9 for d in range(1, 8)])
+        gaps = sorted((int(k), v) for k, v in s["gap_log2_seconds"].items()) or [(5, 1)]
+        self.gap_bucket, self.gap_cdf = np.array([k for k, _ in gaps]), np.cumsum([v for _, v in gaps], dtype=float)
+        pos = sorted((int(k), v) for k, v in s["click_position"].items()) or [(1, 1)]
+        self.position, self.position_cdf = np.array([k for k, _ in pos]), np.cumsum([v for _, v in pos], dtype=float)
+        q = s["top_queries"]
+        self.queries = [x["query"] for x in q]
+        self.query_cdf = np.cumsum([x["count"] for x in q], dtype=float)
+        self.queries_by_category: dict[str, tuple[list[str], np.ndarray]] = {}
+        for x in q:
+            self.queries_by_category.setdefault(x["category"], ([], []))
+        for x in q:
+            qs, ws = self.queries_by_category[x["category"]]
+            qs.append(x["query"])
+            ws.append(x["count"])
+        self.queries_by_category = {c: (qs, np.cumsum(ws, dtype=float)) for c, (qs, ws) in self.queries_by_category.items()}
+        items = self.items.assign(category=self.items["category"].fillna(""))
+        items = items.sort_values(["category", "weight", "item_id"], ascending=[True, False, True])
+        self.item_ids = items["item_id"].to_numpy()
+        self.item_category = items["category"].to_numpy()
+        self.item_price = items["mean_price"].to_numpy(dtype=float)
+        self.item_cdf = np.cumsum(items["weight"].to_numpy(dtype=float))
+        _, starts = np.unique(self.item_category, return_index=True)
+        ends = np.append(starts[1:], len(items))
+        self.cat_start, self.cat_end = starts, ends
+        self.cat_cdf = np.cumsum([self.item_cdf[e - 1] - (self.item_cdf[s0 - 1] if s0 else 0.0)
+                                  for s0, e in zip(starts, ends)])
+
+    def _item_in(self, cat: int, u: float) -> int:
+        s0, e = self.cat_start[cat], self.cat_end[cat]
+        base = self.item_cdf[s0 - 1] if s0 else 0.0
+        i = s0 + int(np.searchsorted(self.item_cdf[s0:e], base + u * (self.item_cdf[e - 1] - base), side="right"))
+        return min(i, e - 1)
+
+    def sample_user(self, idx: int, tape: rng.Tape, start: date, days: int) -> list[tuple]:
+        """All events of one synthetic user, as canonical rows (ts in epoch seconds)."""
+        s = self.spec
+        day0 = datetime.combine(start, time(), tzinfo=timezone.utc)
+        dow = np.cumsum([self.dow[(day0 + timedelta(days=d)).isoweekday() % 7] for d in range(days)])
+        user = f"synthetic:{idx}"
+        n_sessions = _draw_count(self.sessions_per_user, tape(), tape())
+        starts = sorted(int(rng.pick(dow, tape())) * 86400 + int(rng.pick(self.hour, tape())) * 3600
+                        + tape() * 3600 for _ in range(n_sessions))
+        rows = []
+        for k, t0 in enumerate(starts):
+            t = day0.timestamp() + t0
+            session = f"{user}:{k}"
+            length = max(1, _draw_count(self.session_length, tape(), tape()))
+            event, cat, item, query = START, int(rng.pick(self.cat_cdf, tape())), -1, None
+            for _ in range(length):
+                names, cdf = self.transition_cdf.get(event) or self.transition_cdf[START]
+                event = names[int(rng.pick(cdf, tape()))]
+                if tape() >= s["same_category_rate"]:
+                    cat = int(rng.pick(self.cat_cdf, tape()))
+                position = None
+                if event == "search":
+                    item = -1
+                    qs, qcdf = self.queries_by_category.get(self.item_category[self.cat_start[cat]],
+                                                            (self.queries, self.query_cdf))
+                    query = qs[int(rng.pick(qcdf, tape()))] if qs else None
+                elif item < 0 or tape() >= s["same_item_rate"]:
+                    item = self._item_in(cat, tape())
+                if event == "click":
+                    position = int(self.position[rng.pick(self.position_cdf, tape())])
+                rows.append((user, session, t, event,
+                             None if item < 0 else self.item_ids[item],
+                             None if item < 0 else (self.item_category[item] or None),
+                             None if item < 0 or np.isnan(self.item_price[item]) else float(self.item_price[item]),
+                             query if event in ("search", "click") else None, position, None))
+                b = int(self.gap_bucket[rng.pick(self.gap_cdf, tape())])
+                t += (2 ** b - 1) + tape() * 2 ** b
+        return rows
+
+
+class StatsSynthesizer:
+    """Fits a `StatsModel` from a stats summary and the item statistics table."""
+
+    def __init__(self, *, config: StatsConfig = StatsConfig()):
+        self.config = config
+
+    def fit(self, summary: dict, items: pd.DataFrame, *, seed: int, lineage: dict) -> StatsModel:
+        """Args:
+            summary: the profile JSON summary.
+            items: item_id, category, events, mean_price; at most `max_items` rows.
+            seed: the run seed, recorded.
+            lineage: source path and version, recorded in the artifact.
+        """
+        if len(items) == 0:
+            raise ValueError("the stats have no items; the input log has no item events")
+        keep = ("event_types", "transitions", "hour_of_day", "day_of_week", "gap_log2_seconds",
+                "same_item_rate", "same_category_rate", "sessions_per_user", "session_length",
+                "top_queries")
+        spec = {k: summary[k] for k in keep}
+        spec["click_position"] = summary["click_through_by_position"]  # weights per position
+        spec.update(model="stats", version=__version__, seed=seed, config=self.config.__dict__,
+                    lineage=lineage, users=summary["users"], time_range=summary["time_range"])
+        table = pd.DataFrame({"item_id": items["item_id"].astype(str), "category": items["category"],
+                              "weight": items["events"].astype(float),
+                              "mean_price": items["mean_price"].astype(float)})
+        return StatsModel(spec, table)

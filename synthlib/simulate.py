@@ -1,0 +1,152 @@
+"""The embedded demo log: a seeded click-log simulator, generated in parallel by Spark.
+
+SIMULATED DATA. Users have latent category tastes and heavy-tailed activity; items have
+Zipf popularity inside categories and log-normal prices by category; sessions are bursts
+of activity separated by hours; searches carry query strings and show ten ranked results
+clicked with position-dependent probability; item pages lead to favourites, carts and
+purchases; timestamps follow a diurnal curve. Each user's events derive from
+(seed, user index) alone, so the log is the same whatever the partitioning.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, time, timezone
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import SparkSession
+
+from synthlib import rng
+from synthlib.config import Config, SimulateConf
+from synthlib.delta_io import write_table
+from synthlib.schema import EVENTS_DDL
+
+NOUNS = (
+    "sofa chair lamp rug desk bed mirror shelf table curtain pillow blanket mug kettle pan "
+    "knife blender toaster jacket shoes dress shirt jeans scarf watch ring backpack wallet "
+    "laptop phone headphones speaker camera charger mouse keyboard monitor tablet drone "
+    "tent bike helmet ball racket yoga-mat dumbbell shampoo perfume lipstick cream toy puzzle "
+    "lego doll book pen notebook paint guitar drum"
+).split()
+ADJECTIVES = "cheap red black white small large wooden leather wireless organic kids vintage modern".split()
+RESULTS_SHOWN = 10
+DEVICES = ("mobile", "desktop", "app")
+HOUR_CDF = np.cumsum([1, 0.6, 0.4, 0.3, 0.3, 0.5, 1, 2, 3, 3.5, 3.8, 4, 4.2, 4, 3.8, 3.7, 3.8,
+                      4.2, 5, 6, 6.5, 6, 4, 2])
+POSITION_CDF = np.cumsum(1.0 / np.arange(1, RESULTS_SHOWN + 1) ** 1.2)
+
+
+class Catalog:
+    """Categories, items, prices and queries, all derived from the seed."""
+
+    def __init__(self, seed: int, sim: SimulateConf):
+        c, n = sim.categories, sim.items_per_category
+        key = rng.stream_key(seed, "simulate", "catalog")
+        self.n_categories, self.items_per_category = c, n
+        self.category_cdf = np.cumsum(1.0 / np.arange(1, c + 1) ** 0.8)
+        self.item_cdf = np.cumsum(1.0 / np.arange(1, n + 1) ** 1.1)  # Zipf rank within category
+        median_price = np.exp(2.5 + 2.0 * rng.uniform(key, np.arange(c), 0))
+        noise = np.exp(0.35 * rng.normal(key, np.arange(c * n) + c, 1))
+        self.price = np.round(np.repeat(median_price, n) * noise, 2)
+        self.noun = [NOUNS[i % len(NOUNS)] + ("" if i < len(NOUNS) else f"-{i // len(NOUNS)}")
+                     for i in range(c)]
+
+    def item_id(self, category: int, rank: int) -> int:
+        return category * self.items_per_category + rank
+
+
+def _user_events(idx: int, u: "rng.Tape", cat: Catalog, sim: SimulateConf, seed: int) -> list[tuple]:
+    """All events of one simulated user, in time order."""
+    start = datetime.combine(sim.start, time(), tzinfo=timezone.utc).timestamp()
+    user = f"u{idx}"
+    device = DEVICES[int(u() * 3)]
+    tastes = [int(rng.pick(cat.category_cdf, u())) for _ in range(3)]
+    n_sessions = 1 + int(np.floor(np.exp(1.1 * u.normal() + 0.3)))  # heavy-tailed activity
+    day_offsets = sorted(u() * sim.days for _ in range(n_sessions))
+    rows, last_end = [], -1.0
+    for s, day in enumerate(day_offsets):
+        hour = int(rng.pick(HOUR_CDF, u()))
+        t = start + int(day) * 86400 + hour * 3600 + u() * 3600
+        t = max(t, last_end + 2 * 3600 * (1 + u()))  # sessions are hours apart
+        session = f"{user}-s{s}"
+        taste = tastes[0] if u() < 0.6 else tastes[1] if u() < 0.6 else tastes[2]
+        category = taste if u() < 0.85 else int(rng.pick(cat.category_cdf, u()))
+        item, query = None, None
+        event = "search" if u() < 0.35 else "view"
+        while True:
+            position = None
+            if event == "search":
+                query = f"{ADJECTIVES[int(u() * len(ADJECTIVES))]} {cat.noun[category]}" if u() < 0.7 \
+                    else cat.noun[category]
+                item = None
+            elif event == "click":
+                position = 1 + int(rng.pick(POSITION_CDF, u()))
+                # Results are ranked by popularity with some noise, so rank ~ position.
+                rank = max(0, position - 1 + int(3 * u.normal()))
+                item = cat.item_id(category, min(rank, cat.items_per_category - 1))
+            elif event == "view":
+                if u() < 0.25:  # browse to another category of taste
+                    category = tastes[int(u() * 3)]
+                item = cat.item_id(category, int(rng.pick(cat.item_cdf, u())))
+            price = float(cat.price[item]) if item is not None else None
+            rows.append((user, session, t, event, None if item is None else str(item + 1),
+                         str(category + 1), price, query if event in ("search", "click") else None,
+                         position, device))
+            event = _next_event(event, u())
+            if event is None:
+                break
+            t += min(25 * 60, np.exp(3.7 + 1.1 * u.normal()))  # log-normal gaps, median 40 s
+        last_end = t
+    return rows
+
+
+def _next_event(event: str, x: float) -> str | None:
+    """Funnel transitions; None ends the session."""
+    table = {
+        "search": (("click", 0.55), ("search", 0.15), ("view", 0.1)),
+        "click": (("view", 0.3), ("cart", 0.12), ("fav", 0.05), ("search", 0.2), ("click", 0.15)),
+        "view": (("view", 0.55), ("cart", 0.08), ("fav", 0.04), ("search", 0.1)),
+        "fav": (("view", 0.5), ("cart", 0.2)),
+        "cart": (("purchase", 0.35), ("view", 0.35), ("search", 0.05)),
+        "purchase": (("view", 0.3),),
+    }[event]
+    acc = 0.0
+    for nxt, p in table:
+        acc += p
+        if x < acc:
+            return nxt
+    return None
+
+
+def _events_per_user(seed: int, sim: SimulateConf, cat: Catalog) -> float:
+    key = rng.stream_key(seed, "simulate", "calibration")
+    return float(np.mean([len(_user_events(i, rng.Tape(key, i), cat, sim, seed)) for i in range(2000)]))
+
+
+def simulate(spark: SparkSession, conf: Config) -> dict:
+    """Write the simulated demo log to Delta and return a summary."""
+    sim = conf.simulate or SimulateConf()
+    cat = Catalog(conf.seed, sim)
+    users = max(1, round(sim.events / _events_per_user(conf.seed, sim, cat)))
+    key, seed = rng.stream_key(conf.seed, "simulate", "user"), conf.seed
+
+    def generate(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        columns = [c.split()[0] for c in EVENTS_DDL.split(", ")]
+        for batch in batches:
+            rows = [r for i in batch["id"] for r in _user_events(int(i), rng.Tape(key, int(i)), cat, sim, seed)]
+            df = pd.DataFrame(rows, columns=columns)
+            df["ts"] = pd.to_datetime(df["ts"], unit="s", utc=True).dt.floor("ms")
+            df["position"] = df["position"].astype("Int32")
+            yield df
+
+    events = (spark.range(0, users, numPartitions=sim.partitions)
+              .mapInPandas(generate, EVENTS_DDL)
+              .selectExpr("*", "to_date(ts) AS date"))
+    path = conf.simulated_path
+    props = {"synthlib.simulated": "true", "synthlib.seed": str(conf.seed),
+             "synthlib.simulate": json.dumps(sim.model_dump(mode="json"), sort_keys=True)}
+    write_table(events, path, mode="overwrite", partition_by=["date"], properties=props,
+                commit_info={"operation": "simulate", "seed": conf.seed})
+    rows = spark.read.format("delta").load(path).count()
+    return {"simulated_events": rows, "users": users, "path": path}
