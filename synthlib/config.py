@@ -183,20 +183,30 @@ def _set_dotted(tree: dict, dotted: str, value: Any) -> None:
     node[keys[-1]] = value
 
 
+def _dotted(loc: tuple) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+
+
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    """The config model that holds the keys at `loc` (list indices skipped)."""
+    model = Config
+    for p in loc:
+        if isinstance(p, int):
+            continue
+        field = model.model_fields.get(str(p))
+        args = getattr(field.annotation, "__args__", ()) or (field.annotation,) if field else ()
+        model = next((a for a in args if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        if model is None:
+            return None
+    return model
+
+
 def _describe(err: dict, source: str) -> str:
-    loc = ".".join(str(p) for p in err["loc"])
+    loc = _dotted(err["loc"])
     if err["type"] == "extra_forbidden":
-        parent, key = err["loc"][:-1], str(err["loc"][-1])
-        model = Config
-        for p in parent:
-            field = model.model_fields.get(str(p))
-            ann = field.annotation if field else None
-            args = getattr(ann, "__args__", ()) or (ann,)
-            model = next((a for a in args if isinstance(a, type) and issubclass(a, BaseModel)), None)
-            if model is None:
-                break
+        model = _model_at(err["loc"][:-1])
         valid = [v for v in sorted(model.model_fields) if v != "source_file"] if model else []
-        close = difflib.get_close_matches(key, valid, n=1)
+        close = difflib.get_close_matches(str(err["loc"][-1]), valid, n=1)
         hint = f"did you mean '{close[0]}'? " if close else ""
         return f"{source}: unknown key '{loc}'; {hint}valid keys here: {', '.join(valid)}"
     return f"{source}: '{loc or '(top level)'}': {err['msg']}"

@@ -110,8 +110,8 @@ def canonical(df: DataFrame, src: SourceConf, where: str) -> DataFrame:
         else:
             _column(df, source_name, f"{where}.columns.{name}")
             out[name] = F.expr(f"try_cast(`{source_name}` AS {typ})")
-    if cols.user_id is None:  # session-only logs: each session is its own user
-        out["user_id"] = out["session_id"]
+    # Anonymous sessions (no user id) count as their own user.
+    out["user_id"] = F.coalesce(out["user_id"], out["session_id"])
     df = df.select(*[c.alias(n) for n, c in out.items()], raw_type.alias("_raw_type"))
     return df.withColumn("_source", F.lit(src.path or src.table))
 

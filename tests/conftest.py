@@ -1,0 +1,38 @@
+"""One Spark session for the whole test run, and helpers to write small confs."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+
+
+def needs_data(*parts: str):
+    """Skip a test cleanly when the shared logs are absent."""
+    return pytest.mark.skipif(not DATA.joinpath(*parts).exists(), reason=f"{DATA.joinpath(*parts)} absent")
+
+
+@pytest.fixture(scope="session")
+def spark():
+    from synthlib.config import SparkConf
+    from synthlib.session import get_spark
+
+    session = get_spark(SparkConf(master="local[2]", app_name="synthlib-tests", conf={
+        "spark.sql.shuffle.partitions": "2", "spark.ui.enabled": "false",
+        "spark.default.parallelism": "2"}))
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def write_conf(tmp_path):
+    """write_conf(dict) -> path of a YAML conf whose output defaults to a temp folder."""
+    def write(tree: dict, name: str = "run.yaml") -> str:
+        tree = {"output": str(tmp_path / "out"), **tree}
+        path = tmp_path / name
+        path.write_text(yaml.safe_dump(tree, sort_keys=False))
+        return str(path)
+    return write

@@ -1,0 +1,144 @@
+import pytest
+from pyspark.sql import functions as F
+
+from synthlib.config import load_config
+from synthlib.ingest import InputError, ingest
+from tests.conftest import DATA, ROOT, needs_data
+
+CSV_SOURCE = {"path": None, "format": "csv", "options": {"header": "true"},
+              "columns": {"user_id": "user", "item_id": "item", "timestamp": "ts", "event_type": "action"},
+              "event_values": {"pv": "view", "buy": "purchase"}}
+
+
+def _conf(write_conf, tmp_path, rows: str, overrides=(), **source):
+    path = tmp_path / "log.csv"
+    path.write_text("user,item,ts,action\n" + rows)
+    return load_config(write_conf({"input": {"sources": [{**CSV_SOURCE, "path": str(path), **source}]}}),
+                       overrides)
+
+
+def _shared(name: str, tmp_path):
+    return load_config(str(ROOT / "conf" / f"{name}.yaml"), [f"output={tmp_path / name}"])
+
+
+def _events(spark, conf):
+    return spark.read.format("delta").load(conf.path("ingest", "events"))
+
+
+@needs_data("taobao_userbehavior")
+def test_taobao_reads_all_rows_and_sessionizes(spark, tmp_path):
+    conf = _shared("taobao", tmp_path)
+    run = ingest(spark, conf)
+    assert run["rows_read"] == 84474 and run["accepted"] == 84474 and run["quarantined"] == 0
+    events = _events(spark, conf)
+    assert events.select("session_id").distinct().count() == 14122
+    assert events.select("user_id").distinct().count() == 815
+    assert {r[0] for r in events.select("event_type").distinct().collect()} == {"view", "cart", "fav", "purchase"}
+
+
+@needs_data("yoochoose_rsc15")
+def test_yoochoose_sessions_only(spark, tmp_path):
+    conf = _shared("yoochoose", tmp_path)
+    run = ingest(spark, conf)
+    assert run["accepted"] == 70278 and run["quarantined"] == 0
+    events = _events(spark, conf)
+    assert events.select("session_id").distinct().count() == events.select("user_id").distinct().count()
+    # Float epoch seconds keep their milliseconds.
+    assert events.where(F.expr("unix_millis(ts) % 1000 != 0")).count() > 0
+
+
+@needs_data("diginetica")
+def test_diginetica_joins_purchases_and_categories(spark, tmp_path):
+    conf = _shared("diginetica", tmp_path)
+    run = ingest(spark, conf)
+    assert run["rows_read"] == run["accepted"] + run["quarantined"]
+    events = _events(spark, conf)
+    views = events.where("event_type = 'view'").count()
+    assert views == 12391
+    purchases = events.where("event_type = 'purchase'")
+    assert purchases.count() > 0
+    # Purchases are kept only for sessions that have views.
+    assert purchases.join(events.where("event_type = 'view'").select("session_id").distinct(),
+                          "session_id", "left_anti").count() == 0
+    assert events.where(F.col("category").isNull()).count() < 0.05 * events.count()
+    assert events.where(F.col("user_id").isNull()).count() == 0
+
+
+@needs_data("otto")
+def test_otto_nested_sessions(spark, tmp_path):
+    conf = _shared("otto", tmp_path)
+    run = ingest(spark, conf)
+    assert run["accepted"] == 862
+    types = {r[0] for r in _events(spark, conf).select("event_type").distinct().collect()}
+    assert types <= {"view", "cart", "purchase"} and "view" in types
+
+
+def test_quarantine_counts_every_bad_row(spark, write_conf, tmp_path):
+    rows = "\n".join([
+        "u1,i1,1700000000,pv",  # ok
+        "u1,i2,1700000060,buy",  # ok
+        ",i3,1700000100,pv",  # null key
+        "u2,i4,not-a-time,pv",  # unparsable
+        "u2,i5,,pv",  # null timestamp
+        "u2,i6,-100,pv",  # before 1990
+        "u2,i7,99999999999,pv",  # far future
+        "u3,i8,1700000200,teleport",  # unknown event type
+        "u3,,1700000300,pv",  # null item on a non-search event
+    ]) + "\n"
+    conf = _conf(write_conf, tmp_path, rows)
+    run = ingest(spark, conf)
+    assert run["rows_read"] == 9 and run["accepted"] == 2 and run["quarantined"] == 7
+    reasons = run["quarantine_reasons"]
+    assert reasons["null user_id and session_id"] == 1
+    assert reasons["null or unparsable timestamp"] == 2
+    assert sum(v for k, v in reasons.items() if k.startswith("timestamp outside")) == 2
+    assert reasons["unknown event type; map it in event_values"] == 1
+    assert reasons["null item_id"] == 1
+    quarantine = spark.read.format("delta").load(conf.path("ingest", "quarantine"))
+    assert quarantine.where("event_type = 'teleport'").count() == 1  # raw value kept
+
+
+def test_time_window_quarantines_rows_outside(spark, write_conf, tmp_path):
+    conf = _conf(write_conf, tmp_path, "u1,i1,1700000000,pv\nu1,i2,1600000000,pv\n", ["input.start=2023-01-01"])
+    run = ingest(spark, conf)
+    assert run["accepted"] == 1 and run["quarantined"] == 1
+
+
+def test_session_gap_is_strictly_more_than_30_minutes(spark, write_conf, tmp_path):
+    t = 1_700_000_000
+    rows = f"u1,a,{t},pv\nu1,b,{t + 1800},pv\nu1,c,{t + 3601},pv\nu2,d,{t},pv\n"
+    conf = _conf(write_conf, tmp_path, rows)
+    ingest(spark, conf)
+    sessions = {r["item_id"]: r["session_id"] for r in _events(spark, conf).collect()}
+    assert sessions["a"] == sessions["b"] != sessions["c"]
+    assert len(set(sessions.values())) == 3
+
+
+def test_missing_column_names_it_and_the_fix(spark, write_conf, tmp_path):
+    conf = _conf(write_conf, tmp_path, "u1,i1,1700000000,pv\n",
+                 columns={"user_id": "user", "item_id": "product", "timestamp": "ts", "event_type": "action"})
+    with pytest.raises(InputError, match=r"column 'product' not found.*\['user', 'item', 'ts', 'action'\].*columns.item_id"):
+        ingest(spark, conf)
+
+
+def test_missing_path_and_non_delta_path(spark, write_conf, tmp_path):
+    conf = _conf(write_conf, tmp_path, "u1,i1,1700000000,pv\n", path=str(tmp_path / "nowhere"))
+    with pytest.raises(InputError, match="does not exist.*input.sources\\[0\\].path"):
+        ingest(spark, conf)
+    conf = _conf(write_conf, tmp_path, "u1,i1,1700000000,pv\n", format="delta", options={})
+    with pytest.raises(InputError, match="is not a Delta table"):
+        ingest(spark, conf)
+
+
+def test_nested_column_is_refused(spark, write_conf, tmp_path):
+    path = tmp_path / "log.json"
+    path.write_text('{"user": {"id": 1}, "item": "i", "ts": 1700000000, "action": "pv"}\n')
+    conf = load_config(write_conf({"input": {"sources": [{**CSV_SOURCE, "path": str(path), "format": "json",
+                                                          "options": {}}]}}))
+    with pytest.raises(InputError, match="column 'user' is struct"):
+        ingest(spark, conf)
+
+
+def test_shared_data_folder_layout_is_as_documented():
+    if DATA.exists():
+        assert (DATA / "taobao_userbehavior" / "user_behavior_head.csv.gz").exists()
