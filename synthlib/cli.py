@@ -43,7 +43,7 @@ def _outputs(conf) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parser().parse_intermixed_args(argv)
     try:
         conf = load_config(args.conf, args.overrides)  # validated before any Spark work
     except ConfigError as e:

@@ -83,15 +83,16 @@ class StatsModel:
 
     def get_info(self) -> dict:
         return {"model": self.kind, "version": self.spec["version"], "items": len(self.items),
-                "event_types": list(self.spec["event_types"]), "lineage": self.spec["lineage"]}
+                "event_types": self.types, "lineage": self.spec["lineage"]}
 
     # -- sampling ----------------------------------------------------------------------
     def _prepare(self) -> None:
         s = self.spec
-        self.types = list(s["event_types"])
+        # Sorted keys: the same draws whether the spec was just fitted or read from JSON.
+        self.types = sorted(s["event_types"])
         self.transition_cdf = {}
         for a, row in s["transitions"].items():
-            nxt = [(b, n) for b, n in row.items() if b != END and b in self.types]
+            nxt = [(b, n) for b, n in sorted(row.items()) if b != END and b in self.types]
             if nxt:
                 self.transition_cdf[a] = ([b for b, _ in nxt], np.cumsum([n for _, n in nxt], dtype=float))
         self.sessions_per_user = _hist_sampler(s["sessions_per_user"])

@@ -1,0 +1,49 @@
+"""The command line and spark-submit.sh, run as a user runs them."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+SYNTHLIB = os.path.join(os.path.dirname(sys.executable), "synthlib")
+
+
+def _run(args, **kw):
+    return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600, **kw)
+
+
+def test_config_errors_stop_before_spark(write_conf):
+    path = write_conf({"simulate": {"evnts": 10}})
+    result = _run([SYNTHLIB, "pipeline", "--conf", path])
+    assert result.returncode == 2
+    assert "simulate.evnts" in result.stderr and "did you mean 'events'" in result.stderr
+    assert "SparkContext" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_unknown_override_is_refused(write_conf):
+    result = _run([SYNTHLIB, "generate", "--conf", write_conf({"simulate": {}}), "generate.usrs=5"])
+    assert result.returncode == 2 and "generate.usrs" in result.stderr
+
+
+def test_usage_lists_the_commands():
+    result = _run([SYNTHLIB, "--help"])
+    assert result.returncode == 0
+    for command in ("simulate", "profile", "train", "generate", "evaluate", "pipeline"):
+        assert command in result.stdout
+
+
+@pytest.mark.slow
+def test_spark_submit_runs_the_pipeline_on_local2(write_conf, tmp_path):
+    path = write_conf({"seed": 5, "simulate": {"events": 2000, "partitions": 2}})
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
+    result = _run(["./spark-submit.sh", "pipeline", "--conf", path, "--master", "local[2]",
+                   "generate.users=50"], env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = tmp_path / "out"
+    metrics = json.loads((out / "eval" / "metrics.json").read_text())
+    assert metrics["events"]["synthetic"] > 0
+    assert (out / "tables" / "events" / "_delta_log").is_dir()
+    assert "report" in result.stdout
