@@ -47,3 +47,15 @@ def test_spark_submit_runs_the_pipeline_on_local2(write_conf, tmp_path):
     assert metrics["events"]["synthetic"] > 0
     assert (out / "tables" / "events" / "_delta_log").is_dir()
     assert "report" in result.stdout
+
+
+def test_databricks_job_uses_installed_entry_points():
+    from importlib.metadata import entry_points
+
+    scripts = {ep.name for ep in entry_points(group="console_scripts") if ep.value.startswith("synthlib.")}
+    job = json.loads((ROOT / "conf" / "databricks_job.json").read_text())
+    used = {t["python_wheel_task"]["entry_point"] for t in job["tasks"]}
+    assert used and used <= scripts
+    for task in job["tasks"]:
+        assert task["python_wheel_task"]["package_name"] == "synthlib"
+        assert task["python_wheel_task"]["parameters"][0] == "--conf"
