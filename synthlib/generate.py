@@ -19,9 +19,8 @@ from synthlib.config import Config
 from synthlib.delta_io import is_delta, table_version, write_table
 from synthlib.models import load_model
 from synthlib.models.stats import StatsModel
-from synthlib.schema import COLUMN_NAMES, EVENTS_DDL
+from synthlib.schema import EVENTS_DDL, users_to_frames
 
-USERS_PER_CHUNK = 500  # bounds executor memory: rows are yielded every this many users
 _WORKER_MODELS: dict[str, StatsModel] = {}  # one loaded model per Python worker
 
 
@@ -48,14 +47,7 @@ def events_frame(spark: SparkSession, conf: Config, model: StatsModel, users: in
 
     def sample(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         m = _model_from(payload.value)
-        for batch in batches:
-            ids = batch["id"].tolist()
-            for i in range(0, len(ids), USERS_PER_CHUNK):
-                rows = [r for u in ids[i:i + USERS_PER_CHUNK] for r in m.sample_user(u, rng.Tape(key, u), start, days)]
-                df = pd.DataFrame(rows, columns=list(COLUMN_NAMES))
-                df["ts"] = pd.to_datetime(df["ts"], unit="s", utc=True).dt.floor("ms")
-                df["position"] = df["position"].astype("Int32")
-                yield df
+        return users_to_frames(batches, lambda u: m.sample_user(u, rng.Tape(key, u), start, days))
 
     partitions = max(1, math.ceil(users / conf.generate.users_per_partition))
     return (spark.range(0, users, numPartitions=partitions)

@@ -1,6 +1,10 @@
 """The canonical click-log schema every stage reads and writes."""
 from __future__ import annotations
 
+from typing import Callable, Iterator
+
+import pandas as pd
+
 # Funnel order: a search shows ranked results, a click opens an item page from them, a
 # view is any item page view, then favourite, cart and purchase.
 EVENT_TYPES = ("search", "click", "view", "fav", "cart", "purchase")
@@ -24,3 +28,20 @@ EVENTS_DDL = ", ".join(f"{name} {typ}" for name, typ, _ in CANONICAL_COLUMNS)
 # Tables we write carry a date column to partition by.
 TABLE_DDL = EVENTS_DDL + ", date date"
 QUARANTINE_DDL = EVENTS_DDL + ", reason string, source string"
+
+
+def users_to_frames(batches: Iterator[pd.DataFrame], events_of: Callable[[int], list[tuple]],
+                    users_per_frame: int = 500) -> Iterator[pd.DataFrame]:
+    """mapInPandas body: user ids in, canonical event frames out (ts in epoch seconds).
+
+    Frames are yielded every `users_per_frame` users, which bounds executor memory
+    whatever the batch size.
+    """
+    for batch in batches:
+        ids = batch["id"].tolist()
+        for i in range(0, len(ids), users_per_frame):
+            rows = [r for user in ids[i:i + users_per_frame] for r in events_of(int(user))]
+            df = pd.DataFrame(rows, columns=list(COLUMN_NAMES))
+            df["ts"] = pd.to_datetime(df["ts"], unit="s", utc=True).dt.floor("ms")
+            df["position"] = df["position"].astype("Int32")
+            yield df

@@ -20,7 +20,7 @@ from pyspark.sql import SparkSession
 from synthlib import rng
 from synthlib.config import Config, SimulateConf
 from synthlib.delta_io import write_table
-from synthlib.schema import EVENTS_DDL
+from synthlib.schema import EVENTS_DDL, users_to_frames
 
 NOUNS = (
     "sofa chair lamp rug desk bed mirror shelf table curtain pillow blanket mug kettle pan "
@@ -56,7 +56,7 @@ class Catalog:
         return category * self.items_per_category + rank
 
 
-def _user_events(idx: int, u: "rng.Tape", cat: Catalog, sim: SimulateConf, seed: int) -> list[tuple]:
+def _user_events(idx: int, u: rng.Tape, cat: Catalog, sim: SimulateConf) -> list[tuple]:
     """All events of one simulated user, in time order."""
     start = datetime.combine(sim.start, time(), tzinfo=timezone.utc).timestamp()
     user = f"u{idx}"
@@ -121,7 +121,7 @@ def _next_event(event: str, x: float) -> str | None:
 
 def _events_per_user(seed: int, sim: SimulateConf, cat: Catalog) -> float:
     key = rng.stream_key(seed, "simulate", "calibration")
-    return float(np.mean([len(_user_events(i, rng.Tape(key, i), cat, sim, seed)) for i in range(2000)]))
+    return float(np.mean([len(_user_events(i, rng.Tape(key, i), cat, sim)) for i in range(2000)]))
 
 
 def simulate(spark: SparkSession, conf: Config) -> dict:
@@ -129,16 +129,10 @@ def simulate(spark: SparkSession, conf: Config) -> dict:
     sim = conf.simulate or SimulateConf()
     cat = Catalog(conf.seed, sim)
     users = max(1, round(sim.events / _events_per_user(conf.seed, sim, cat)))
-    key, seed = rng.stream_key(conf.seed, "simulate", "user"), conf.seed
+    key = rng.stream_key(conf.seed, "simulate", "user")
 
     def generate(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        columns = [c.split()[0] for c in EVENTS_DDL.split(", ")]
-        for batch in batches:
-            rows = [r for i in batch["id"] for r in _user_events(int(i), rng.Tape(key, int(i)), cat, sim, seed)]
-            df = pd.DataFrame(rows, columns=columns)
-            df["ts"] = pd.to_datetime(df["ts"], unit="s", utc=True).dt.floor("ms")
-            df["position"] = df["position"].astype("Int32")
-            yield df
+        return users_to_frames(batches, lambda i: _user_events(i, rng.Tape(key, i), cat, sim))
 
     events = (spark.range(0, users, numPartitions=sim.partitions)
               .mapInPandas(generate, EVENTS_DDL)
