@@ -50,13 +50,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"synthlib: configuration error:\n{e}", file=sys.stderr)
         return 2
     from synthlib.ingest import InputError
-    from synthlib.models.stats import NotFittedError
+    from synthlib.models.stats import ModelArtifactError, NotFittedError
     from synthlib.session import get_spark
 
     spark = get_spark(conf.spark)
     try:
         result = _run(args.command, spark, conf)
-    except (InputError, NotFittedError, ConfigError, FileNotFoundError) as e:
+    except (InputError, NotFittedError, ModelArtifactError, ConfigError, FileNotFoundError) as e:
         print(f"synthlib {args.command}: {e}", file=sys.stderr)
         return 2
     print(json.dumps(result, indent=2, sort_keys=True, default=str))

@@ -11,7 +11,7 @@ from datetime import date
 from typing import Any, Literal, Optional
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from synthlib.schema import EVENT_TYPES
 
@@ -101,6 +101,8 @@ class InputConf(_Strict):
     session_gap_minutes: float = Field(30.0, gt=0)  # sessionize users when no session ids
     start: Optional[date] = None  # optional time window; rows outside are quarantined
     end: Optional[date] = None
+    drop_duplicates: bool = True  # quarantine exact copies of an event
+    max_query_chars: int = Field(512, ge=1)  # longer queries are quarantined
 
 
 class SimulateConf(_Strict):
@@ -116,20 +118,21 @@ class SimulateConf(_Strict):
 
 
 class ProfileConf(_Strict):
-    top_queries: int = Field(200, ge=1)  # queries kept in the stats summary
+    top_queries: int = Field(200, ge=1, le=100_000)  # queries kept in the stats summary
     max_position: int = Field(20, ge=1)  # click-through is reported for positions 1..N
 
 
 class TrainConf(_Strict):
     model: Literal["stats"] = "stats"
-    max_items: int = Field(200_000, ge=1)  # items carried by the model, most popular first
+    max_items: int = Field(200_000, ge=1, le=20_000_000)  # items carried by the model, most popular first
+    max_model_mb: float = Field(512, gt=0)  # the model is broadcast: refuse larger ones
 
 
 class GenerateConf(_Strict):
     users: Optional[int] = Field(None, ge=1)  # default: as many users as the real log
     start: Optional[date] = None  # default: the real log's first day
     days: Optional[int] = Field(None, ge=1)  # default: the real log's span
-    run_id: Optional[str] = None  # default: derived from seed and model version
+    run_id: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9._-]{1,100}$")  # default: seed<seed>-<model>
     users_per_partition: int = Field(2_000, ge=1)
 
 
@@ -149,13 +152,18 @@ class Config(_Strict):
     train: TrainConf = TrainConf()
     generate: GenerateConf = GenerateConf()
     evaluate: EvaluateConf = EvaluateConf()
-    source_file: Optional[str] = Field(None, exclude=True)
+    _source_file: Optional[str] = PrivateAttr(None)
 
     @model_validator(mode="after")
     def _check(self) -> "Config":
         if self.input is None and self.simulate is None:
             raise ValueError("set 'input' (your log) or 'simulate' (the demo log)")
         return self
+
+    @property
+    def source_file(self) -> Optional[str]:
+        """The YAML file this config was loaded from."""
+        return self._source_file
 
     def path(self, *parts: str) -> str:
         return os.path.join(self.output, *parts)
@@ -205,7 +213,7 @@ def _describe(err: dict, source: str) -> str:
     loc = _dotted(err["loc"])
     if err["type"] == "extra_forbidden":
         model = _model_at(err["loc"][:-1])
-        valid = [v for v in sorted(model.model_fields) if v != "source_file"] if model else []
+        valid = sorted(model.model_fields) if model else []
         close = difflib.get_close_matches(str(err["loc"][-1]), valid, n=1)
         hint = f"did you mean '{close[0]}'? " if close else ""
         return f"{source}: unknown key '{loc}'; {hint}valid keys here: {', '.join(valid)}"
@@ -237,6 +245,8 @@ def load_config(path: str, overrides: list[str] | tuple[str, ...] = ()) -> Confi
         key, raw = item.split("=", 1)
         _set_dotted(tree, key.strip(), yaml.safe_load(raw) if raw else None)
     try:
-        return Config.model_validate(tree).model_copy(update={"source_file": path})
+        conf = Config.model_validate(tree)
     except ValidationError as e:
         raise ConfigError("\n".join(_describe(err, path) for err in e.errors())) from None
+    conf._source_file = path
+    return conf

@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 from pyspark.sql import DataFrame, SparkSession
+
+CONFLICT_RETRIES = 5
 
 
 def is_delta(spark: SparkSession, path: str) -> bool:
@@ -18,27 +21,55 @@ def write_table(df: DataFrame, path: str, *, mode: str, partition_by: list[str] 
                 commit_info: dict | None = None, overwrite_schema: bool = False) -> None:
     """Write `df` to the Delta table at `path` in one atomic commit.
 
+    Every write of this project is idempotent, so a commit that loses a race with a
+    concurrent writer is retried (a few times) against the new table version.
+
     Args:
-        mode: "overwrite" or "append". With `replace_where`, an overwrite replaces only
-            the rows matching that predicate (how a rerun replaces exactly its own run).
+        mode: "overwrite" or "append". With `replace_where` and an existing table, an
+            overwrite replaces only the rows matching that predicate (how a rerun
+            replaces exactly its own run and leaves other runs alone).
         properties: table properties set after the write (for example lineage).
         commit_info: recorded as the commit's `userMetadata` (JSON).
         overwrite_schema: for derived tables rebuilt whole on each run (ingest, stats);
             published tables keep their schema enforced.
     """
-    writer = df.write.format("delta").mode(mode)
-    if partition_by:
-        writer = writer.partitionBy(*partition_by)
-    if replace_where:
-        writer = writer.option("replaceWhere", replace_where)
-    if overwrite_schema:
-        writer = writer.option("overwriteSchema", "true")
-    if commit_info:
-        writer = writer.option("userMetadata", json.dumps(commit_info, sort_keys=True, default=str))
-    writer.save(path)
+    def save() -> None:
+        writer = df.write.format("delta").mode(mode)
+        if partition_by:
+            writer = writer.partitionBy(*partition_by)
+        if replace_where and is_delta(df.sparkSession, path):
+            writer = writer.option("replaceWhere", replace_where)
+        if overwrite_schema:
+            writer = writer.option("overwriteSchema", "true")
+        if commit_info:
+            writer = writer.option("userMetadata", json.dumps(commit_info, sort_keys=True, default=str))
+        writer.save(path)
+
+    _retrying(save)
     if properties:
         pairs = ", ".join(f"'{k}' = '{_quote(v)}'" for k, v in sorted(properties.items()))
-        df.sparkSession.sql(f"ALTER TABLE delta.`{_sql_path(path)}` SET TBLPROPERTIES ({pairs})")
+        _retrying(lambda: df.sparkSession.sql(f"ALTER TABLE delta.`{_sql_path(path)}` SET TBLPROPERTIES ({pairs})"))
+
+
+def _retrying(commit) -> None:
+    for attempt in range(1, CONFLICT_RETRIES + 1):
+        try:
+            commit()
+            return
+        except Exception as e:  # noqa: BLE001 - only commit conflicts are retried
+            if attempt == CONFLICT_RETRIES or not is_conflict(e):
+                raise
+            time.sleep(attempt)
+
+
+def is_conflict(e: Exception) -> bool:
+    """True for a Delta commit conflict with a concurrent writer (safe to retry)."""
+    from delta.exceptions import DeltaConcurrentModificationException
+
+    text = f"{type(e).__name__}: {e}"
+    return isinstance(e, DeltaConcurrentModificationException) or any(
+        marker in text for marker in ("Concurrent", "DELTA_CONCURRENT", "ProtocolChanged",
+                                      "MetadataChanged", "DELTA_PROTOCOL_CHANGED", "DELTA_METADATA_CHANGED"))
 
 
 def _sql_path(path: str) -> str:

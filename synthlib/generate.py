@@ -16,9 +16,10 @@ from pyspark.sql import functions as F
 
 from synthlib import rng
 from synthlib.config import Config
-from synthlib.delta_io import is_delta, table_version, write_table
+from synthlib.delta_io import table_version, write_table
 from synthlib.models import load_model
-from synthlib.models.stats import StatsModel
+from synthlib.models.stats import ModelArtifactError, StatsModel
+from synthlib.profile import stats_fingerprint
 from synthlib.schema import EVENTS_DDL, users_to_frames
 
 _WORKER_MODELS: dict[str, StatsModel] = {}  # one loaded model per Python worker
@@ -59,6 +60,10 @@ def events_frame(spark: SparkSession, conf: Config, model: StatsModel, users: in
 def generate(spark: SparkSession, conf: Config) -> dict:
     """Write synthetic events to `<output>/tables/events`, replacing only this run's rows."""
     model = load_model(conf.path("model"))
+    trained_on, current = model.spec["lineage"].get("stats_fingerprint"), stats_fingerprint(conf)
+    if current and trained_on != current:
+        raise ModelArtifactError(f"the model at {conf.path('model')} was trained on other stats than those in "
+                                 f"{conf.path('stats')}; rerun `synthlib train --conf {conf.source_file}`")
     users = conf.generate.users or model.spec["users"]
     run_id = conf.generate.run_id or f"seed{conf.seed}-{model.kind}"
     path = conf.path("tables", "events")
@@ -66,9 +71,8 @@ def generate(spark: SparkSession, conf: Config) -> dict:
                "model_version": model.spec["version"], "users": users,
                "source_version": model.spec["lineage"].get("source_version"),
                "stats_version": model.spec["lineage"].get("stats_items_version")}
-    exists = is_delta(spark, path)
     write_table(events_frame(spark, conf, model, users, run_id), path, mode="overwrite",
-                partition_by=["date"], replace_where=f"run_id = '{run_id}'" if exists else None,
+                partition_by=["date"], replace_where=f"run_id = '{run_id}'",
                 commit_info=lineage,
                 properties={"synthlib.synthetic": "true", "synthlib.last_run": run_id})
     rows = spark.read.format("delta").load(path).where(F.col("run_id") == run_id).count()

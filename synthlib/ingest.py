@@ -46,8 +46,11 @@ def read_raw(spark: SparkSession, src: SourceConf | ItemsConf, where: str) -> Da
 
 def _column(df: DataFrame, name: str, key: str) -> Column:
     if name not in df.columns:
+        hint = ""
+        if len(df.columns) == 1 and any(sep in df.columns[0] for sep in (";", "\t", ",", "|")):
+            hint = " (one column only: is the separator right? set options.sep)"
         raise InputError(f"{key}: column '{name}' not found; the source has columns "
-                         f"{df.columns}. Fix the mapping in '{key}'")
+                         f"{df.columns}{hint}. Fix the mapping in '{key}'")
     if isinstance(df.schema[name].dataType, (ArrayType, MapType, StructType)):
         raise InputError(f"{key}: column '{name}' is {df.schema[name].dataType.simpleString()}, "
                          "not a scalar; map a plain column (use 'explode' for nested events)")
@@ -55,7 +58,8 @@ def _column(df: DataFrame, name: str, key: str) -> Column:
 
 
 def _text(c: Column) -> Column:
-    s = F.trim(c.cast("string"))
+    """Trimmed text with control characters turned into spaces; empty becomes null."""
+    s = F.trim(F.regexp_replace(c.cast("string"), r"\p{Cntrl}", " "))
     return F.when(s == "", None).otherwise(s)
 
 
@@ -123,10 +127,19 @@ def _reason(inp: InputConf) -> Column:
     return (F.when(F.col("user_id").isNull() & F.col("session_id").isNull(), "null user_id and session_id")
             .when(F.col("ts").isNull(), "null or unparsable timestamp")
             .when((F.col("ts") < F.lit(lo)) | (F.col("ts") >= F.lit(hi)),
-                  F.lit(f"timestamp outside [{lo.date()}, {hi.date()})"))
+                  F.lit(f"timestamp outside [{lo.date()}, {hi.date()}); check timestamp.format"))
             .when(F.col("event_type").isNull(),
                   "unknown event type; map it in event_values")
-            .when(F.col("item_id").isNull() & (F.col("event_type") != "search"), "null item_id"))
+            .when(F.col("item_id").isNull() & (F.col("event_type") != "search"), "null item_id")
+            .when(F.length("query") > inp.max_query_chars,
+                  F.lit(f"query longer than {inp.max_query_chars} characters")))
+
+
+def _mark_duplicates(df: DataFrame) -> DataFrame:
+    """Quarantine every copy of an event after the first (same values in every column)."""
+    w = Window.partitionBy(*COLUMN_NAMES).orderBy("_source")
+    dup = F.when(F.col(REASON).isNull() & (F.row_number().over(w) > 1), "duplicate event")
+    return df.withColumn(REASON, F.coalesce(F.col(REASON), dup))
 
 
 def sessionize(df: DataFrame, gap_minutes: float) -> DataFrame:
@@ -174,7 +187,10 @@ def ingest(spark: SparkSession, conf: Config) -> dict:
         df = df.unionByName(f)
     if inp.items:
         df = _join_items(spark, df, inp.items)
-    df = df.withColumn(REASON, _reason(inp)).persist(StorageLevel.MEMORY_AND_DISK)
+    df = df.withColumn(REASON, _reason(inp))
+    if inp.drop_duplicates:
+        df = _mark_duplicates(df)
+    df = df.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         quarantine = (df.where(F.col(REASON).isNotNull())
                       .withColumn("event_type", F.coalesce("event_type", "_raw_type"))
@@ -193,6 +209,10 @@ def ingest(spark: SparkSession, conf: Config) -> dict:
     reasons = {r["reason"]: r["count"] for r in spark.read.format("delta")
                .load(conf.path("ingest", "quarantine")).groupBy("reason").count().collect()}
     accepted_rows = events.count()
+    if accepted_rows == 0:
+        raise InputError(f"no events accepted: {rows_read} rows read, quarantined by reason {reasons}. "
+                         f"Check the column mapping and timestamp.format in 'input' "
+                         f"(the refused rows are in {conf.path('ingest', 'quarantine')})")
     return {"rows_read": rows_read, "accepted": accepted_rows,
             "quarantined": sum(reasons.values()), "quarantine_reasons": reasons,
             "events_path": conf.path("ingest", "events"),

@@ -7,6 +7,7 @@ key) is cached and summarised; only bounded results reach the driver.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 
@@ -201,6 +202,15 @@ def profile(spark: SparkSession, conf: Config) -> dict:
     with open(conf.path("stats", "summary.json"), "w") as fh:
         json.dump(summary, fh, indent=2, sort_keys=True)
     return summary
+
+
+def stats_fingerprint(conf: Config) -> str | None:
+    """Hash of the stats summary, recorded by models so a mismatch can be refused."""
+    path = conf.path("stats", "summary.json")
+    if not os.path.exists(path):
+        return None
+    with open(path, "rb") as fh:
+        return hashlib.sha256(fh.read()).hexdigest()
 
 
 def load_summary(conf: Config) -> dict:

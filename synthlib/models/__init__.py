@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import os
 
-from synthlib.models.stats import MODEL_JSON, NotFittedError, StatsModel
+from synthlib.models.stats import MODEL_JSON, ModelArtifactError, NotFittedError, StatsModel
 
 MODELS = {"stats": StatsModel}
 
@@ -14,8 +14,11 @@ def load_model(path: str):
     spec_path = os.path.join(path, MODEL_JSON)
     if not os.path.exists(spec_path):
         raise NotFittedError(f"no model at '{path}'; run `synthlib train --conf ...` first")
-    with open(spec_path) as fh:
-        kind = json.load(fh).get("model")
+    try:
+        with open(spec_path, encoding="utf-8") as fh:
+            kind = json.load(fh).get("model")
+    except (ValueError, AttributeError) as e:
+        raise ModelArtifactError(f"{spec_path} is not a model spec ({e}); rerun `synthlib train`") from None
     if kind not in MODELS:
-        raise ValueError(f"{spec_path}: unknown model kind '{kind}'; known: {sorted(MODELS)}")
+        raise ModelArtifactError(f"{spec_path}: unknown model kind '{kind}'; known: {sorted(MODELS)}")
     return MODELS[kind].load(path)

@@ -10,6 +10,7 @@ the `max_items` most popular items with category, weight and mean price).
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -27,6 +28,10 @@ MODEL_JSON, ITEMS_FILE = "model.json", "items.parquet"
 
 class NotFittedError(RuntimeError):
     """Raised when a model is used before `fit` or `load`."""
+
+
+class ModelArtifactError(ValueError):
+    """A model folder is corrupted, truncated, tampered with or of the wrong kind."""
 
 
 @dataclass(frozen=True)
@@ -57,19 +62,35 @@ class StatsModel:
 
     # -- persistence -------------------------------------------------------------------
     def save(self, path: str) -> None:
+        """Write the artifact; `model.json` goes last and pins the items file by hash."""
         os.makedirs(path, exist_ok=True)
-        with open(os.path.join(path, MODEL_JSON), "w") as fh:
-            json.dump(self.spec, fh, indent=1, sort_keys=True)
-        self.items.to_parquet(os.path.join(path, ITEMS_FILE), index=False)
+        spec_json, items = self.to_bytes()
+        spec = {**json.loads(spec_json), "items_sha256": hashlib.sha256(items).hexdigest()}
+        for name, data in ((ITEMS_FILE, items), (MODEL_JSON, json.dumps(spec, indent=1, sort_keys=True).encode())):
+            tmp = os.path.join(path, f".{name}.tmp")
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, os.path.join(path, name))  # atomic per file
 
     @classmethod
     def load(cls, path: str) -> "StatsModel":
+        """Read a saved model: plain JSON and Parquet only, never a pickle."""
         spec_path = os.path.join(path, MODEL_JSON)
         if not os.path.exists(spec_path):
             raise NotFittedError(f"no model at '{path}'; run `synthlib train` first")
-        with open(spec_path) as fh:
-            spec = json.load(fh)
-        return cls(spec, pd.read_parquet(os.path.join(path, ITEMS_FILE)))
+        try:
+            with open(spec_path, encoding="utf-8") as fh:
+                spec = json.load(fh)
+            with open(os.path.join(path, ITEMS_FILE), "rb") as fh:
+                items = fh.read()
+            if spec.get("model") != cls.kind:
+                raise ValueError(f"model.json says model '{spec.get('model')}', expected '{cls.kind}'")
+            if hashlib.sha256(items).hexdigest() != spec.get("items_sha256"):
+                raise ValueError(f"{ITEMS_FILE} does not match the hash recorded in {MODEL_JSON}")
+            return cls.from_bytes(json.dumps(spec), items)
+        except (ValueError, KeyError, TypeError, OSError) as e:
+            raise ModelArtifactError(f"model artifact at '{path}' is corrupted, truncated or tampered with "
+                                     f"({type(e).__name__}: {e}); rerun `synthlib train`") from None
 
     def to_bytes(self) -> tuple[str, bytes]:
         """(spec JSON, items Parquet bytes): plain data to broadcast, never a pickle."""
