@@ -12,7 +12,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from synthlib.config import Config
-from synthlib.delta_io import table_properties
+from synthlib.delta_io import is_delta, table_properties
 from synthlib.profile import bucket, popularity
 from synthlib.report import write_report
 
@@ -82,8 +82,11 @@ def compare(real: DataFrame, synthetic: DataFrame) -> dict:
 
 def evaluate(spark: SparkSession, conf: Config, run_id: str | None = None) -> dict:
     """Write `<output>/eval/metrics.json` and `report.html` for one generation run."""
-    real = spark.read.format("delta").load(conf.path("ingest", "events"))
     path = conf.path("tables", "events")
+    for table, step in ((conf.path("ingest", "events"), "profile"), (path, "generate")):
+        if not is_delta(spark, table):
+            raise FileNotFoundError(f"no Delta table at '{table}'; run `synthlib {step} --conf {conf.source_file}` first")
+    real = spark.read.format("delta").load(conf.path("ingest", "events"))
     table = spark.read.format("delta").load(path)
     run_id = run_id or conf.generate.run_id or table_properties(spark, path)["synthlib.last_run"]
     synthetic = table.where(F.col("run_id") == run_id)

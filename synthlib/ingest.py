@@ -69,8 +69,11 @@ def _timestamp(df: DataFrame, src: SourceConf, where: str) -> Column:
     if fmt in ("unix_s", "unix_ms"):
         scale = 1000.0 if fmt == "unix_s" else 1.0
         millis = F.expr(f"try_cast(`{src.columns.timestamp}` AS double)") * F.lit(scale)
-        ts = F.when(millis.isNotNull() & (F.abs(millis) < 1e15),
-                    F.timestamp_millis(F.round(millis).cast("long")))
+        # Beyond Spark's timestamp range (years 1..9999): clamp, so the row is quarantined
+        # as out of range (typically seconds read as milliseconds or the reverse).
+        ts = (F.when(millis >= 2.5e14, F.lit(datetime(9999, 12, 31)))
+              .when(millis <= -6.2e13, F.lit(datetime(1, 1, 1)))
+              .otherwise(F.timestamp_millis(F.round(millis).cast("long"))))
     elif fmt == "timestamp":
         ts = F.expr(f"try_cast(`{src.columns.timestamp}` AS timestamp)")
     else:
