@@ -19,13 +19,13 @@ from synthlib.report import write_report
 
 def distribution(df: DataFrame, key) -> dict:
     """Normalised counts of a bounded key (an event type, an hour, a length bucket)."""
-    rows = df.groupBy(key.alias("k")).count().collect()
-    total = sum(r["count"] for r in rows) or 1
-    return {r["k"]: r["count"] / total for r in rows if r["k"] is not None}
+    rows = sorted((r["k"], r["count"]) for r in df.groupBy(key.alias("k")).count().collect() if r["k"] is not None)
+    total = sum(n for _, n in rows) or 1
+    return {k: n / total for k, n in rows}
 
 
 def total_variation(p: dict, q: dict) -> float:
-    return 0.5 * sum(abs(p.get(k, 0.0) - q.get(k, 0.0)) for k in set(p) | set(q))
+    return 0.5 * sum(abs(p.get(k, 0.0) - q.get(k, 0.0)) for k in sorted(set(p) | set(q)))
 
 
 def ks(p: dict, q: dict) -> float:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from datetime import date, datetime, timezone
+from datetime import date
 from typing import Iterator
 
 import pandas as pd
@@ -35,8 +35,7 @@ def _model_from(payload: tuple[str, bytes]) -> StatsModel:
 
 def _window(model: StatsModel, conf: Config) -> tuple[date, int]:
     tr = model.spec["time_range"]
-    first = datetime.fromtimestamp(tr["p01"], timezone.utc).date()
-    last = datetime.fromtimestamp(tr["p99"], timezone.utc).date()
+    first, last = date.fromisoformat(tr["first_day"]), date.fromisoformat(tr["last_day"])
     return conf.generate.start or first, conf.generate.days or (last - first).days + 1
 
 

@@ -19,7 +19,7 @@ from synthlib.config import Config
 from synthlib.delta_io import table_version, write_table
 from synthlib.ingest import ingest
 
-SMALL_STATS = ("event_type", "transition", "hour", "dow", "gap", "same_item", "same_category",
+SMALL_STATS = ("event_type", "transition", "day", "hour", "dow", "gap", "same_item", "same_category",
                "click_position", "query_words", "null", "all")
 START, END = "(start)", "(end)"  # pseudo event types of the transition matrix
 ARROW = " -> "
@@ -49,6 +49,7 @@ def _stat_rows(events: DataFrame, max_position: int) -> DataFrame:
         ("event_type", F.col("event_type")),
         ("transition", F.concat(F.coalesce("prev_type", F.lit(START)), F.lit(ARROW), F.col("event_type"))),
         ("transition", F.when(F.col("is_last"), F.concat(F.col("event_type"), F.lit(ARROW + END)))),
+        ("day", F.to_date("ts").cast("string")),
         ("hour", F.hour("ts").cast("string")),
         ("dow", F.dayofweek("ts").cast("string")),  # 1 = Sunday
         ("gap", F.when(has_prev, F.floor(F.log2(gap_s + 1)).cast("string"))),
@@ -86,7 +87,8 @@ def aggregate(events: DataFrame, max_position: int) -> DataFrame:
         F.count(F.lit(1)).alias("n"),
         is_type("view").alias("views"), is_type("cart").alias("carts"),
         is_type("purchase").alias("purchases"),
-        F.avg("value").alias("mean"), F.min("value").alias("min"), F.max("value").alias("max"),
+        # Exact decimal sums: the same figures whatever the partitioning.
+        F.avg(F.col("value").cast("decimal(30,6)")).cast("double").alias("mean"), F.min("value").alias("min"), F.max("value").alias("max"),
         F.percentile_approx("value", list(QUANTILES), 1000).alias("quantiles"),
         F.max("attr").alias("attr"))
 
@@ -118,6 +120,18 @@ def popularity(freq_of_freq: list[tuple[int, int]]) -> dict:
     return {"items": n_items, "gini": acc / (n_items * total), "top1pct_share": top / total}
 
 
+def _main_days(days: dict[str, int]) -> dict[str, str]:
+    """First and last day between the 1st and 99th percentile of events (drops stray outliers)."""
+    total, seen, first, last = sum(days.values()), 0, None, None
+    for day, n in days.items():  # sorted by date
+        seen += n
+        if first is None and seen >= 0.01 * total:
+            first = day
+        if last is None and seen >= 0.99 * total:
+            last = day
+    return {"first_day": first, "last_day": last}
+
+
 def _small(rows: list, stat: str) -> dict[str, int]:
     return {r["key"]: int(r["n"]) for r in rows if r["stat"] == stat}
 
@@ -129,6 +143,7 @@ def summarise(agg: DataFrame, top_queries: int = 200) -> dict:
     everything = next(r for r in small if r["stat"] == "all")
     n_events = int(everything["n"])
     types = _small(small, "event_type")
+    days = dict(sorted(_small(small, "day").items()))
     transitions: dict[str, dict[str, int]] = {}
     for key, n in _small(small, "transition").items():
         a, b = key.split(ARROW)
@@ -146,9 +161,8 @@ def summarise(agg: DataFrame, top_queries: int = 200) -> dict:
         "sessions": kinds.get("session", 0),
         "items": kinds.get("item", 0),
         "categories": kinds.get("category", 0),
-        # epoch seconds; p01 and p99 leave out stray outliers
-        "time_range": {"start": everything["min"], "end": everything["max"],
-                       "p01": everything["quantiles"][0], "p99": everything["quantiles"][-1]},
+        "time_range": {"start": everything["min"], "end": everything["max"], **_main_days(days)},
+        "events_per_day": days,
         "null_rates": {k: v / n_events for k, v in sorted(_small(small, "null").items())},
         "event_types": types,
         "transitions": transitions,

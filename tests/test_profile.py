@@ -86,6 +86,8 @@ def test_item_and_time_figures(frames):
     assert items == pdf["item_id"].value_counts().to_dict()
     assert s["time_range"]["start"] == T0.timestamp()
     assert s["time_range"]["end"] == (T0 + pd.Timedelta(seconds=86403)).timestamp()
+    assert s["events_per_day"] == {"2024-03-04": 8, "2024-03-05": 2}
+    assert (s["time_range"]["first_day"], s["time_range"]["last_day"]) == ("2024-03-04", "2024-03-05")
 
 
 def _gini_direct(counts):

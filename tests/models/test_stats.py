@@ -17,7 +17,7 @@ SUMMARY = {
     "gap_log2_seconds": {"4": 1}, "same_item_rate": 0.0, "same_category_rate": 1.0,
     "sessions_per_user": {"bins": [2], "counts": [1]}, "session_length": {"bins": [3, 100], "counts": [1, 0]},
     "top_queries": [], "click_through_by_position": {}, "users": 10,
-    "time_range": {"start": 0, "end": 1, "p01": 0, "p99": 1},
+    "time_range": {"start": 0, "end": 1, "first_day": "2024-03-04", "last_day": "2024-03-17"},
 }
 ITEMS = pd.DataFrame({"item_id": ["a", "b", "c"], "category": ["x", "x", None],
                       "events": [90, 10, 5], "mean_price": [1.0, 2.0, np.nan]})
