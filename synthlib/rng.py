@@ -5,7 +5,9 @@ are split into partitions or batches, on the executor that runs them or on wall 
 """
 from __future__ import annotations
 
+import bisect
 import hashlib
+import math
 
 import numpy as np
 
@@ -44,8 +46,14 @@ def normal(key: int, entity, counter) -> np.ndarray:
     return np.sqrt(-2.0 * np.log1p(-u1)) * np.cos(2.0 * np.pi * u2)
 
 
-def pick(cdf: np.ndarray, u) -> np.ndarray:
-    """Index drawn from an unnormalised cumulative distribution, given uniforms u."""
+def pick(cdf, u):
+    """Index drawn from an unnormalised cumulative distribution, given uniforms u.
+
+    A scalar u on a Python list takes the fast path (bisect); arrays go through numpy.
+    Both give the same index for the same inputs.
+    """
+    if isinstance(cdf, list):
+        return min(bisect.bisect_right(cdf, u * cdf[-1]), len(cdf) - 1)
     idx = np.searchsorted(cdf, np.asarray(u) * cdf[-1], side="right")
     return np.minimum(idx, len(cdf) - 1)
 
@@ -55,15 +63,17 @@ class Tape:
 
     def __init__(self, key: int, entity: int, block: int = 512):
         self.key, self.entity, self.block, self.next_counter = key, entity, block, 0
-        self.buf, self.pos = np.empty(0), 0
+        self.buf: list[float] = []
+        self.pos = 0
 
     def __call__(self) -> float:
         if self.pos == len(self.buf):
-            self.buf = uniform(self.key, self.entity, np.arange(self.next_counter, self.next_counter + self.block))
+            self.buf = uniform(self.key, self.entity,
+                               np.arange(self.next_counter, self.next_counter + self.block)).tolist()
             self.next_counter += self.block
             self.pos = 0
         self.pos += 1
-        return float(self.buf[self.pos - 1])
+        return self.buf[self.pos - 1]
 
     def normal(self) -> float:
-        return float(np.sqrt(-2.0 * np.log1p(-self())) * np.cos(2.0 * np.pi * self()))
+        return math.sqrt(-2.0 * math.log1p(-self())) * math.cos(2.0 * math.pi * self())

@@ -10,6 +10,7 @@ purchases; timestamps follow a diurnal curve. Each user's events derive from
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime, time, timezone
 from typing import Iterator
 
@@ -32,9 +33,10 @@ NOUNS = (
 ADJECTIVES = "cheap red black white small large wooden leather wireless organic kids vintage modern".split()
 RESULTS_SHOWN = 10
 DEVICES = ("mobile", "desktop", "app")
+# Cumulative distributions as Python lists: the fast path of rng.pick for scalar draws.
 HOUR_CDF = np.cumsum([1, 0.6, 0.4, 0.3, 0.3, 0.5, 1, 2, 3, 3.5, 3.8, 4, 4.2, 4, 3.8, 3.7, 3.8,
-                      4.2, 5, 6, 6.5, 6, 4, 2])
-POSITION_CDF = np.cumsum(1.0 / np.arange(1, RESULTS_SHOWN + 1) ** 1.2)
+                      4.2, 5, 6, 6.5, 6, 4, 2]).tolist()
+POSITION_CDF = np.cumsum(1.0 / np.arange(1, RESULTS_SHOWN + 1) ** 1.2).tolist()
 
 
 class Catalog:
@@ -44,8 +46,8 @@ class Catalog:
         c, n = sim.categories, sim.items_per_category
         key = rng.stream_key(seed, "simulate", "catalog")
         self.n_categories, self.items_per_category = c, n
-        self.category_cdf = np.cumsum(1.0 / np.arange(1, c + 1) ** 0.8)
-        self.item_cdf = np.cumsum(1.0 / np.arange(1, n + 1) ** 1.1)  # Zipf rank within category
+        self.category_cdf = np.cumsum(1.0 / np.arange(1, c + 1) ** 0.8).tolist()
+        self.item_cdf = np.cumsum(1.0 / np.arange(1, n + 1) ** 1.1).tolist()  # Zipf rank within category
         median_price = np.exp(2.5 + 2.0 * rng.uniform(key, np.arange(c), 0))
         noise = np.exp(0.35 * rng.normal(key, np.arange(c * n) + c, 1))
         self.price = np.round(np.repeat(median_price, n) * noise, 2)
@@ -61,17 +63,17 @@ def _user_events(idx: int, u: rng.Tape, cat: Catalog, sim: SimulateConf) -> list
     start = datetime.combine(sim.start, time(), tzinfo=timezone.utc).timestamp()
     user = f"u{idx}"
     device = DEVICES[int(u() * 3)]
-    tastes = [int(rng.pick(cat.category_cdf, u())) for _ in range(3)]
-    n_sessions = 1 + int(np.floor(np.exp(1.1 * u.normal() + 0.3)))  # heavy-tailed activity
+    tastes = [rng.pick(cat.category_cdf, u()) for _ in range(3)]
+    n_sessions = 1 + int(math.exp(1.1 * u.normal() + 0.3))  # heavy-tailed activity
     day_offsets = sorted(u() * sim.days for _ in range(n_sessions))
     rows, last_end = [], -1.0
     for s, day in enumerate(day_offsets):
-        hour = int(rng.pick(HOUR_CDF, u()))
+        hour = rng.pick(HOUR_CDF, u())
         t = start + int(day) * 86400 + hour * 3600 + u() * 3600
         t = max(t, last_end + 2 * 3600 * (1 + u()))  # sessions are hours apart
         session = f"{user}-s{s}"
         taste = tastes[0] if u() < 0.6 else tastes[1] if u() < 0.6 else tastes[2]
-        category = taste if u() < 0.85 else int(rng.pick(cat.category_cdf, u()))
+        category = taste if u() < 0.85 else rng.pick(cat.category_cdf, u())
         item, query = None, None
         event = "search" if u() < 0.35 else "view"
         while True:
@@ -81,14 +83,14 @@ def _user_events(idx: int, u: rng.Tape, cat: Catalog, sim: SimulateConf) -> list
                     else cat.noun[category]
                 item = None
             elif event == "click":
-                position = 1 + int(rng.pick(POSITION_CDF, u()))
+                position = 1 + rng.pick(POSITION_CDF, u())
                 # Results are ranked by popularity with some noise, so rank ~ position.
                 rank = max(0, position - 1 + int(3 * u.normal()))
                 item = cat.item_id(category, min(rank, cat.items_per_category - 1))
             elif event == "view":
                 if u() < 0.25:  # browse to another category of taste
                     category = tastes[int(u() * 3)]
-                item = cat.item_id(category, int(rng.pick(cat.item_cdf, u())))
+                item = cat.item_id(category, rng.pick(cat.item_cdf, u()))
             price = float(cat.price[item]) if item is not None else None
             rows.append((user, session, t, event, None if item is None else str(item + 1),
                          str(category + 1), price, query if event in ("search", "click") else None,
@@ -96,7 +98,7 @@ def _user_events(idx: int, u: rng.Tape, cat: Catalog, sim: SimulateConf) -> list
             event = _next_event(event, u())
             if event is None:
                 break
-            t += min(25 * 60, np.exp(3.7 + 1.1 * u.normal()))  # log-normal gaps, median 40 s
+            t += min(25 * 60, math.exp(3.7 + 1.1 * u.normal()))  # log-normal gaps, median 40 s
         last_end = t
     return rows
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
@@ -39,15 +40,19 @@ class StatsConfig:
     max_items: int = 200_000  # items carried by the model, most popular first
 
 
-def _hist_sampler(hist: dict) -> tuple[np.ndarray, np.ndarray]:
-    bins = np.asarray(hist["bins"], dtype=np.int64)
-    return bins, np.cumsum(np.asarray(hist["counts"], dtype=float))
+def _cdf(weights) -> list[float]:
+    """A cumulative distribution as a Python list: the fast path of `rng.pick` for scalars."""
+    return np.cumsum(np.asarray(weights, dtype=float)).tolist()
 
 
-def _draw_count(sampler: tuple[np.ndarray, np.ndarray], u1: float, u2: float) -> int:
+def _hist_sampler(hist: dict) -> tuple[list[int], list[float]]:
+    return [int(b) for b in hist["bins"]], _cdf(hist["counts"])
+
+
+def _draw_count(sampler: tuple[list[int], list[float]], u1: float, u2: float) -> int:
     """A count from a profile histogram; power-of-two buckets [b, 2b) are filled uniformly."""
     bins, cdf = sampler
-    b = int(bins[rng.pick(cdf, u1)])
+    b = bins[rng.pick(cdf, u1)]
     return b if b < 64 else b + int(u2 * b)
 
 
@@ -115,26 +120,26 @@ class StatsModel:
         for a, row in s["transitions"].items():
             nxt = [(b, n) for b, n in sorted(row.items()) if b != END and b in self.types]
             if nxt:
-                self.transition_cdf[a] = ([b for b, _ in nxt], np.cumsum([n for _, n in nxt], dtype=float))
+                self.transition_cdf[a] = ([b for b, _ in nxt], _cdf([n for _, n in nxt]))
         self.sessions_per_user = _hist_sampler(s["sessions_per_user"])
         self.session_length = _hist_sampler(s["session_length"])
-        self.hour = np.cumsum([s["hour_of_day"].get(str(h), 0) + 1e-9 for h in range(24)])
+        self.hour = _cdf([s["hour_of_day"].get(str(h), 0) + 1e-9 for h in range(24)])
         self.dow = np.array([s["day_of_week"].get(str(d), 0) + 1e-9 for d in range(1, 8)])
         gaps = sorted((int(k), v) for k, v in s["gap_log2_seconds"].items()) or [(5, 1)]
-        self.gap_bucket, self.gap_cdf = np.array([k for k, _ in gaps]), np.cumsum([v for _, v in gaps], dtype=float)
+        self.gap_bucket, self.gap_cdf = [k for k, _ in gaps], _cdf([v for _, v in gaps])
         pos = sorted((int(k), v) for k, v in s["click_position"].items()) or [(1, 1)]
-        self.position, self.position_cdf = np.array([k for k, _ in pos]), np.cumsum([v for _, v in pos], dtype=float)
+        self.position, self.position_cdf = [k for k, _ in pos], _cdf([v for _, v in pos])
         q = s["top_queries"]
         self.queries = [x["query"] for x in q]
-        self.query_cdf = np.cumsum([x["count"] for x in q], dtype=float)
-        self.queries_by_category: dict[str, tuple[list[str], np.ndarray]] = {}
+        self.query_cdf = _cdf([x["count"] for x in q])
+        self.queries_by_category: dict[str, tuple[list[str], list[float]]] = {}
         for x in q:
             self.queries_by_category.setdefault(x["category"], ([], []))
         for x in q:
             qs, ws = self.queries_by_category[x["category"]]
             qs.append(x["query"])
             ws.append(x["count"])
-        self.queries_by_category = {c: (qs, np.cumsum(ws, dtype=float)) for c, (qs, ws) in self.queries_by_category.items()}
+        self.queries_by_category = {c: (qs, _cdf(ws)) for c, (qs, ws) in self.queries_by_category.items()}
         items = self.items.assign(category=self.items["category"].fillna(""))
         items = items.sort_values(["category", "weight", "item_id"], ascending=[True, False, True])
         self.item_ids = items["item_id"].to_numpy()
@@ -144,51 +149,62 @@ class StatsModel:
         _, starts = np.unique(self.item_category, return_index=True)
         ends = np.append(starts[1:], len(items))
         self.cat_start, self.cat_end = starts, ends
-        self.cat_cdf = np.cumsum([self.item_cdf[e - 1] - (self.item_cdf[s0 - 1] if s0 else 0.0)
-                                  for s0, e in zip(starts, ends)])
+        self.cat_cdf = _cdf([self.item_cdf[e - 1] - (self.item_cdf[s0 - 1] if s0 else 0.0)
+                             for s0, e in zip(starts, ends)])
+        self._day_cdfs: dict[tuple[date, int], list[float]] = {}
+
+    def _day_cdf(self, start: date, days: int) -> list[float]:
+        """Days of the generation window weighted by the profiled day of week."""
+        if (start, days) not in self._day_cdfs:
+            self._day_cdfs[(start, days)] = _cdf(
+                [self.dow[(start + timedelta(days=d)).isoweekday() % 7] for d in range(days)])
+        return self._day_cdfs[(start, days)]
 
     def _item_in(self, cat: int, u: float) -> int:
         s0, e = self.cat_start[cat], self.cat_end[cat]
         base = self.item_cdf[s0 - 1] if s0 else 0.0
-        i = s0 + int(np.searchsorted(self.item_cdf[s0:e], base + u * (self.item_cdf[e - 1] - base), side="right"))
-        return min(i, e - 1)
+        i = int(self.item_cdf.searchsorted(base + u * (self.item_cdf[e - 1] - base), side="right"))
+        return min(max(i, s0), e - 1)
 
     def sample_user(self, idx: int, tape: rng.Tape, start: date, days: int) -> list[tuple]:
         """All events of one synthetic user, as canonical rows (ts in epoch seconds)."""
-        s = self.spec
-        day0 = datetime.combine(start, time(), tzinfo=timezone.utc)
-        dow = np.cumsum([self.dow[(day0 + timedelta(days=d)).isoweekday() % 7] for d in range(days)])
+        same_category, same_item = self.spec["same_category_rate"], self.spec["same_item_rate"]
+        day0 = datetime.combine(start, time(), tzinfo=timezone.utc).timestamp()
+        dow = self._day_cdf(start, days)
         user = f"synthetic:{idx}"
         n_sessions = _draw_count(self.sessions_per_user, tape(), tape())
-        starts = sorted(int(rng.pick(dow, tape())) * 86400 + int(rng.pick(self.hour, tape())) * 3600
+        starts = sorted(rng.pick(dow, tape()) * 86400 + rng.pick(self.hour, tape()) * 3600
                         + tape() * 3600 for _ in range(n_sessions))
         rows = []
         for k, t0 in enumerate(starts):
-            t = day0.timestamp() + t0
+            t = day0 + t0
             session = f"{user}:{k}"
             length = max(1, _draw_count(self.session_length, tape(), tape()))
-            event, cat, item, query = START, int(rng.pick(self.cat_cdf, tape())), -1, None
+            event, cat, item, query = START, rng.pick(self.cat_cdf, tape()), -1, None
             for _ in range(length):
                 names, cdf = self.transition_cdf.get(event) or self.transition_cdf[START]
-                event = names[int(rng.pick(cdf, tape()))]
-                if tape() >= s["same_category_rate"]:
-                    cat = int(rng.pick(self.cat_cdf, tape()))
+                event = names[rng.pick(cdf, tape())]
+                if tape() >= same_category:
+                    cat = rng.pick(self.cat_cdf, tape())
                 position = None
                 if event == "search":
                     item = -1
                     qs, qcdf = self.queries_by_category.get(self.item_category[self.cat_start[cat]],
                                                             (self.queries, self.query_cdf))
-                    query = qs[int(rng.pick(qcdf, tape()))] if qs else None
-                elif item < 0 or tape() >= s["same_item_rate"]:
+                    query = qs[rng.pick(qcdf, tape())] if qs else None
+                elif item < 0 or tape() >= same_item:
                     item = self._item_in(cat, tape())
                 if event == "click":
-                    position = int(self.position[rng.pick(self.position_cdf, tape())])
-                rows.append((user, session, t, event,
-                             None if item < 0 else self.item_ids[item],
-                             None if item < 0 else (self.item_category[item] or None),
-                             None if item < 0 or np.isnan(self.item_price[item]) else float(self.item_price[item]),
+                    position = self.position[rng.pick(self.position_cdf, tape())]
+                if item < 0:
+                    item_id = category = price = None
+                else:
+                    item_id, category = self.item_ids[item], self.item_category[item] or None
+                    price = float(self.item_price[item])
+                    price = None if math.isnan(price) else price
+                rows.append((user, session, t, event, item_id, category, price,
                              query if event in ("search", "click") else None, position, None))
-                b = int(self.gap_bucket[rng.pick(self.gap_cdf, tape())])
+                b = self.gap_bucket[rng.pick(self.gap_cdf, tape())]
                 t += (2 ** b - 1) + tape() * 2 ** b
         return rows
 
