@@ -96,7 +96,7 @@ def _event_type(df: DataFrame, src: SourceConf, where: str) -> tuple[Column, Col
 
 
 def canonical(df: DataFrame, src: SourceConf, where: str) -> DataFrame:
-    """Map one source to the canonical columns plus a `_reason` for invalid rows."""
+    """Map one source to the canonical columns, plus the raw event value and the source name."""
     if src.explode:
         if src.explode not in df.columns or not isinstance(df.schema[src.explode].dataType, ArrayType):
             raise InputError(f"{where}.explode: '{src.explode}' must be an array column of {df.columns}")
@@ -126,7 +126,7 @@ def canonical(df: DataFrame, src: SourceConf, where: str) -> DataFrame:
 def _reason(inp: InputConf) -> Column:
     lo = datetime.combine(inp.start, datetime.min.time(), timezone.utc) if inp.start else EARLIEST
     hi = (datetime.combine(inp.end, datetime.min.time(), timezone.utc) + timedelta(days=1) if inp.end
-          else datetime.now(timezone.utc) + timedelta(days=1))
+          else datetime.now(timezone.utc) + timedelta(days=1))  # no events from the future
     return (F.when(F.col("user_id").isNull() & F.col("session_id").isNull(), "null user_id and session_id")
             .when(F.col("ts").isNull(), "null or unparsable timestamp")
             .when((F.col("ts") < F.lit(lo)) | (F.col("ts") >= F.lit(hi)),
@@ -174,7 +174,7 @@ def ingest(spark: SparkSession, conf: Config) -> dict:
     """Read the configured log into `<output>/ingest/events`; bad rows to `.../quarantine`.
 
     Returns:
-        The run summary: rows read, accepted, quarantined by reason, sessions.
+        The run summary: rows read, accepted, quarantined (by reason) and the table paths.
     """
     inp = conf.require_input()
     frames = []
