@@ -73,7 +73,7 @@ def write_report(path: str, result: dict, figures: dict) -> None:
     ]
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>synthlib evaluation</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1200px}} td,th{{padding:4px 10px;text-align:left}}
-.pass{{color:#2a7a2a}} .warn{{color:#b8860b}} .fail{{color:#b22222}} figure{{display:inline-block;margin:10px}}
+.pass{{color:#2a7a2a}} .warn{{color:#b8860b}} .fail{{color:#b22222}} figure{{display:inline-block;margin:10px;vertical-align:top}}
 .legend span{{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px}}</style></head><body>
 <h1>Synthetic vs real click log</h1>
 <p>Run <b>{html.escape(str(result["run_id"]))}</b>: {result["events"]["synthetic"]:,} synthetic events
