@@ -4,8 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! java -version 2>&1 | grep -q 'version "17'; then
-  echo "synthlib needs Java 17 on PATH (found: $(java -version 2>&1 | head -1 || echo none))" >&2
+if ! java -version 2>&1 | grep -qE 'version "(17|21)'; then
+  echo "synthlib needs Java 17 (or 21) on PATH for Spark 4 (found: $(java -version 2>&1 | head -1 || echo none))" >&2
   exit 1
 fi
 
