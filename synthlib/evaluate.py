@@ -17,11 +17,15 @@ from synthlib.profile import bucket, popularity
 from synthlib.report import write_report
 
 
-def distribution(df: DataFrame, key) -> dict:
-    """Normalised counts of a bounded key (an event type, an hour, a length bucket)."""
-    rows = sorted((r["k"], r["count"]) for r in df.groupBy(key.alias("k")).count().collect() if r["k"] is not None)
-    total = sum(n for _, n in rows) or 1
-    return {k: n / total for k, n in rows}
+def counts(df: DataFrame, key) -> dict:
+    """Counts of a bounded key (an event type, an hour, a length bucket), in key order."""
+    rows = df.groupBy(key.alias("k")).count().collect()
+    return dict(sorted((r["k"], r["count"]) for r in rows if r["k"] is not None))
+
+
+def shares(c: dict) -> dict:
+    total = sum(c.values()) or 1
+    return {k: n / total for k, n in c.items()}
 
 
 def total_variation(p: dict, q: dict) -> float:
@@ -37,37 +41,42 @@ def ks(p: dict, q: dict) -> float:
     return worst
 
 
-def item_total_variation(real: DataFrame, synthetic: DataFrame) -> float:
-    """Half the L1 distance between the item distributions, computed in Spark."""
-    def shares(df: DataFrame, name: str) -> DataFrame:
-        counts = df.where(F.col("item_id").isNotNull()).groupBy("item_id").count()
-        total = counts.agg(F.sum("count")).first()[0] or 1
-        return counts.select("item_id", (F.col("count") / total).alias(name))
-    joined = shares(real, "p").join(shares(synthetic, "q"), "item_id", "full_outer")
-    value = joined.agg(F.sum(F.abs(F.coalesce("p", F.lit(0.0)) - F.coalesce("q", F.lit(0.0))))).first()[0]
-    return 0.5 * float(value or 0.0)
-
-
-def rank_frequency(df: DataFrame) -> list[tuple[int, int]]:
+def rank_frequency(item_counts: DataFrame) -> list[tuple[int, int]]:
     """(count, number of items with that count): the rank-frequency curve, compressed."""
-    counts = df.where(F.col("item_id").isNotNull()).groupBy("item_id").count()
     return sorted((int(r["count"]), int(r["n"])) for r in
-                  counts.groupBy("count").agg(F.count(F.lit(1)).alias("n")).collect())
+                  item_counts.groupBy("count").agg(F.count(F.lit(1)).alias("n")).collect())
+
+
+def item_total_variation(real: DataFrame, synthetic: DataFrame, totals: tuple[int, int]) -> float:
+    """Half the L1 distance between two item distributions (item_id, count), in Spark."""
+    p = real.select("item_id", (F.col("count") / max(1, totals[0])).alias("p"))
+    q = synthetic.select("item_id", (F.col("count") / max(1, totals[1])).alias("q"))
+    diff = F.abs(F.coalesce("p", F.lit(0.0)) - F.coalesce("q", F.lit(0.0)))
+    return 0.5 * float(p.join(q, "item_id", "full_outer").agg(F.sum(diff)).first()[0] or 0.0)
 
 
 def compare(real: DataFrame, synthetic: DataFrame) -> dict:
     """Distances between two canonical event frames (0 = identical)."""
-    lengths = lambda df: distribution(  # noqa: E731
-        df.groupBy("session_id").count(), bucket(F.col("count")))
-    figures = {
-        "event_mix": (distribution(real, F.col("event_type")), distribution(synthetic, F.col("event_type"))),
-        "hour_of_day": (distribution(real, F.hour("ts")), distribution(synthetic, F.hour("ts"))),
+    lengths = lambda df: counts(df.groupBy("session_id").count(), bucket(F.col("count")))  # noqa: E731
+    raw = {
+        "event_mix": (counts(real, F.col("event_type")), counts(synthetic, F.col("event_type"))),
+        "hour_of_day": (counts(real, F.hour("ts")), counts(synthetic, F.hour("ts"))),
         "session_length": (lengths(real), lengths(synthetic)),
     }
-    freq_real, freq_syn = rank_frequency(real), rank_frequency(synthetic)
-    pop_real, pop_syn = popularity(freq_real), popularity(freq_syn)
+    figures = {name: (shares(a), shares(b)) for name, (a, b) in raw.items()}
+    # Item counts once per frame: the rank-frequency curve, popularity and the item TV share them.
+    items = [df.where(F.col("item_id").isNotNull()).groupBy("item_id").count().persist()
+             for df in (real, synthetic)]
+    try:
+        freq = [rank_frequency(c) for c in items]
+        pop_real, pop_syn = popularity(freq[0]), popularity(freq[1])
+        totals = tuple(sum(c * m for c, m in f) for f in freq)
+        item_tv = item_total_variation(*items, totals)
+    finally:
+        for c in items:
+            c.unpersist()
     metrics = {
-        "item_popularity_tv": item_total_variation(real, synthetic),
+        "item_popularity_tv": item_tv,
         "item_gini_difference": abs(pop_real["gini"] - pop_syn["gini"]),
         "item_top1pct_share_difference": abs(pop_real["top1pct_share"] - pop_syn["top1pct_share"]),
         "session_length_ks": ks(*figures["session_length"]),
@@ -75,8 +84,9 @@ def compare(real: DataFrame, synthetic: DataFrame) -> dict:
         "event_mix_tv": total_variation(*figures["event_mix"]),
         "hour_of_day_tv": total_variation(*figures["hour_of_day"]),
     }
-    figures["rank_frequency"] = (freq_real, freq_syn)
-    return {"metrics": metrics, "figures": figures,
+    figures["rank_frequency"] = tuple(freq)
+    events = {"real": sum(raw["event_mix"][0].values()), "synthetic": sum(raw["event_mix"][1].values())}
+    return {"metrics": metrics, "figures": figures, "events": events,
             "popularity": {"real": pop_real, "synthetic": pop_syn}}
 
 
@@ -96,7 +106,7 @@ def evaluate(spark: SparkSession, conf: Config, run_id: str | None = None) -> di
     out = {"run_id": run_id, "metrics": result["metrics"], "marks": marks,
            "thresholds": {"pass": conf.evaluate.pass_at, "warn": conf.evaluate.warn_at},
            "popularity": result["popularity"],
-           "events": {"real": real.count(), "synthetic": synthetic.count()}}
+           "events": result["events"]}
     os.makedirs(conf.path("eval"), exist_ok=True)
     with open(conf.path("eval", "metrics.json"), "w") as fh:
         json.dump(out, fh, indent=2, sort_keys=True)

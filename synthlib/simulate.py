@@ -45,7 +45,7 @@ class Catalog:
     def __init__(self, seed: int, sim: SimulateConf):
         c, n = sim.categories, sim.items_per_category
         key = rng.stream_key(seed, "simulate", "catalog")
-        self.n_categories, self.items_per_category = c, n
+        self.items_per_category = n
         self.category_cdf = np.cumsum(1.0 / np.arange(1, c + 1) ** 0.8).tolist()
         self.item_cdf = np.cumsum(1.0 / np.arange(1, n + 1) ** 1.1).tolist()  # Zipf rank within category
         median_price = np.exp(2.5 + 2.0 * rng.uniform(key, np.arange(c), 0))
