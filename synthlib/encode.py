@@ -1,0 +1,175 @@
+"""Training sample and token encoding, computed in Spark.
+
+A seeded partition of users is sampled with their sessions whole. Each user becomes one
+or more rows of fixed-length integer arrays (up to `sessions_per_row` sessions of up to
+`max_events` events each), ready for Petastorm. Only the bounded vocabulary (top items,
+top categories, top queries) is built on the driver.
+
+Tokens, per event (0 always means "none" or padding):
+  type      1..6 the event types, END = 7 closes a session
+  gap       1 + floor(log2(seconds since the previous event + 1)), 0 on a session's first event
+  category  1..K the top categories, K + 1 every other category
+  item      1..N vocabulary items; N + c is the tail slot of category token c
+  position  1..P the click position (clamped), query 1..Q the top queries, Q + 1 any other
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from synthlib.schema import EVENT_TYPES
+
+END = len(EVENT_TYPES) + 1  # type token that closes a session
+BOS = END + 1  # type token fed before a session's first event
+N_TYPES = BOS + 1
+N_GAPS = 27  # gap tokens 0..26 (2^25 s is over a year)
+FIELDS = ("type", "gap", "cat", "item", "pos", "query")
+CONTEXT = ("activity", "home_cat", "chunk")
+
+
+@dataclass(frozen=True)
+class Vocab:
+    """The bounded token vocabulary; built on the driver from the stats artifact."""
+
+    categories: tuple[str, ...]  # category token c (1-based) -> category name
+    items: pd.DataFrame  # item_id, category, weight, mean_price, token (0 = tail), cat_token
+    queries: tuple[str, ...]  # query token q (1-based) -> query text
+    max_position: int
+    candidates: int  # item tokens per category (the tail slot included)
+
+    @property
+    def n_cats(self) -> int:
+        return len(self.categories) + 2  # none, K categories, other
+
+    @property
+    def n_vocab_items(self) -> int:
+        return int((self.items["token"] > 0).sum())
+
+    @property
+    def n_items(self) -> int:
+        return 1 + self.n_vocab_items + self.n_cats  # none, vocabulary, one tail slot per category
+
+    @property
+    def n_queries(self) -> int:
+        return len(self.queries) + 2
+
+    def tail_token(self, cat_token):
+        return self.n_vocab_items + 1 + cat_token
+
+    def candidate_table(self) -> np.ndarray:
+        """(n_cats, candidates) item tokens per category token: its vocabulary items, then its
+        tail slot, then zeros."""
+        table = np.zeros((self.n_cats, self.candidates), dtype=np.int64)
+        fill = np.zeros(self.n_cats, dtype=np.int64)
+        vocab = self.items[self.items["token"] > 0].sort_values("token")
+        for tok, cat in zip(vocab["token"].to_numpy(), vocab["cat_token"].to_numpy()):
+            table[cat, fill[cat]] = tok
+            fill[cat] += 1
+        table[np.arange(self.n_cats), fill] = self.tail_token(np.arange(self.n_cats))
+        return table
+
+
+def build_vocab(items: pd.DataFrame, categories: list[str], queries: list[str], *, vocab_items: int,
+                max_categories: int, candidates: int, max_position: int) -> Vocab:
+    """Vocabulary from the stats item table (most popular first), categories by events and the
+    profiled top queries.
+
+    An item gets its own token when it is among the `vocab_items` most popular and among the
+    `candidates - 1` most popular of its category; every other item is a tail item of its
+    category, resolved at generation from the category's tail distribution.
+    """
+    cats = tuple(categories[:max_categories])
+    cat_token = {c: i + 1 for i, c in enumerate(cats)}
+    other = len(cats) + 1
+    items = items.sort_values(["weight", "item_id"], ascending=[False, True]).reset_index(drop=True)
+    items["cat_token"] = [cat_token.get(c, other) if isinstance(c, str) else 0 for c in items["category"]]
+    rank_in_cat = items.groupby("cat_token").cumcount()
+    in_vocab = (items.index < vocab_items) & (rank_in_cat < candidates - 1)
+    items["token"] = 0
+    items.loc[in_vocab, "token"] = np.arange(1, int(in_vocab.sum()) + 1)
+    return Vocab(cats, items, tuple(queries), max_position, candidates)
+
+
+def sample_users(events: DataFrame, *, seed: int, fraction: float, max_users: int | None) -> DataFrame:
+    """A seeded partition of users, their sessions whole: users whose hash falls under
+    `fraction`, then the `max_users` lowest hashes. Deterministic whatever the partitioning."""
+    users = events.select("user_id").distinct().withColumn(
+        "user_key", F.xxhash64(F.lit(seed), F.lit("train-sample"), "user_id"))
+    if fraction < 1:  # xxhash64 is uniform over the signed 64-bit range: keep its lowest part
+        users = users.where(F.col("user_key") < F.lit(-2**63 + int(fraction * 2**53) * 2**11))
+    if max_users is not None:
+        users = users.orderBy("user_key", "user_id").limit(max_users)
+    return events.join(F.broadcast(users) if max_users is not None else users, "user_id")
+
+
+def _lookup(spark: SparkSession, pairs: list[tuple[str, int]], key: str, value: str) -> DataFrame:
+    return F.broadcast(spark.createDataFrame(pairs or [("", 0)], f"{key} string, {value} int"))
+
+
+def encode(spark: SparkSession, events: DataFrame, vocab: Vocab, *, max_events: int,
+           sessions_per_row: int, validation: float, seed: int) -> DataFrame:
+    """Token rows: one row per user chunk of `sessions_per_row` sessions.
+
+    Columns: user_key (long), split ("train" | "validation", by user), the context ints, and
+    for each field an int array of sessions_per_row * (max_events + 1) tokens; a session is
+    its events, END, then padding. Longer sessions are cut to `max_events` events.
+    """
+    L = max_events + 1
+    cats = _lookup(spark, [(c, i + 1) for i, c in enumerate(vocab.categories)], "category", "cat_token")
+    toks = vocab.items[vocab.items["token"] > 0]
+    items = _lookup(spark, list(zip(toks["item_id"].astype(str), toks["token"].astype(int).tolist())),
+                    "item_id", "vocab_token")
+    queries = _lookup(spark, [(q, i + 1) for i, q in enumerate(vocab.queries)], "query", "query_token")
+    w = Window.partitionBy("session_id").orderBy("ts", "event_type", "item_id")
+    gap = F.unix_millis("ts") / 1000.0 - F.unix_millis(F.lag("ts").over(w)) / 1000.0
+    cat_tok = (F.when(F.col("category").isNull(), 0)
+               .otherwise(F.coalesce("cat_token", F.lit(len(vocab.categories) + 1))))
+    type_tok = F.array_position(F.array(*[F.lit(t) for t in EVENT_TYPES]), F.col("event_type")).cast("int")
+    e = (events.join(cats, "category", "left").join(items, "item_id", "left").join(queries, "query", "left")
+         .withColumn("cat", cat_tok)
+         .select(
+             "user_id", "session_id", "ts", F.row_number().over(w).alias("k"),
+             type_tok.alias("type"),
+             F.when(gap.isNull(), 0).otherwise(F.least(F.floor(F.log2(gap + 1)) + 1, F.lit(N_GAPS - 1)))
+             .cast("int").alias("gap"),
+             "cat",
+             F.when(F.col("item_id").isNull(), 0).otherwise(F.coalesce(
+                 "vocab_token", vocab.n_vocab_items + 1 + F.col("cat"))).cast("int").alias("item"),
+             F.when((F.col("event_type") == "click") & F.col("position").isNotNull(),
+                    F.least(F.greatest("position", F.lit(1)), F.lit(vocab.max_position))).otherwise(0)
+             .cast("int").alias("pos"),
+             F.when(F.col("query").isNull(), 0).otherwise(F.coalesce("query_token", F.lit(len(vocab.queries) + 1)))
+             .cast("int").alias("query"))
+         .where(F.col("k") <= max_events))
+    # One row per session: its events as arrays, END appended, padded to L.
+    ordered = F.array_sort(F.collect_list(F.struct("k", *FIELDS)))
+    pad = lambda arr, end: F.slice(F.concat(arr, F.array(F.lit(end)), F.array_repeat(F.lit(0), L)), 1, L)  # noqa: E731
+    sessions = e.groupBy("user_id", "session_id").agg(F.min("ts").alias("start"), ordered.alias("ev")).select(
+        "user_id", "session_id", "start", *[pad(F.col(f"ev.{f}"), END if f == "type" else 0).alias(f) for f in FIELDS])
+    # User context: activity (log2 sessions + 1), home category (the most frequent); a session's
+    # index in its user's history is chunk * sessions_per_row + its place in the row.
+    home = (e.where(F.col("cat") > 0).groupBy("user_id", "cat").count()
+            .withColumn("r", F.row_number().over(Window.partitionBy("user_id").orderBy(F.desc("count"), "cat")))
+            .where("r = 1").select("user_id", F.col("cat").alias("home_cat")))
+    uw = Window.partitionBy("user_id").orderBy("start", "session_id")
+    s = (sessions.join(home, "user_id", "left")
+         .withColumn("idx", F.row_number().over(uw) - 1)
+         .withColumn("n_sessions", F.count(F.lit(1)).over(Window.partitionBy("user_id"))))
+    R = sessions_per_row
+    user_key = F.xxhash64(F.lit(seed), F.lit("train-sample"), "user_id")
+    flat = lambda f: F.flatten(F.transform(F.array_sort(F.collect_list(F.struct("idx", f))), lambda x: x[f]))  # noqa: E731
+    rows = s.groupBy("user_id", (F.col("idx") / R).cast("int").alias("chunk")).agg(
+        F.first("n_sessions").alias("n_sessions"), F.first("home_cat").alias("home_cat"),
+        F.count(F.lit(1)).alias("sessions"), *[flat(f).alias(f) for f in FIELDS])
+    blank = F.array_repeat(F.lit(0), R * L)
+    split = F.when((F.abs(F.xxhash64(F.lit(seed), F.lit("validation"), "user_id")) % 10_000)
+                   < F.lit(int(validation * 10_000)), "validation").otherwise("train")
+    return rows.select(
+        user_key.alias("user_key"), "chunk", split.alias("split"),
+        F.least(F.floor(F.log2("n_sessions")).cast("int") + 1, F.lit(15)).alias("activity"),
+        F.coalesce("home_cat", F.lit(0)).alias("home_cat"),
+        *[F.slice(F.concat(f, blank), 1, R * L).alias(f) for f in FIELDS])
