@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"synthlib: configuration error:\n{e}", file=sys.stderr)
         return 2
     from synthlib.ingest import InputError
-    from synthlib.models.stats import ModelArtifactError, NotFittedError
+    from synthlib.models.artifact import ModelArtifactError, NotFittedError
     from synthlib.session import get_spark
 
     spark = get_spark(conf.spark)

@@ -122,10 +122,30 @@ class ProfileConf(_Strict):
     max_position: int = Field(20, ge=1)  # click-through is reported for positions 1..N
 
 
+class DPConf(_Strict):
+    """DP-SGD for the neural models; one user's whole history is the unit of privacy."""
+
+    epsilon: float = Field(gt=0)
+    delta: float = Field(1e-5, gt=0, lt=1)
+    max_grad_norm: float = Field(1.0, gt=0)  # per-user gradient clipping bound
+
+
 class TrainConf(_Strict):
-    model: Literal["stats"] = "stats"
+    model: Literal["session", "ctgan", "tvae", "stats"] = "session"
     max_items: int = Field(200_000, ge=1, le=20_000_000)  # items carried by the model, most popular first
     max_model_mb: float = Field(512, gt=0)  # the model is broadcast: refuse larger ones
+    # The training sample: users whose seeded hash falls in `sample_fraction`, at most
+    # `max_users` of them, their sessions whole. Only this sample feeds the neural models.
+    sample_fraction: float = Field(1.0, gt=0, le=1)
+    max_users: int = Field(200_000, ge=1)
+    validation: float = Field(0.1, ge=0, lt=1)  # share of sampled users held out for early stopping
+    epochs: int = Field(20, ge=1)
+    batch_size: int = Field(16, ge=1)  # training rows (user chunks) per step
+    lr: float = Field(3e-3, gt=0)
+    patience: int = Field(2, ge=0)
+    max_minutes: float = Field(12, gt=0)  # training stops after the epoch that passes this budget
+    dp: Optional[DPConf] = None
+    params: dict[str, Any] = {}  # the model's own settings, e.g. {dim: 64, arch: gru}
 
 
 class GenerateConf(_Strict):

@@ -107,6 +107,7 @@ def sample_users(events: DataFrame, *, seed: int, fraction: float, max_users: in
 
 
 def _lookup(spark: SparkSession, pairs: list[tuple[str, int]], key: str, value: str) -> DataFrame:
+    """A small broadcast table key -> token."""
     return F.broadcast(spark.createDataFrame(pairs or [("", 0)], f"{key} string, {value} int"))
 
 
@@ -121,12 +122,14 @@ def encode(spark: SparkSession, events: DataFrame, vocab: Vocab, *, max_events: 
     L = max_events + 1
     cats = _lookup(spark, [(c, i + 1) for i, c in enumerate(vocab.categories)], "category", "cat_token")
     toks = vocab.items[vocab.items["token"] > 0]
-    items = _lookup(spark, list(zip(toks["item_id"].astype(str), toks["token"].astype(int).tolist())),
-                    "item_id", "vocab_token")
+    items = F.broadcast(spark.createDataFrame(
+        list(zip(toks["item_id"].astype(str), toks["token"].astype(int).tolist(), toks["cat_token"].astype(int).tolist()))
+        or [("", 0, 0)], "item_id string, vocab_token int, item_cat int"))
     queries = _lookup(spark, [(q, i + 1) for i, q in enumerate(vocab.queries)], "query", "query_token")
     w = Window.partitionBy("session_id").orderBy("ts", "event_type", "item_id")
     gap = F.unix_millis("ts") / 1000.0 - F.unix_millis(F.lag("ts").over(w)) / 1000.0
-    cat_tok = (F.when(F.col("category").isNull(), 0)
+    # A vocabulary item always carries its own category, so that it is a candidate there.
+    cat_tok = (F.when(F.col("item_cat").isNotNull(), F.col("item_cat")).when(F.col("category").isNull(), 0)
                .otherwise(F.coalesce("cat_token", F.lit(len(vocab.categories) + 1))))
     type_tok = F.array_position(F.array(*[F.lit(t) for t in EVENT_TYPES]), F.col("event_type")).cast("int")
     e = (events.join(cats, "category", "left").join(items, "item_id", "left").join(queries, "query", "left")

@@ -1,13 +1,46 @@
-"""Train: fit the configured synthesizer from the stats artifact."""
+"""Train: fit the configured synthesizer from the stats artifact and a sample of users.
+
+`stats` needs the stats artifact alone. The neural models train on a seeded sample of
+users, encoded in Spark and read back through Petastorm (`synthlib.loader`).
+"""
 from __future__ import annotations
+
+import dataclasses
+import time
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from synthlib import __version__
 from synthlib.config import Config, ConfigError
 from synthlib.delta_io import table_version
 from synthlib.models.stats import StatsConfig, StatsSynthesizer
 from synthlib.profile import load_summary, stats_fingerprint
+
+PROFILE_KEYS = ("sessions_per_user", "hour_of_day", "day_of_week", "session_length", "event_types",
+                "transitions", "gap_log2_seconds")
+
+
+def model_params(conf: Config, cls):
+    """`train.params` as the model's dataclass config; unknown keys name the valid ones."""
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(conf.train.params) - set(names))
+    if unknown:
+        raise ConfigError(f"train.params: unknown key(s) {unknown} for model '{conf.train.model}'; "
+                          f"valid keys: {', '.join(names)}")
+    try:
+        return cls(**conf.train.params)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(str(e)) from None
+
+
+def fit_config(conf: Config, progress: bool = True):
+    from synthlib.fit import FitConfig
+
+    t, dp = conf.train, conf.train.dp
+    return FitConfig(epochs=t.epochs, lr=t.lr, patience=t.patience, max_minutes=t.max_minutes, seed=conf.seed,
+                     progress=progress, epsilon=dp.epsilon if dp else None, delta=dp.delta if dp else 1e-5,
+                     max_grad_norm=dp.max_grad_norm if dp else 1.0, expected_users_per_step=t.batch_size)
 
 
 def train(spark: SparkSession, conf: Config) -> dict:
@@ -20,11 +53,24 @@ def train(spark: SparkSession, conf: Config) -> dict:
     lineage = {**summary["lineage"], "stats_items_version": table_version(spark, items_path),
                "stats_fingerprint": stats_fingerprint(conf), "items_kept": len(items),
                "items_total": summary["items"]}
-    model = StatsSynthesizer(config=StatsConfig(max_items=conf.train.max_items)).fit(
-        summary, items, seed=conf.seed, lineage=lineage)
+    if conf.train.model == "stats":
+        model = StatsSynthesizer(config=StatsConfig(max_items=conf.train.max_items)).fit(
+            summary, items, seed=conf.seed, lineage=lineage)
+    else:
+        from synthlib.learn import TRAINERS
+
+        model = TRAINERS[conf.train.model](spark, conf, summary, items, lineage)
     size_mb = sum(len(b) for b in model.to_bytes()) / 2**20
     if size_mb > conf.train.max_model_mb:
         raise ConfigError(f"the model is {size_mb:.1f} MB, over train.max_model_mb = {conf.train.max_model_mb}; "
-                          "lower train.max_items or raise the limit (it is broadcast to every executor)")
+                          "lower train.max_items or the model's size, or raise the limit "
+                          "(it is broadcast to every executor)")
     model.save(conf.path("model"))
-    return {**model.get_info(), "path": conf.path("model")}
+    return {**model.get_info(), "size_mb": round(size_mb, 2), "path": conf.path("model")}
+
+
+def base_spec(conf: Config, kind: str, summary: dict, lineage: dict, started: float) -> dict:
+    """The parts of model.json every neural model shares."""
+    return {"model": kind, "version": __version__, "seed": conf.seed, "lineage": lineage,
+            "users": summary["users"], "time_range": summary["time_range"],
+            "profile": {k: summary[k] for k in PROFILE_KEYS}, "train_seconds": round(time.time() - started, 1)}

@@ -16,7 +16,7 @@ from synthlib.config import ConfigError, load_config
 from synthlib.generate import generate
 from synthlib.ingest import InputError, ingest
 from synthlib.models import load_model
-from synthlib.models.stats import ModelArtifactError
+from synthlib.models.artifact import ModelArtifactError
 from synthlib.profile import profile
 from synthlib.simulate import simulate
 from synthlib.train import train

@@ -1,12 +1,19 @@
 """Synthesizers, one per module. `load_model` reads any saved model by its recorded kind."""
 from __future__ import annotations
 
+import importlib
 import json
 import os
 
-from synthlib.models.stats import MODEL_JSON, ModelArtifactError, NotFittedError, StatsModel
+from synthlib.models.artifact import MODEL_JSON, ModelArtifactError, NotFittedError
 
-MODELS = {"stats": StatsModel}
+# kind -> (module, class); the neural models import torch only when used.
+MODELS = {"stats": ("synthlib.models.stats", "StatsModel"), "session": ("synthlib.models.session", "SessionModel")}
+
+
+def model_class(kind: str):
+    module, name = MODELS[kind]
+    return getattr(importlib.import_module(module), name)
 
 
 def load_model(path: str):
@@ -21,4 +28,4 @@ def load_model(path: str):
         raise ModelArtifactError(f"{spec_path} is not a model spec ({e}); rerun `synthlib train`") from None
     if kind not in MODELS:
         raise ModelArtifactError(f"{spec_path}: unknown model kind '{kind}'; known: {sorted(MODELS)}")
-    return MODELS[kind].load(path)
+    return model_class(kind).load(path)

@@ -22,17 +22,10 @@ import numpy as np
 import pandas as pd
 
 from synthlib import __version__, rng
+from synthlib.models.artifact import MODEL_JSON, ModelArtifactError, NotFittedError
 from synthlib.profile import END, START
 
-MODEL_JSON, ITEMS_FILE = "model.json", "items.parquet"
-
-
-class NotFittedError(RuntimeError):
-    """Raised when a model is used before `fit` or `load`."""
-
-
-class ModelArtifactError(ValueError):
-    """A model folder is corrupted, truncated, tampered with or of the wrong kind."""
+ITEMS_FILE = "items.parquet"
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ import pytest
 
 from synthlib import rng
 from synthlib.models import load_model
-from synthlib.models.stats import NotFittedError, StatsSynthesizer
+from synthlib.models.artifact import NotFittedError
+from synthlib.models.stats import StatsSynthesizer
 
 SUMMARY = {
     "event_types": {"view": 80, "cart": 20},

@@ -1,0 +1,99 @@
+"""Training of the neural synthesizers: sample, encode in Spark, read through Petastorm, fit."""
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+import torch
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from synthlib.config import Config
+from synthlib.encode import FIELDS, build_vocab, encode, sample_users
+from synthlib.fit import evaluate_nll, fit
+from synthlib.loader import PetastormSource
+from synthlib.models.session import CountBaseline, SessionConfig, SessionModel, SessionNet, build, model_args
+from synthlib.train import base_spec, fit_config, model_params
+
+ROW_COLUMNS = ["user_key", "chunk", "activity", "home_cat", *FIELDS]
+
+
+def device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def sampled_events(spark: SparkSession, conf: Config):
+    """The training sample: seeded users, their sessions whole (bounded by train.max_users)."""
+    events = spark.read.format("delta").load(conf.path("ingest", "events"))
+    return sample_users(events, seed=conf.seed, fraction=conf.train.sample_fraction, max_users=conf.train.max_users)
+
+
+def vocabulary(spark: SparkSession, conf: Config, summary: dict, items: pd.DataFrame, cfg):
+    categories = [r["category"] for r in spark.read.format("delta").load(conf.path("stats", "categories"))
+                  .orderBy(F.desc("events"), "category").limit(cfg.max_categories).collect()]
+    return build_vocab(items.rename(columns={"events": "weight"}), categories,
+                       [q["query"] for q in summary["top_queries"]], vocab_items=cfg.vocab_items,
+                       max_categories=cfg.max_categories, candidates=cfg.candidates,
+                       max_position=conf.profile.max_position)
+
+
+def train_session(spark: SparkSession, conf: Config, summary: dict, items: pd.DataFrame, lineage: dict) -> SessionModel:
+    started = time.time()
+    cfg = model_params(conf, SessionConfig)
+    vocab = vocabulary(spark, conf, summary, items, cfg)
+    rows = encode(spark, sampled_events(spark, conf), vocab, max_events=cfg.max_events,
+                  sessions_per_row=cfg.sessions_per_row, validation=conf.train.validation, seed=conf.seed).cache()
+    home = rows.where("chunk = 0").groupBy("activity", "home_cat").count().collect()  # bounded: 16 x categories
+    home_by_activity: dict[str, dict[str, int]] = {}
+    for r in home:
+        home_by_activity.setdefault(str(r["activity"]), {})[str(r["home_cat"])] = int(r["count"])
+    sample = rows.where("chunk = 0").groupBy("split").count().collect()
+    users = {r["split"]: int(r["count"]) for r in sample}
+    if not users.get("train"):
+        raise ValueError("the training sample is empty; raise train.sample_fraction or train.max_users")
+
+    torch.manual_seed(conf.seed)
+    args = model_args(cfg, vocab)
+    candidates = torch.as_tensor(vocab.candidate_table())
+    dev = device()
+    net = build(args, candidates).to(dev)
+    loss = lambda b: net(*SessionNet.sessions({k: v.to(dev) for k, v in b.items()}, cfg.max_events))  # noqa: E731
+    cache = conf.path("cache", "petastorm")
+    bs, seed = conf.train.batch_size, conf.seed
+    with PetastormSource(spark, rows.where("split = 'train'"), cache_dir=cache, columns=ROW_COLUMNS,
+                         order_by=["user_key", "chunk"]) as tr, \
+         PetastormSource(spark, rows.where("split = 'validation'"), cache_dir=cache, columns=ROW_COLUMNS,
+                         order_by=["user_key", "chunk"]) as va:
+        validation = (lambda e: va.batches(batch_size=64, seed=seed, epoch=0)) if users.get("validation") else None
+        dp_rows = None
+        if conf.train.dp:  # one row per user (its first chunk): the unit of privacy
+            mem = tr.to_memory()
+            first = mem["chunk"] == 0
+            dp_rows = {k: v[first].to(dev) for k, v in mem.items()}
+        result = fit(net, loss, lambda e: tr.batches(batch_size=bs, seed=seed, epoch=e), validation,
+                     fit_config(conf), dp_rows=dp_rows)
+        baseline = CountBaseline(args["n_cats"], args["n_items"], args["n_queries"], args["n_positions"], candidates)
+        for b in tr.batches(batch_size=256, seed=seed, epoch=0):
+            baseline.update(SessionNet.sessions(b, cfg.max_events)[0])
+        held_out = [baseline.nll(SessionNet.sessions(b, cfg.max_events)[0])
+                    for b in (va.batches(batch_size=256, seed=seed, epoch=0) if validation else [])]
+        net.eval()
+        model_nll, parts = evaluate_nll(loss, validation(0)) if validation else (float("nan"), {})
+    rows.unpersist()
+    nll_sum, nll_events = sum(x for x, _ in held_out), sum(n for _, n in held_out)
+    training = {"users": users, "history": result.history, "best_epoch": result.best_epoch,
+                "validation_nll": model_nll, "validation_components": parts,
+                "stats_baseline_validation_nll": nll_sum / nll_events if nll_events else None,
+                "privacy": result.privacy, "epsilon": result.epsilon,
+                "delta": conf.train.dp.delta if conf.train.dp else None, "device": str(dev)}
+    spec = {**base_spec(conf, "session", summary, lineage, started), "args": args, "training": training,
+            "home_by_activity": home_by_activity,
+            "vocab": {"categories": list(vocab.categories), "queries": list(vocab.queries),
+                      "max_position": vocab.max_position}}
+    spec["lineage"] = {**lineage, "sample_fraction": conf.train.sample_fraction, "max_users": conf.train.max_users,
+                       "sample_users": sum(users.values())}
+    net.to("cpu")
+    return SessionModel(spec, vocab.items, net.state_dict())
+
+
+TRAINERS = {"session": train_session}

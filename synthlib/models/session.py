@@ -1,0 +1,371 @@
+"""The `session` synthesizer: an autoregressive model over the events of a session.
+
+Each step reads the previous event (type, gap, category, item, position, query) plus the
+user's context (activity, home category, the session's place in the user's history) and
+predicts the next event factor by factor: its type (or END), the time gap before it,
+whether it repeats the previous item, its category, its item among the category's
+candidates (the category's vocabulary items and one tail slot), its click position and its
+query. Tail slots are resolved to real items at generation, from the category's tail
+distribution in the stats artifact, so the vocabulary stays bounded whatever the catalog.
+"""
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from synthlib.encode import BOS, END, FIELDS, N_GAPS, N_TYPES
+from synthlib.schema import EVENT_TYPES
+
+SEARCH = EVENT_TYPES.index("search") + 1
+CLICK = EVENT_TYPES.index("click") + 1
+N_BUCKETS = 16  # activity and session-index buckets (log2)
+COMPONENTS = ("type", "gap", "repeat", "cat", "item", "pos", "query")
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    arch: str = "gru"  # "gru" (recurrent) or "transformer" (causal self-attention)
+    dim: int = 64  # width of every embedding and hidden state
+    layers: int = 1  # recurrent or attention layers
+    heads: int = 4  # attention heads (transformer only)
+    dropout: float = 0.1
+    max_events: int = 64  # events per session; longer sessions are cut
+    sessions_per_row: int = 32  # sessions per training row (a chunk of one user's history)
+    vocab_items: int = 20_000  # items with their own token, most popular first
+    max_categories: int = 2_000  # categories with their own token; the rest share one
+    candidates: int = 128  # item tokens per category, its tail slot included
+
+    def __post_init__(self):
+        if self.arch not in ("gru", "transformer"):
+            raise ValueError(f"train.params.arch: '{self.arch}' is not a known architecture; use 'gru' or 'transformer'")
+
+
+def _pick(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """Inverse-CDF draw of one index per row from (unnormalised) probabilities, given uniforms."""
+    cdf = probs.double().cumsum(-1)
+    idx = (cdf < (u.double() * cdf[:, -1]).unsqueeze(-1)).sum(-1)
+    return idx.clamp(max=probs.shape[-1] - 1)
+
+
+def targets(tok: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Which factor each position predicts (boolean masks), and the previous event's tokens."""
+    prev = {f: F.pad(v[:, :-1], (1, 0), value=BOS if f == "type" else 0) for f, v in tok.items()}
+    typ, item = tok["type"], tok["item"]
+    valid = typ > 0
+    event = valid & (typ != END)
+    gap = event.clone()
+    gap[:, 0] = False
+    can_repeat = event & (item > 0) & (prev["item"] > 0)
+    repeat = (item == prev["item"]) & can_repeat
+    fresh = event & ~repeat
+    return {"prev": prev, "valid": valid, "event": event, "gap": gap, "can_repeat": can_repeat, "repeat": repeat,
+            "fresh": fresh, "pick": fresh & (item > 0), "click": event & (typ == CLICK),
+            "search": event & (typ == SEARCH)}
+
+
+class SessionNet(nn.Module):
+    """forward(batch) -> (mean NLL per event, per-component NLL sums, event count)."""
+
+    def __init__(self, config: SessionConfig, *, n_cats: int, n_items: int, n_queries: int, n_positions: int,
+                 candidates: torch.Tensor):
+        super().__init__()
+        self.config = c = config
+        D, L = c.dim, c.max_events + 1
+        sizes = {"type": N_TYPES, "gap": N_GAPS, "cat": n_cats, "item": n_items, "pos": n_positions, "query": n_queries}
+        self.embed = nn.ModuleList(nn.Embedding(sizes[f], D) for f in FIELDS)  # the previous event, by field
+        self.context = nn.ModuleDict({"activity": nn.Embedding(N_BUCKETS, D), "home_cat": nn.Embedding(n_cats, D),
+                                      "index": nn.Embedding(N_BUCKETS, D)})
+        if c.arch == "gru":
+            self.core = nn.GRU(D, D, c.layers, batch_first=True, dropout=c.dropout if c.layers > 1 else 0.0)
+        else:
+            self.position = nn.Embedding(L, D)
+            layer = nn.TransformerEncoderLayer(D, c.heads, 4 * D, c.dropout, batch_first=True, norm_first=True)
+            self.core = nn.TransformerEncoder(layer, c.layers, enable_nested_tensor=False)
+            self.register_buffer("causal", nn.Transformer.generate_square_subsequent_mask(L), persistent=False)
+        self.drop = nn.Dropout(c.dropout)
+        self.norm = nn.LayerNorm(D)
+        self.type_head = nn.Linear(D, N_TYPES)
+        self.type_given = nn.Embedding(N_TYPES, D)
+        self.gap_head = nn.Linear(D, N_GAPS)
+        self.repeat_head = nn.Linear(D, 2)
+        self.cat_head = nn.Linear(D, n_cats)
+        self.cat_given = nn.Embedding(n_cats, D)
+        self.item_query = nn.Linear(D, D)
+        self.item_out = nn.Embedding(n_items, D)
+        self.item_bias = nn.Embedding(n_items, 1)
+        self.pos_head = nn.Linear(D, n_positions)
+        self.query_head = nn.Linear(D, n_queries)
+        self.register_buffer("candidates", candidates.long(), persistent=False)  # (n_cats, C)
+
+    # -- shared pieces ---------------------------------------------------------------------
+    def _context(self, activity, home_cat, index) -> torch.Tensor:
+        return (self.context["activity"](activity) + self.context["home_cat"](home_cat)
+                + self.context["index"](index.clamp(max=N_BUCKETS - 1)))  # (S, D)
+
+    def _inputs(self, prev: dict[str, torch.Tensor], ctx: torch.Tensor) -> torch.Tensor:
+        return sum(e(prev[f]) for e, f in zip(self.embed, FIELDS)) + ctx.unsqueeze(1)  # (S, T, D)
+
+    def _run(self, x: torch.Tensor, state=None):
+        """Core over (S, T, D) inputs; returns hidden states (S, T, D) and the recurrent state."""
+        if self.config.arch == "gru":
+            out, state = self.core(self.drop(x), state)
+        else:
+            T = x.shape[1]
+            x = x + self.position.weight[:T]
+            out = self.core(self.drop(x), mask=self.causal[:T, :T], is_causal=True)
+        return self.norm(out), state
+
+    def _item_logits(self, h: torch.Tensor, cat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Scores of the candidates of each row's category: (N, C) logits and the (N, C) tokens."""
+        cands = self.candidates[cat]
+        logits = torch.einsum("nd,ncd->nc", self.item_query(h), self.item_out(cands)) + self.item_bias(cands).squeeze(-1)
+        return logits.masked_fill(cands == 0, float("-inf")), cands
+
+    # -- training --------------------------------------------------------------------------
+    @staticmethod
+    def sessions(batch: dict[str, torch.Tensor], max_events: int) -> tuple[dict, dict]:
+        """Rows of R sessions -> (tokens (S, L) per field, context (S,) per key) of non-empty sessions."""
+        L = max_events + 1
+        tok = {f: batch[f].reshape(-1, L) for f in FIELDS}
+        R = batch["type"].shape[1] // L
+        keep = tok["type"][:, 0] > 0
+        index = (batch["chunk"].unsqueeze(1) * R + torch.arange(R, device=batch["chunk"].device)).reshape(-1) + 1
+        ctx = {"activity": batch["activity"].repeat_interleave(R), "home_cat": batch["home_cat"].repeat_interleave(R),
+               "index": torch.floor(torch.log2(index.float())).long()}
+        return {f: v[keep] for f, v in tok.items()}, {k: v[keep] for k, v in ctx.items()}
+
+    def forward(self, tok: dict[str, torch.Tensor], ctx: dict[str, torch.Tensor]):
+        m = targets(tok)
+        h, _ = self._run(self._inputs(m["prev"], self._context(**ctx)))  # (S, L, D)
+        typ, item = tok["type"], tok["item"]
+        nll = {"type": F.cross_entropy(self.type_head(h[m["valid"]]), typ[m["valid"]], reduction="sum")}
+        h = h + self.type_given(typ)
+        nll["gap"] = F.cross_entropy(self.gap_head(h[m["gap"]]), tok["gap"][m["gap"]], reduction="sum")
+        can = m["can_repeat"]
+        nll["repeat"] = F.cross_entropy(self.repeat_head(h[can]), m["repeat"][can].long(), reduction="sum")
+        nll["cat"] = F.cross_entropy(self.cat_head(h[m["fresh"]]), tok["cat"][m["fresh"]], reduction="sum")
+        h = h + self.cat_given(tok["cat"])
+        pick = m["pick"]
+        logits, cands = self._item_logits(h[pick], tok["cat"][pick])
+        target = (cands == item[pick].unsqueeze(1)).float().argmax(1)
+        nll["item"] = F.cross_entropy(logits, target, reduction="sum")
+        nll["pos"] = F.cross_entropy(self.pos_head(h[m["click"]]), tok["pos"][m["click"]], reduction="sum")
+        nll["query"] = F.cross_entropy(self.query_head(h[m["search"]]), tok["query"][m["search"]], reduction="sum")
+        events = m["event"].sum()
+        return sum(nll.values()) / events.clamp(min=1), {k: v.detach() for k, v in nll.items()}, events
+
+    # -- generation ------------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(self, ctx: dict[str, torch.Tensor], uniform: Callable[[int, int], torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Sessions token by token. `uniform(step, field)` gives one uniform per session.
+
+        Returns (S, max_events) tokens per field; type 0 after a session's end.
+        """
+        S, T = ctx["activity"].shape[0], self.config.max_events
+        out = {f: torch.zeros(S, T, dtype=torch.long) for f in FIELDS}
+        prev = {f: torch.zeros(S, 1, dtype=torch.long) for f in FIELDS}
+        prev["type"][:] = BOS
+        c, alive, state, xs = self._context(**ctx), torch.ones(S, dtype=torch.bool), None, []
+        neg = torch.tensor(float("-inf"))
+        for t in range(T):
+            x = self._inputs(prev, c)
+            if self.config.arch == "gru":
+                h, state = self._run(x, state)
+            else:
+                xs.append(x)
+                h, _ = self._run(torch.cat(xs, 1))
+            h = h[:, -1]
+            logits = self.type_head(h)
+            logits[:, [0, BOS]] = neg
+            if t == 0:
+                logits[:, END] = neg
+            typ = _pick(F.softmax(logits, -1), uniform(t, 0))
+            alive &= typ != END
+            typ = torch.where(alive, typ, torch.zeros_like(typ))
+            h = h + self.type_given(typ)
+            gap = _pick(F.softmax(self.gap_head(h)[:, 1:], -1), uniform(t, 1)) + 1 if t else torch.zeros_like(typ)
+            wants_item = alive & (typ != SEARCH)
+            last_item, last_cat = prev["item"][:, 0], prev["cat"][:, 0]
+            repeat = wants_item & (last_item > 0) & (
+                _pick(F.softmax(self.repeat_head(h), -1), uniform(t, 2)) == 1)
+            cat = torch.where(repeat, last_cat, _pick(F.softmax(self.cat_head(h), -1), uniform(t, 3)))
+            h = h + self.cat_given(cat)
+            logits, cands = self._item_logits(h, cat)
+            chosen = cands.gather(1, _pick(F.softmax(logits, -1), uniform(t, 4)).unsqueeze(1)).squeeze(1)
+            item = torch.where(repeat, last_item, torch.where(wants_item, chosen, torch.zeros_like(chosen)))
+            pos = torch.where(alive & (typ == CLICK), _pick(F.softmax(self.pos_head(h), -1), uniform(t, 5)), 0)
+            query = torch.where(alive & (typ == SEARCH), _pick(F.softmax(self.query_head(h), -1), uniform(t, 6)), 0)
+            step = {"type": typ, "gap": gap * alive, "cat": cat * alive, "item": item, "pos": pos, "query": query}
+            for f, v in step.items():
+                out[f][:, t] = v
+                prev[f] = v.unsqueeze(1)
+            if not alive.any():
+                break
+        return out
+
+
+def model_args(config: SessionConfig, vocab) -> dict:
+    """Plain constructor arguments, stored in model.json."""
+    return {"config": asdict(config), "n_cats": vocab.n_cats, "n_items": vocab.n_items,
+            "n_queries": vocab.n_queries, "n_positions": vocab.max_position + 1}
+
+
+def build(args: dict, candidates) -> SessionNet:
+    return SessionNet(SessionConfig(**args["config"]), n_cats=args["n_cats"], n_items=args["n_items"],
+                      n_queries=args["n_queries"], n_positions=args["n_positions"],
+                      candidates=torch.as_tensor(candidates))
+
+
+class SessionModel:
+    """A trained `session` synthesizer: the network, its vocabulary and the profile pieces
+    that place sessions in time. Build with `train`, or `SessionModel.load(path)`."""
+
+    kind = "session"
+
+    def __init__(self, spec: dict, items, state: dict):
+        from synthlib.models.timeline import ItemTable
+
+        self.spec, self.items = spec, items
+        self.net = build(spec["args"], _candidates(spec, items))
+        self.net.load_state_dict(state)
+        self.net.eval()
+        self.item_table = ItemTable(items, spec["args"]["n_cats"], tuple(spec["vocab"]["categories"]))
+
+    def save(self, path: str) -> None:
+        from synthlib.models.artifact import save_artifact
+
+        spec_json, items, weights = self.to_bytes()
+        save_artifact(path, json.loads(spec_json), {"items.parquet": items, "model.pt": weights})
+
+    @classmethod
+    def load(cls, path: str) -> "SessionModel":
+        from synthlib.models.artifact import load_artifact
+
+        spec, files = load_artifact(path, cls.kind)
+        return cls.from_bytes(json.dumps(spec), files["items.parquet"], files["model.pt"])
+
+    def to_bytes(self) -> tuple[str, bytes, bytes]:
+        """(spec JSON, items Parquet, state-dict bytes): plain data to broadcast."""
+        from synthlib.models.artifact import state_bytes
+
+        buf = io.BytesIO()
+        self.items.to_parquet(buf, index=False)
+        spec = {k: v for k, v in self.spec.items() if k != "files"}
+        return json.dumps(spec, sort_keys=True), buf.getvalue(), state_bytes(self.net.state_dict())
+
+    @classmethod
+    def from_bytes(cls, spec_json: str, items: bytes, weights: bytes) -> "SessionModel":
+        import pandas as pd
+
+        from synthlib.models.artifact import ModelArtifactError, load_state
+
+        state = load_state(weights)
+        try:
+            return cls(json.loads(spec_json), pd.read_parquet(io.BytesIO(items)), state)
+        except (KeyError, RuntimeError, TypeError, ValueError) as e:
+            raise ModelArtifactError(f"the session model's files do not fit together ({type(e).__name__}: "
+                                     f"{str(e).splitlines()[0]}); rerun `synthlib train`") from None
+
+    def get_info(self) -> dict:
+        return {"model": self.kind, "version": self.spec["version"], "items": len(self.items),
+                "vocabulary_items": self.spec["args"]["n_items"], "lineage": self.spec["lineage"],
+                "training": self.spec["training"]}
+
+    def sample_block(self, first: int, last: int, *, seed: int, start, days: int):
+        """Events of synthetic users first..last-1 as a canonical pandas frame.
+
+        A block is generated as one batch; blocks are fixed by user index, so the output
+        does not depend on how blocks are spread over partitions.
+        """
+        import numpy as np
+
+        from synthlib import rng
+        from synthlib.models.timeline import MAX_SESSIONS, Timeline, to_frame
+
+        timeline = Timeline(self.spec["profile"], start, days)
+        ukey, skey = rng.stream_key(seed, "session", "user"), rng.stream_key(seed, "session", "event")
+        users = np.arange(first, last, dtype=np.int64)
+        counts = timeline.session_counts(ukey, users)
+        activity = np.minimum(np.floor(np.log2(counts)).astype(np.int64) + 1, N_BUCKETS - 1)
+        home = self._home(activity, rng.uniform(ukey, users, 5))
+        owner = np.repeat(users, counts)
+        k = np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)
+        sessions = owner * MAX_SESSIONS + k
+        starts = timeline.session_starts(skey, sessions)
+        index = np.minimum(np.floor(np.log2(k + 1)).astype(np.int64), N_BUCKETS - 1)
+        ctx = {"activity": torch.as_tensor(np.repeat(activity, counts)), "home_cat": torch.as_tensor(np.repeat(home, counts)),
+               "index": torch.as_tensor(index)}
+        ent = torch.as_tensor(sessions)
+        tokens = self.net.generate(ctx, lambda t, f: torch.as_tensor(rng.uniform(skey, ent.numpy(), 16 * t + f)))
+        tokens = {f: v.numpy() for f, v in tokens.items()}
+        return to_frame(tokens, owner, k, starts, self.item_table, tuple(self.spec["vocab"]["queries"]), skey, sessions)
+
+    def _home(self, activity, u):
+        """A home category per user, drawn from the training sample's (activity, home) counts."""
+        import numpy as np
+
+        table = self.spec["home_by_activity"]
+        out = np.zeros(len(activity), dtype=np.int64)
+        for a in np.unique(activity):
+            row = table.get(str(a)) or max(table.values(), key=lambda r: sum(r.values()))
+            cats = np.array([int(c) for c in sorted(row, key=int)])
+            cdf = np.cumsum([row[str(c)] for c in cats]).astype(float)
+            sel = activity == a
+            out[sel] = cats[np.minimum(np.searchsorted(cdf, u[sel] * cdf[-1], side="right"), len(cats) - 1)]
+        return out
+
+
+def _candidates(spec: dict, items):
+    from synthlib.encode import Vocab
+
+    v = spec["vocab"]
+    return Vocab(tuple(v["categories"]), items, tuple(v["queries"]), v["max_position"],
+                 spec["args"]["config"]["candidates"]).candidate_table()
+
+
+class CountBaseline:
+    """The `stats` model's factorization on the same tokens, for a like-for-like held-out
+    NLL: a Markov chain over types, marginal gaps, a repeat rate, "stay in the category or
+    draw one by popularity", item popularity within the category, marginal position and query."""
+
+    def __init__(self, n_cats: int, n_items: int, n_queries: int, n_positions: int, candidates: torch.Tensor):
+        a = 0.1  # additive smoothing
+        self.c = {"type": torch.full((N_TYPES, N_TYPES), a), "gap": torch.full((N_GAPS,), a),
+                  "repeat": torch.full((2,), a), "stay": torch.full((2,), a), "cat": torch.full((n_cats,), a),
+                  "item": torch.full((n_items,), a), "pos": torch.full((n_positions,), a),
+                  "query": torch.full((n_queries,), a)}
+        self.candidates = candidates
+
+    def update(self, tok: dict[str, torch.Tensor]) -> None:
+        m, c = targets(tok), self.c
+        c["type"].index_put_((m["prev"]["type"][m["valid"]], tok["type"][m["valid"]]),
+                             torch.ones(int(m["valid"].sum())), accumulate=True)
+        for name, mask, values in (("gap", m["gap"], tok["gap"]), ("repeat", m["can_repeat"], m["repeat"].long()),
+                                   ("cat", m["fresh"], tok["cat"]), ("item", m["pick"], tok["item"]),
+                                   ("pos", m["click"], tok["pos"]), ("query", m["search"], tok["query"])):
+            c[name] += torch.bincount(values[mask].reshape(-1), minlength=len(c[name]))[:len(c[name])]
+        stay = tok["cat"][m["fresh"]] == m["prev"]["cat"][m["fresh"]]
+        c["stay"] += torch.bincount(stay.long(), minlength=2)
+
+    def nll(self, tok: dict[str, torch.Tensor]) -> tuple[float, int]:
+        m, c = targets(tok), self.c
+        logp = lambda t: torch.log(t / t.sum(-1, keepdim=True))  # noqa: E731
+        total = -logp(c["type"])[m["prev"]["type"][m["valid"]], tok["type"][m["valid"]]].sum()
+        for name, mask, values in (("gap", m["gap"], tok["gap"]), ("repeat", m["can_repeat"], m["repeat"].long()),
+                                   ("pos", m["click"], tok["pos"]), ("query", m["search"], tok["query"])):
+            total -= logp(c[name])[values[mask]].sum()
+        s = c["stay"][1] / c["stay"].sum()
+        cat, prev_cat = tok["cat"][m["fresh"]], m["prev"]["cat"][m["fresh"]]
+        pop = c["cat"] / c["cat"].sum()
+        total -= torch.log(s * (cat == prev_cat) + (1 - s) * pop[cat]).sum()
+        cands = self.candidates[tok["cat"][m["pick"]]]
+        w = torch.where(cands > 0, c["item"][cands], torch.zeros(()))
+        chosen = (cands == tok["item"][m["pick"]].unsqueeze(1)).float()
+        total -= torch.log((w * chosen).sum(1) / w.sum(1)).sum()
+        return float(total), int(m["event"].sum())
