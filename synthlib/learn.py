@@ -70,20 +70,23 @@ def train_session(spark: SparkSession, conf: Config, summary: dict, items: pd.Da
             mem = tr.to_memory()
             first = mem["chunk"] == 0
             dp_rows = {k: v[first].to(dev) for k, v in mem.items()}
-        result = fit(net, loss, lambda e: tr.batches(batch_size=bs, seed=seed, epoch=e), validation,
-                     fit_config(conf), dp_rows=dp_rows)
         baseline = CountBaseline(args["n_cats"], args["n_items"], args["n_queries"], args["n_positions"], candidates)
         for b in tr.batches(batch_size=256, seed=seed, epoch=0):
             baseline.update(SessionNet.sessions(b, cfg.max_events)[0])
+        net.init_popularity(baseline.c["cat"].to(dev), baseline.c["item"].to(dev))
+        result = fit(net, loss, lambda e: tr.batches(batch_size=bs, seed=seed, epoch=e), validation,
+                     fit_config(conf), dp_rows=dp_rows)
         held_out = [baseline.nll(SessionNet.sessions(b, cfg.max_events)[0])
                     for b in (va.batches(batch_size=256, seed=seed, epoch=0) if validation else [])]
         net.eval()
         model_nll, parts = evaluate_nll(loss, validation(0)) if validation else (float("nan"), {})
     rows.unpersist()
-    nll_sum, nll_events = sum(x for x, _ in held_out), sum(n for _, n in held_out)
+    nll_events = max(1, sum(n for _, n in held_out))
+    base_parts = {k: sum(p[k] for p, _ in held_out) / nll_events for k in (held_out[0][0] if held_out else {})}
     training = {"users": users, "history": result.history, "best_epoch": result.best_epoch,
                 "validation_nll": model_nll, "validation_components": parts,
-                "stats_baseline_validation_nll": nll_sum / nll_events if nll_events else None,
+                "stats_baseline_validation_nll": sum(base_parts.values()) if held_out else None,
+                "stats_baseline_components": base_parts,
                 "privacy": result.privacy, "epsilon": result.epsilon,
                 "delta": conf.train.dp.delta if conf.train.dp else None, "device": str(dev)}
     spec = {**base_spec(conf, "session", summary, lineage, started), "args": args, "training": training,

@@ -95,10 +95,13 @@ class SessionNet(nn.Module):
         self.gap_head = nn.Linear(D, N_GAPS)
         self.repeat_head = nn.Linear(D, 2)
         self.cat_head = nn.Linear(D, n_cats)
+        self.stay_head = nn.Linear(D, 1)  # gate: stay in the previous event's category
         self.cat_given = nn.Embedding(n_cats, D)
         self.item_query = nn.Linear(D, D)
         self.item_out = nn.Embedding(n_items, D)
         self.item_bias = nn.Embedding(n_items, 1)
+        self.item_gate = nn.Linear(D, 1)  # weight of the popularity prior in the item mixture
+        self.register_buffer("item_prior", torch.zeros(n_items))  # log popularity, set by init_popularity
         self.pos_head = nn.Linear(D, n_positions)
         self.query_head = nn.Linear(D, n_queries)
         self.register_buffer("candidates", candidates.long(), persistent=False)  # (n_cats, C)
@@ -121,11 +124,36 @@ class SessionNet(nn.Module):
             out = self.core(self.drop(x), mask=self.causal[:T, :T], is_causal=True)
         return self.norm(out), state
 
-    def _item_logits(self, h: torch.Tensor, cat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Scores of the candidates of each row's category: (N, C) logits and the (N, C) tokens."""
+    def _cat_probs(self, h: torch.Tensor, prev_cat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(stay probability (N,), fresh-category distribution (N, n_cats)): the category is the
+        previous event's with the stay probability, else drawn from the distribution."""
+        stay = torch.sigmoid(self.stay_head(h).squeeze(-1)) * (prev_cat > 0)
+        return stay, F.softmax(self.cat_head(h), -1)
+
+    def _cat_log_prob(self, h, prev_cat, cat) -> torch.Tensor:
+        stay, probs = self._cat_probs(h, prev_cat)
+        p = stay * (cat == prev_cat) + (1 - stay) * probs.gather(1, cat.unsqueeze(1)).squeeze(1)
+        return torch.log(p.clamp(min=1e-12))
+
+    def init_popularity(self, cat_counts: torch.Tensor, item_counts: torch.Tensor) -> None:
+        """Start the category and item scores at log popularity (the baseline's prior)."""
+        with torch.no_grad():
+            self.cat_head.bias.copy_(torch.log(cat_counts / cat_counts.sum()))
+            self.item_bias.weight.copy_(torch.log(item_counts / item_counts.sum()).unsqueeze(1))
+            self.item_prior.copy_(torch.log(item_counts / item_counts.sum()))
+
+    def _item_probs(self, h: torch.Tensor, cat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Probabilities of the candidates of each row's category, (N, C), and their tokens.
+
+        A gated mixture of the fixed popularity prior and the learned, context-dependent
+        scores: the model can only improve on popularity where the context supports it."""
         cands = self.candidates[cat]
-        logits = torch.einsum("nd,ncd->nc", self.item_query(h), self.item_out(cands)) + self.item_bias(cands).squeeze(-1)
-        return logits.masked_fill(cands == 0, float("-inf")), cands
+        pad = cands == 0
+        learned = torch.einsum("nd,ncd->nc", self.item_query(h), self.item_out(cands)) + self.item_bias(cands).squeeze(-1)
+        learned = F.softmax(learned.masked_fill(pad, float("-inf")), -1)
+        prior = F.softmax(self.item_prior[cands].masked_fill(pad, float("-inf")), -1)
+        gate = torch.sigmoid(self.item_gate(h))
+        return gate * prior + (1 - gate) * learned, cands
 
     # -- training --------------------------------------------------------------------------
     @staticmethod
@@ -149,12 +177,12 @@ class SessionNet(nn.Module):
         nll["gap"] = F.cross_entropy(self.gap_head(h[m["gap"]]), tok["gap"][m["gap"]], reduction="sum")
         can = m["can_repeat"]
         nll["repeat"] = F.cross_entropy(self.repeat_head(h[can]), m["repeat"][can].long(), reduction="sum")
-        nll["cat"] = F.cross_entropy(self.cat_head(h[m["fresh"]]), tok["cat"][m["fresh"]], reduction="sum")
+        nll["cat"] = -self._cat_log_prob(h[m["fresh"]], m["prev"]["cat"][m["fresh"]], tok["cat"][m["fresh"]]).sum()
         h = h + self.cat_given(tok["cat"])
         pick = m["pick"]
-        logits, cands = self._item_logits(h[pick], tok["cat"][pick])
-        target = (cands == item[pick].unsqueeze(1)).float().argmax(1)
-        nll["item"] = F.cross_entropy(logits, target, reduction="sum")
+        probs, cands = self._item_probs(h[pick], tok["cat"][pick])
+        chosen = (probs * (cands == item[pick].unsqueeze(1))).sum(1)
+        nll["item"] = -torch.log(chosen.clamp(min=1e-12)).sum()
         nll["pos"] = F.cross_entropy(self.pos_head(h[m["click"]]), tok["pos"][m["click"]], reduction="sum")
         nll["query"] = F.cross_entropy(self.query_head(h[m["search"]]), tok["query"][m["search"]], reduction="sum")
         events = m["event"].sum()
@@ -194,10 +222,13 @@ class SessionNet(nn.Module):
             last_item, last_cat = prev["item"][:, 0], prev["cat"][:, 0]
             repeat = wants_item & (last_item > 0) & (
                 _pick(F.softmax(self.repeat_head(h), -1), uniform(t, 2)) == 1)
-            cat = torch.where(repeat, last_cat, _pick(F.softmax(self.cat_head(h), -1), uniform(t, 3)))
+            stay, probs = self._cat_probs(h, last_cat)
+            u = uniform(t, 3)
+            fresh = _pick(probs, ((u - stay) / (1 - stay).clamp(min=1e-12)).clamp(0, 1))
+            cat = torch.where(repeat | (u < stay), last_cat, fresh)
             h = h + self.cat_given(cat)
-            logits, cands = self._item_logits(h, cat)
-            chosen = cands.gather(1, _pick(F.softmax(logits, -1), uniform(t, 4)).unsqueeze(1)).squeeze(1)
+            probs, cands = self._item_probs(h, cat)
+            chosen = cands.gather(1, _pick(probs, uniform(t, 4)).unsqueeze(1)).squeeze(1)
             item = torch.where(repeat, last_item, torch.where(wants_item, chosen, torch.zeros_like(chosen)))
             pos = torch.where(alive & (typ == CLICK), _pick(F.softmax(self.pos_head(h), -1), uniform(t, 5)), 0)
             query = torch.where(alive & (typ == SEARCH), _pick(F.softmax(self.query_head(h), -1), uniform(t, 6)), 0)
@@ -353,19 +384,20 @@ class CountBaseline:
         stay = tok["cat"][m["fresh"]] == m["prev"]["cat"][m["fresh"]]
         c["stay"] += torch.bincount(stay.long(), minlength=2)
 
-    def nll(self, tok: dict[str, torch.Tensor]) -> tuple[float, int]:
+    def nll(self, tok: dict[str, torch.Tensor]) -> tuple[dict[str, float], int]:
+        """Summed NLL per component over the tokens, and the number of events."""
         m, c = targets(tok), self.c
         logp = lambda t: torch.log(t / t.sum(-1, keepdim=True))  # noqa: E731
-        total = -logp(c["type"])[m["prev"]["type"][m["valid"]], tok["type"][m["valid"]]].sum()
+        out = {"type": -logp(c["type"])[m["prev"]["type"][m["valid"]], tok["type"][m["valid"]]].sum()}
         for name, mask, values in (("gap", m["gap"], tok["gap"]), ("repeat", m["can_repeat"], m["repeat"].long()),
                                    ("pos", m["click"], tok["pos"]), ("query", m["search"], tok["query"])):
-            total -= logp(c[name])[values[mask]].sum()
+            out[name] = -logp(c[name])[values[mask]].sum()
         s = c["stay"][1] / c["stay"].sum()
         cat, prev_cat = tok["cat"][m["fresh"]], m["prev"]["cat"][m["fresh"]]
         pop = c["cat"] / c["cat"].sum()
-        total -= torch.log(s * (cat == prev_cat) + (1 - s) * pop[cat]).sum()
+        out["cat"] = -torch.log(s * (cat == prev_cat) + (1 - s) * pop[cat]).sum()
         cands = self.candidates[tok["cat"][m["pick"]]]
         w = torch.where(cands > 0, c["item"][cands], torch.zeros(()))
         chosen = (cands == tok["item"][m["pick"]].unsqueeze(1)).float()
-        total -= torch.log((w * chosen).sum(1) / w.sum(1)).sum()
-        return float(total), int(m["event"].sum())
+        out["item"] = -torch.log((w * chosen).sum(1) / w.sum(1)).sum()
+        return {k: float(v) for k, v in out.items()}, int(m["event"].sum())
