@@ -154,6 +154,9 @@ class GenerateConf(_Strict):
     days: Optional[int] = Field(None, ge=1)  # default: the real log's span
     run_id: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9._-]{1,100}$")  # default: seed<seed>-<model>
     users_per_partition: int = Field(2_000, ge=1)
+    # Users generated together in one batch; blocks are fixed by user index, so the output
+    # does not depend on the partitioning.
+    block_users: int = Field(256, ge=1, le=100_000)
 
 
 class EvaluateConf(_Strict):

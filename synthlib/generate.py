@@ -1,12 +1,14 @@
-"""Generate: broadcast the model, sample users on the executors, write Delta.
+"""Generate: broadcast the model, sample blocks of users on the executors, write Delta.
 
-Each synthetic user's events derive from (seed, user index) alone, so the table content
-does not depend on the number of partitions or executors.
+Each synthetic user's events derive from (seed, user index) alone and users are
+generated in blocks fixed by index, so the table content does not depend on the number of
+partitions or executors.
 """
 from __future__ import annotations
 
 import hashlib
 import math
+import os
 from datetime import date
 from typing import Iterator
 
@@ -14,43 +16,54 @@ import pandas as pd
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from synthlib import rng
 from synthlib.config import Config
 from synthlib.delta_io import table_version, write_table
-from synthlib.models import load_model
-from synthlib.models.stats import ModelArtifactError, StatsModel
+from synthlib.models import load_model, model_class
+from synthlib.models.artifact import ModelArtifactError
 from synthlib.profile import stats_fingerprint
-from synthlib.schema import EVENTS_DDL, users_to_frames
+from synthlib.schema import EVENTS_DDL
 
-_WORKER_MODELS: dict[str, StatsModel] = {}  # one loaded model per Python worker
+_WORKER_MODELS: dict[str, object] = {}  # one loaded model per Python worker
 
 
-def _model_from(payload: tuple[str, bytes]) -> StatsModel:
-    digest = hashlib.sha256(payload[0].encode() + payload[1]).hexdigest()
+def _model_from(kind: str, payload: tuple) -> object:
+    digest = hashlib.sha256(b"".join(p.encode() if isinstance(p, str) else p for p in payload)).hexdigest()
     if digest not in _WORKER_MODELS:
         _WORKER_MODELS.clear()
-        _WORKER_MODELS[digest] = StatsModel.from_bytes(*payload)
+        _WORKER_MODELS[digest] = model_class(kind).from_bytes(*payload)
     return _WORKER_MODELS[digest]
 
 
-def _window(model: StatsModel, conf: Config) -> tuple[date, int]:
+def _window(model, conf: Config) -> tuple[date, int]:
     tr = model.spec["time_range"]
     first, last = date.fromisoformat(tr["first_day"]), date.fromisoformat(tr["last_day"])
     return conf.generate.start or first, conf.generate.days or (last - first).days + 1
 
 
-def events_frame(spark: SparkSession, conf: Config, model: StatsModel, users: int, run_id: str):
+def _use_task_cores() -> None:
+    """torch in a Spark Python worker: as many threads as the task's cores (OMP_NUM_THREADS)."""
+    import torch
+
+    torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
+
+
+def events_frame(spark: SparkSession, conf: Config, model, users: int, run_id: str):
     """The synthetic events of `users` users as a lazy DataFrame (canonical + date, run_id)."""
     start, days = _window(model, conf)
-    payload = spark.sparkContext.broadcast(model.to_bytes())
-    key = rng.stream_key(conf.seed, "generate", model.kind)
+    kind, payload = model.kind, spark.sparkContext.broadcast(model.to_bytes())
+    seed, block = conf.seed, conf.generate.block_users
+    blocks = math.ceil(users / block)
 
     def sample(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        m = _model_from(payload.value)
-        return users_to_frames(batches, lambda u: m.sample_user(u, rng.Tape(key, u), start, days))
+        if kind != "stats":
+            _use_task_cores()
+        m = _model_from(kind, payload.value)
+        for batch in batches:
+            for b in batch["id"].tolist():
+                yield m.sample_block(b * block, min((b + 1) * block, users), seed=seed, start=start, days=days)
 
-    partitions = max(1, math.ceil(users / conf.generate.users_per_partition))
-    return (spark.range(0, users, numPartitions=partitions)
+    partitions = max(1, min(blocks, math.ceil(users / conf.generate.users_per_partition)))
+    return (spark.range(0, blocks, numPartitions=partitions)
             .mapInPandas(sample, EVENTS_DDL)
             .withColumn("date", F.to_date("ts"))
             .withColumn("run_id", F.lit(run_id)))

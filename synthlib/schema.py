@@ -30,6 +30,14 @@ TABLE_DDL = EVENTS_DDL + ", date date"
 QUARANTINE_DDL = EVENTS_DDL + ", reason string, source string"
 
 
+def rows_to_frame(rows: list[tuple]) -> pd.DataFrame:
+    """Canonical rows (ts in epoch seconds) as a pandas frame of the events schema."""
+    df = pd.DataFrame(rows, columns=list(COLUMN_NAMES))
+    df["ts"] = pd.to_datetime(df["ts"], unit="s", utc=True).dt.floor("ms")
+    df["position"] = df["position"].astype("Int32")
+    return df
+
+
 def users_to_frames(batches: Iterator[pd.DataFrame], events_of: Callable[[int], list[tuple]],
                     users_per_frame: int = 500) -> Iterator[pd.DataFrame]:
     """mapInPandas body: user ids in, canonical event frames out (ts in epoch seconds).
@@ -40,8 +48,4 @@ def users_to_frames(batches: Iterator[pd.DataFrame], events_of: Callable[[int], 
     for batch in batches:
         ids = batch["id"].tolist()
         for i in range(0, len(ids), users_per_frame):
-            rows = [r for user in ids[i:i + users_per_frame] for r in events_of(int(user))]
-            df = pd.DataFrame(rows, columns=list(COLUMN_NAMES))
-            df["ts"] = pd.to_datetime(df["ts"], unit="s", utc=True).dt.floor("ms")
-            df["position"] = df["position"].astype("Int32")
-            yield df
+            yield rows_to_frame([r for user in ids[i:i + users_per_frame] for r in events_of(int(user))])

@@ -15,11 +15,16 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Callable
 
+import numpy as np
+import pandas as pd
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from synthlib.encode import BOS, END, FIELDS, N_GAPS, N_TYPES
+from synthlib import rng
+from synthlib.encode import BOS, END, FIELDS, N_GAPS, N_TYPES, Vocab
+from synthlib.models.artifact import ModelArtifactError, load_artifact, load_state, save_artifact, state_bytes
+from synthlib.models.timeline import MAX_SESSIONS, ItemTable, Timeline, to_frame
 from synthlib.schema import EVENT_TYPES
 
 SEARCH = EVENT_TYPES.index("search") + 1
@@ -260,8 +265,6 @@ class SessionModel:
     kind = "session"
 
     def __init__(self, spec: dict, items, state: dict):
-        from synthlib.models.timeline import ItemTable
-
         self.spec, self.items = spec, items
         self.net = build(spec["args"], _candidates(spec, items))
         self.net.load_state_dict(state)
@@ -269,22 +272,16 @@ class SessionModel:
         self.item_table = ItemTable(items, spec["args"]["n_cats"], tuple(spec["vocab"]["categories"]))
 
     def save(self, path: str) -> None:
-        from synthlib.models.artifact import save_artifact
-
         spec_json, items, weights = self.to_bytes()
         save_artifact(path, json.loads(spec_json), {"items.parquet": items, "model.pt": weights})
 
     @classmethod
     def load(cls, path: str) -> "SessionModel":
-        from synthlib.models.artifact import load_artifact
-
         spec, files = load_artifact(path, cls.kind)
         return cls.from_bytes(json.dumps(spec), files["items.parquet"], files["model.pt"])
 
     def to_bytes(self) -> tuple[str, bytes, bytes]:
         """(spec JSON, items Parquet, state-dict bytes): plain data to broadcast."""
-        from synthlib.models.artifact import state_bytes
-
         buf = io.BytesIO()
         self.items.to_parquet(buf, index=False)
         spec = {k: v for k, v in self.spec.items() if k != "files"}
@@ -292,10 +289,6 @@ class SessionModel:
 
     @classmethod
     def from_bytes(cls, spec_json: str, items: bytes, weights: bytes) -> "SessionModel":
-        import pandas as pd
-
-        from synthlib.models.artifact import ModelArtifactError, load_state
-
         state = load_state(weights)
         try:
             return cls(json.loads(spec_json), pd.read_parquet(io.BytesIO(items)), state)
@@ -314,11 +307,6 @@ class SessionModel:
         A block is generated as one batch; blocks are fixed by user index, so the output
         does not depend on how blocks are spread over partitions.
         """
-        import numpy as np
-
-        from synthlib import rng
-        from synthlib.models.timeline import MAX_SESSIONS, Timeline, to_frame
-
         timeline = Timeline(self.spec["profile"], start, days)
         ukey, skey = rng.stream_key(seed, "session", "user"), rng.stream_key(seed, "session", "event")
         users = np.arange(first, last, dtype=np.int64)
@@ -339,8 +327,6 @@ class SessionModel:
 
     def _home(self, activity, u):
         """A home category per user, drawn from the training sample's (activity, home) counts."""
-        import numpy as np
-
         table = self.spec["home_by_activity"]
         out = np.zeros(len(activity), dtype=np.int64)
         for a in np.unique(activity):
@@ -353,8 +339,6 @@ class SessionModel:
 
 
 def _candidates(spec: dict, items):
-    from synthlib.encode import Vocab
-
     v = spec["vocab"]
     return Vocab(tuple(v["categories"]), items, tuple(v["queries"]), v["max_position"],
                  spec["args"]["config"]["candidates"]).candidate_table()

@@ -24,6 +24,7 @@ import pandas as pd
 from synthlib import __version__, rng
 from synthlib.models.artifact import MODEL_JSON, ModelArtifactError, NotFittedError
 from synthlib.profile import END, START
+from synthlib.schema import rows_to_frame
 
 ITEMS_FILE = "items.parquet"
 
@@ -158,6 +159,11 @@ class StatsModel:
         base = self.item_cdf[s0 - 1] if s0 else 0.0
         i = int(self.item_cdf.searchsorted(base + u * (self.item_cdf[e - 1] - base), side="right"))
         return min(max(i, s0), e - 1)
+
+    def sample_block(self, first: int, last: int, *, seed: int, start: date, days: int) -> pd.DataFrame:
+        """Events of synthetic users first..last-1; each user's draws depend on (seed, index) alone."""
+        key = rng.stream_key(seed, "generate", self.kind)
+        return rows_to_frame([r for u in range(first, last) for r in self.sample_user(u, rng.Tape(key, u), start, days)])
 
     def sample_user(self, idx: int, tape: rng.Tape, start: date, days: int) -> list[tuple]:
         """All events of one synthetic user, as canonical rows (ts in epoch seconds)."""
