@@ -8,7 +8,8 @@ import os
 from synthlib.models.artifact import MODEL_JSON, ModelArtifactError, NotFittedError
 
 # kind -> (module, class); the neural models import torch only when used.
-MODELS = {"stats": ("synthlib.models.stats", "StatsModel"), "session": ("synthlib.models.session", "SessionModel")}
+MODELS = {"stats": ("synthlib.models.stats", "StatsModel"), "session": ("synthlib.models.session", "SessionModel"),
+          "ctgan": ("synthlib.models.ctgan", "CTGANModel"), "tvae": ("synthlib.models.tvae", "TVAEModel")}
 
 
 def model_class(kind: str):

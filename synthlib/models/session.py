@@ -10,8 +10,6 @@ distribution in the stats artifact, so the vocabulary stays bounded whatever the
 """
 from __future__ import annotations
 
-import io
-import json
 from dataclasses import asdict, dataclass
 from typing import Callable
 
@@ -23,7 +21,7 @@ import torch.nn.functional as F
 
 from synthlib import rng
 from synthlib.encode import BOS, END, FIELDS, N_GAPS, N_TYPES, Vocab
-from synthlib.models.artifact import ModelArtifactError, load_artifact, load_state, save_artifact, state_bytes
+from synthlib.models.neural import NeuralModel
 from synthlib.models.timeline import MAX_SESSIONS, ItemTable, Timeline, to_frame
 from synthlib.schema import EVENT_TYPES
 
@@ -258,48 +256,20 @@ def build(args: dict, candidates) -> SessionNet:
                       candidates=torch.as_tensor(candidates))
 
 
-class SessionModel:
+class SessionModel(NeuralModel):
     """A trained `session` synthesizer: the network, its vocabulary and the profile pieces
     that place sessions in time. Build with `train`, or `SessionModel.load(path)`."""
 
     kind = "session"
 
-    def __init__(self, spec: dict, items, state: dict):
-        self.spec, self.items = spec, items
-        self.net = build(spec["args"], _candidates(spec, items))
-        self.net.load_state_dict(state)
-        self.net.eval()
-        self.item_table = ItemTable(items, spec["args"]["n_cats"], tuple(spec["vocab"]["categories"]))
+    def build_net(self, spec: dict, items: pd.DataFrame) -> SessionNet:
+        return build(spec["args"], _candidates(spec, items))
 
-    def save(self, path: str) -> None:
-        spec_json, items, weights = self.to_bytes()
-        save_artifact(path, json.loads(spec_json), {"items.parquet": items, "model.pt": weights})
-
-    @classmethod
-    def load(cls, path: str) -> "SessionModel":
-        spec, files = load_artifact(path, cls.kind)
-        return cls.from_bytes(json.dumps(spec), files["items.parquet"], files["model.pt"])
-
-    def to_bytes(self) -> tuple[str, bytes, bytes]:
-        """(spec JSON, items Parquet, state-dict bytes): plain data to broadcast."""
-        buf = io.BytesIO()
-        self.items.to_parquet(buf, index=False)
-        spec = {k: v for k, v in self.spec.items() if k != "files"}
-        return json.dumps(spec, sort_keys=True), buf.getvalue(), state_bytes(self.net.state_dict())
-
-    @classmethod
-    def from_bytes(cls, spec_json: str, items: bytes, weights: bytes) -> "SessionModel":
-        state = load_state(weights)
-        try:
-            return cls(json.loads(spec_json), pd.read_parquet(io.BytesIO(items)), state)
-        except (KeyError, RuntimeError, TypeError, ValueError) as e:
-            raise ModelArtifactError(f"the session model's files do not fit together ({type(e).__name__}: "
-                                     f"{str(e).splitlines()[0]}); rerun `synthlib train`") from None
+    def prepare(self) -> None:
+        self.item_table = ItemTable(self.items, self.spec["args"]["n_cats"], tuple(self.spec["vocab"]["categories"]))
 
     def get_info(self) -> dict:
-        return {"model": self.kind, "version": self.spec["version"], "items": len(self.items),
-                "vocabulary_items": self.spec["args"]["n_items"], "lineage": self.spec["lineage"],
-                "training": self.spec["training"]}
+        return {**super().get_info(), "vocabulary_items": self.spec["args"]["n_items"]}
 
     def sample_block(self, first: int, last: int, *, seed: int, start, days: int):
         """Events of synthetic users first..last-1 as a canonical pandas frame.

@@ -1,0 +1,173 @@
+"""The session network and its artifact, in torch alone (no Spark)."""
+import json
+import os
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from synthlib.encode import END, FIELDS, build_vocab
+from synthlib.fit import FitConfig, fit
+from synthlib.loader import memory_batches
+from synthlib.models.artifact import ModelArtifactError
+from synthlib.models.session import CountBaseline, SessionConfig, SessionModel, SessionNet, build, model_args
+
+CFG = SessionConfig(dim=16, max_events=6, sessions_per_row=2, vocab_items=6, max_categories=3, candidates=4)
+PROFILE = {"sessions_per_user": {"bins": [1, 2, 3], "counts": [5, 3, 2]},
+           "hour_of_day": {"10": 5, "20": 5}, "day_of_week": {str(d): 1 for d in range(1, 8)}}
+
+
+def vocab():
+    items = pd.DataFrame({"item_id": [f"i{k}" for k in range(10)],
+                          "category": ["a", "a", "a", "a", "b", "b", "c", "c", None, "d"],
+                          "weight": [50, 40, 30, 20, 25, 15, 9, 8, 3, 2], "mean_price": np.arange(10.0)})
+    return build_vocab(items, ["a", "b", "c"], ["shoes", "red shoes"], vocab_items=CFG.vocab_items,
+                       max_categories=CFG.max_categories, candidates=CFG.candidates, max_position=5)
+
+
+def rows(n=24, seed=0):
+    """Token rows like `encode` writes: per user, 2 sessions of up to 6 events, END, padding."""
+    v, gen = vocab(), np.random.default_rng(seed)
+    table = v.candidate_table()
+    L = CFG.max_events + 1
+    out = {f: np.zeros((n, CFG.sessions_per_row * L), dtype=np.int64) for f in FIELDS}
+    for r in range(n):
+        for s in range(CFG.sessions_per_row):
+            length = gen.integers(1, CFG.max_events + 1)
+            for t in range(length):
+                i = s * L + t
+                cat = int(gen.integers(1, 4))
+                out["type"][r, i] = gen.choice([1, 2, 3, 3, 3, 6])
+                out["gap"][r, i] = 0 if t == 0 else gen.integers(1, 10)
+                out["cat"][r, i] = cat
+                if out["type"][r, i] != 1:
+                    cands = table[cat][table[cat] > 0]
+                    out["item"][r, i] = cands[0] if gen.random() < 0.6 else gen.choice(cands)
+                out["pos"][r, i] = gen.integers(1, 6) if out["type"][r, i] == 2 else 0
+                out["query"][r, i] = gen.integers(0, 4) if out["type"][r, i] == 1 else 0
+            out["type"][r, s * L + length] = END
+    t = {k: torch.as_tensor(x) for k, x in out.items()}
+    t.update(user_key=torch.arange(n), chunk=torch.zeros(n, dtype=torch.long),
+             activity=torch.full((n,), 2), home_cat=torch.ones(n, dtype=torch.long))
+    return t
+
+
+def trained_net(seed=1, epochs=3, **fit_kw):
+    torch.manual_seed(seed)
+    v = vocab()
+    net = build(model_args(CFG, v), torch.as_tensor(v.candidate_table()))
+    data = rows()
+    loss = lambda b: net(*SessionNet.sessions(b, CFG.max_events))  # noqa: E731
+    result = fit(net, loss, lambda e: memory_batches(data, batch_size=8, seed=seed, epoch=e), None,
+                 FitConfig(epochs=epochs, seed=seed, progress=False, **fit_kw), dp_rows=data if fit_kw else None)
+    return net, result
+
+
+def model(net):
+    v = vocab()
+    spec = {"model": "session", "version": "test", "args": model_args(CFG, v), "profile": PROFILE,
+            "home_by_activity": {"2": {"1": 3, "2": 1}}, "lineage": {}, "training": {},
+            "vocab": {"categories": list(v.categories), "queries": list(v.queries), "max_position": 5}}
+    return SessionModel(spec, v.items, net.state_dict())
+
+
+def test_vocabulary_keeps_popular_items_and_tail_slots():
+    v = vocab()
+    table = v.candidate_table()
+    # Category a keeps its 3 most popular items (candidates - 1), then its tail slot.
+    assert [v.items.set_index("token").loc[t, "item_id"] for t in table[1][:3]] == ["i0", "i1", "i2"]
+    assert table[1][3] == v.tail_token(1)
+    assert v.items.set_index("item_id").loc["i3", "token"] == 0  # a tail item of a
+    assert v.items.set_index("item_id").loc["i9", "cat_token"] == 4  # category d is "other"
+
+
+def test_training_lowers_the_loss_and_the_baseline_counts():
+    _, result = trained_net(epochs=4)
+    losses = [h["train_nll"] for h in result.history]
+    assert losses[-1] < losses[0]
+    base = CountBaseline(vocab().n_cats, vocab().n_items, vocab().n_queries, 6, torch.as_tensor(vocab().candidate_table()))
+    tok = SessionNet.sessions(rows(), CFG.max_events)[0]
+    base.update(tok)
+    parts, events = base.nll(tok)
+    assert events == int(((tok["type"] > 0) & (tok["type"] != END)).sum()) and all(v >= 0 for v in parts.values())
+
+
+def test_same_seed_same_weights_other_seed_other_weights():
+    a, _ = trained_net(seed=1, epochs=1)
+    b, _ = trained_net(seed=1, epochs=1)
+    c, _ = trained_net(seed=2, epochs=1)
+    for k, v in a.state_dict().items():
+        assert torch.equal(v, b.state_dict()[k]), k
+    assert any(not torch.equal(v, c.state_dict()[k]) for k, v in a.state_dict().items())
+
+
+def test_generation_is_deterministic_and_well_formed():
+    m = model(trained_net(epochs=1)[0])
+    a = m.sample_block(0, 20, seed=5, start=date(2024, 1, 1), days=7)
+    b = m.sample_block(0, 20, seed=5, start=date(2024, 1, 1), days=7)
+    pd.testing.assert_frame_equal(a, b)
+    assert not a.equals(m.sample_block(0, 20, seed=6, start=date(2024, 1, 1), days=7))
+    assert a["user_id"].str.startswith("synthetic:").all() and len(a) > 20
+    assert set(a["event_type"]) <= {"search", "click", "view", "fav", "cart", "purchase"}
+    assert a.loc[a["event_type"] != "search", "item_id"].notna().all()
+    assert a.groupby("session_id")["ts"].is_monotonic_increasing.all()
+    # A block's users are the same whether generated alone or within a larger block.
+    alone = m.sample_block(5, 6, seed=5, start=date(2024, 1, 1), days=7)
+    assert len(alone) and set(alone["user_id"]) == {"synthetic:5"}
+
+
+def test_save_load_round_trips_exactly(tmp_path):
+    m = model(trained_net(epochs=1)[0])
+    m.save(str(tmp_path / "m"))
+    again = SessionModel.load(str(tmp_path / "m"))
+    for k, v in m.net.state_dict().items():
+        assert torch.equal(v, again.net.state_dict()[k])
+    assert again.to_bytes()[0] == m.to_bytes()[0]
+    pd.testing.assert_frame_equal(again.sample_block(0, 5, seed=1, start=date(2024, 1, 1), days=3),
+                                  m.sample_block(0, 5, seed=1, start=date(2024, 1, 1), days=3))
+
+
+def test_tampered_or_pickled_weights_are_refused(tmp_path):
+    m = model(trained_net(epochs=1)[0])
+    folder = str(tmp_path / "m")
+    m.save(folder)
+    with open(os.path.join(folder, "model.pt"), "r+b") as fh:
+        fh.seek(100)
+        fh.write(b"\x00\x01")
+    with pytest.raises(ModelArtifactError, match="model.pt does not match the hash"):
+        SessionModel.load(folder)
+    # A pickled module with a matching hash is still refused: weights_only never unpickles code.
+    torch.save(m.net, os.path.join(folder, "model.pt"))
+    spec = json.load(open(os.path.join(folder, "model.json")))
+    import hashlib
+    spec["files"]["model.pt"] = hashlib.sha256(open(os.path.join(folder, "model.pt"), "rb").read()).hexdigest()
+    json.dump(spec, open(os.path.join(folder, "model.json"), "w"))
+    with pytest.raises(ModelArtifactError, match="not a plain state dict"):
+        SessionModel.load(folder)
+
+
+def test_dp_training_reports_the_epsilon_spent():
+    net, result = trained_net(epochs=2, epsilon=8.0, delta=1e-5, max_grad_norm=1.0, expected_users_per_step=6)
+    assert result.privacy == "user-level DP-SGD"
+    assert 0 < result.epsilon <= 8.0 * 1.05
+    assert all(torch.isfinite(p).all() for p in net.parameters())
+    assert result.history[-1]["epsilon"] == pytest.approx(result.epsilon)
+
+
+def test_unknown_architecture_is_refused():
+    with pytest.raises(ValueError, match="arch.*'gru' or 'transformer'"):
+        SessionConfig(arch="lstm")
+
+
+def test_transformer_variant_trains_and_generates():
+    v = vocab()
+    cfg = SessionConfig(**{**CFG.__dict__, "arch": "transformer", "heads": 2})
+    net = build(model_args(cfg, v), torch.as_tensor(v.candidate_table()))
+    loss, _, n = net(*SessionNet.sessions(rows(), cfg.max_events))
+    assert torch.isfinite(loss) and n > 0
+    net.eval()
+    ctx = {k: torch.ones(3, dtype=torch.long) for k in ("activity", "home_cat", "index")}
+    out = net.generate(ctx, lambda t, f: torch.full((3,), 0.5))
+    assert out["type"].shape == (3, cfg.max_events)
