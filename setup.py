@@ -1,7 +1,8 @@
 """Packaging for synthlib.
 
 Spark, Delta and pyarrow are in the `local` extra: a Databricks runtime brings its own and
-the wheel must not replace them. Local set-up (`dev/setup.sh`) installs `.[local,test]`.
+the wheel must not replace them. torch is a range (a runtime's own build is kept); the
+`local` extra pins the build tested here. Local set-up (`dev/setup.sh`) installs `.[local,test]`.
 """
 import re
 from pathlib import Path
@@ -23,6 +24,11 @@ setup(
         "pandas==2.3.3",
         "pydantic>=2.6,<3",
         "PyYAML>=6.0,<7",
+        # The neural synthesizers. petastorm 0.12.1: 0.13 pins setuptools<70, which cannot sit
+        # beside torch, and needs pyarrow <= 14 (legacy dataset API).
+        "torch>=2.3,<3",
+        "petastorm==0.12.1",
+        "opacus>=1.5,<1.6",
     ],
     extras_require={
         # Provided by Databricks Runtime 17.3 LTS; installed locally and on plain clusters.
@@ -30,6 +36,7 @@ setup(
             "pyspark==4.0.5",
             "delta-spark==4.0.1",
             "pyarrow==14.0.2",
+            "torch==2.5.1",
         ],
         "test": ["pytest>=8,<10"],
     },

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 Batches = Callable[[int], Iterator[dict]]  # epoch -> batches
+ALPHAS = [1 + x / 10.0 for x in range(1, 100)] + list(range(11, 512))  # RDP orders for the accountant
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,7 @@ class _DPSGD:
         self.q = min(1.0, cfg.expected_users_per_step / self.n)
         self.steps_per_epoch = max(1, round(1 / self.q))
         self.sigma = get_noise_multiplier(target_epsilon=cfg.epsilon, target_delta=cfg.delta, sample_rate=self.q,
-                                          steps=cfg.epochs * self.steps_per_epoch, accountant="rdp")
+                                          steps=cfg.epochs * self.steps_per_epoch, accountant="rdp", alphas=ALPHAS)
         self.accountant = RDPAccountant()
         self.gen = np.random.default_rng([cfg.seed, 7])
         self.noise = torch.Generator().manual_seed(cfg.seed)
@@ -164,4 +165,4 @@ class _DPSGD:
         return total / max(events, 1), events
 
     def epsilon(self) -> float:
-        return float(self.accountant.get_epsilon(self.cfg.delta))
+        return float(self.accountant.get_epsilon(self.cfg.delta, alphas=ALPHAS))

@@ -44,12 +44,23 @@ def vocabulary(spark: SparkSession, conf: Config, summary: dict, items: pd.DataF
                        max_position=conf.profile.max_position)
 
 
+def session_rows(spark: SparkSession, conf: Config, summary: dict, items: pd.DataFrame, cfg: SessionConfig):
+    """(vocabulary, cached token rows of the training sample) for the session model."""
+    vocab = vocabulary(spark, conf, summary, items, cfg)
+    rows = encode(spark, sampled_events(spark, conf), vocab, max_events=cfg.max_events,
+                  sessions_per_row=cfg.sessions_per_row, validation=conf.train.validation, seed=conf.seed)
+    return vocab, rows.cache()
+
+
+def session_loss(net: SessionNet, dev: torch.device):
+    """The fit loss of a session net on a batch of token rows."""
+    return lambda b: net(*SessionNet.sessions({k: v.to(dev) for k, v in b.items()}, net.config.max_events))
+
+
 def train_session(spark: SparkSession, conf: Config, summary: dict, items: pd.DataFrame, lineage: dict) -> SessionModel:
     started = time.time()
     cfg = model_params(conf, SessionConfig)
-    vocab = vocabulary(spark, conf, summary, items, cfg)
-    rows = encode(spark, sampled_events(spark, conf), vocab, max_events=cfg.max_events,
-                  sessions_per_row=cfg.sessions_per_row, validation=conf.train.validation, seed=conf.seed).cache()
+    vocab, rows = session_rows(spark, conf, summary, items, cfg)
     home = rows.where("chunk = 0").groupBy("activity", "home_cat").count().collect()  # bounded: 16 x categories
     home_by_activity: dict[str, dict[str, int]] = {}
     for r in home:
@@ -57,14 +68,14 @@ def train_session(spark: SparkSession, conf: Config, summary: dict, items: pd.Da
     sample = rows.where("chunk = 0").groupBy("split").count().collect()
     users = {r["split"]: int(r["count"]) for r in sample}
     if not users.get("train"):
-        raise ValueError("the training sample is empty; raise train.sample_fraction or train.max_users")
+        raise ConfigError("the training sample is empty; raise train.sample_fraction or train.max_users")
 
     torch.manual_seed(conf.seed)
     args = model_args(cfg, vocab)
     candidates = torch.as_tensor(vocab.candidate_table())
     dev = device()
     net = build(args, candidates).to(dev)
-    loss = lambda b: net(*SessionNet.sessions({k: v.to(dev) for k, v in b.items()}, cfg.max_events))  # noqa: E731
+    loss = session_loss(net, dev)
     cache = conf.path("cache", "petastorm")
     bs, seed = conf.train.batch_size, conf.seed
     with PetastormSource(spark, rows.where("split = 'train'"), cache_dir=cache, columns=ROW_COLUMNS,

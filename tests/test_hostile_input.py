@@ -115,7 +115,7 @@ def test_one_session_of_a_million_events(spark, write_conf, tmp_path):
 def trained(spark, tmp_path_factory):
     out = tmp_path_factory.mktemp("hostile")
     path = out / "run.yaml"
-    path.write_text(f"seed: 1\noutput: {out / 'out'}\nsimulate: {{events: 2000, partitions: 2}}\n")
+    path.write_text(f"seed: 1\noutput: {out / 'out'}\nsimulate: {{events: 2000, partitions: 2}}\ntrain: {{model: stats}}\n")
     conf = load_config(str(path))
     simulate(spark, conf)
     profile(spark, conf)

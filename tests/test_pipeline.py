@@ -25,7 +25,7 @@ def demo(spark, tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
     path = out / "demo.yaml"
     path.write_text(f"seed: 3\noutput: {out / 'out'}\nsimulate: {{events: 4000, partitions: 3}}\n"
-                    "generate: {users_per_partition: 100}\n")
+                    "train: {model: stats}\ngenerate: {users_per_partition: 100}\n")
     conf = load_config(str(path))
     return conf, run_pipeline(spark, conf)
 

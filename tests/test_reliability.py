@@ -41,7 +41,7 @@ def runs(tmp_path_factory):
     """One conf, and the pipeline run in local mode and on the cluster (timed)."""
     root = tmp_path_factory.mktemp("runs")
     conf = root / "run.yaml"
-    conf.write_text("seed: 11\noutput: unused\nsimulate: {events: 10000, partitions: 4}\n")
+    conf.write_text("seed: 11\noutput: unused\nsimulate: {events: 10000, partitions: 4}\ntrain: {epochs: 2}\n")
     return {"conf": str(conf), "local": str(root / "local"), "cluster": str(root / "cluster")}
 
 

@@ -1,0 +1,105 @@
+"""Each neural model trained for a few steps through the real Petastorm loader, then
+generated from, on a small simulated log."""
+import json
+
+import pandas as pd
+import pytest
+import torch
+
+from synthlib.config import ConfigError, load_config
+from synthlib.generate import generate
+from synthlib.models import load_model
+from synthlib.profile import profile
+from synthlib.simulate import simulate
+from synthlib.train import train
+from tests.test_pipeline import checksum
+
+
+@pytest.fixture(scope="module")
+def profiled(spark, tmp_path_factory):
+    out = tmp_path_factory.mktemp("learn")
+    path = out / "run.yaml"
+    path.write_text(f"seed: 9\noutput: {out / 'out'}\nsimulate: {{events: 6000, partitions: 2}}\n"
+                    "train: {epochs: 2, batch_size: 8}\ngenerate: {users: 40, block_users: 8}\n")
+    conf = load_config(str(path))
+    simulate(spark, conf)
+    profile(spark, conf)
+    return str(path), conf
+
+
+def _conf(profiled, *overrides):
+    return load_config(profiled[0], list(overrides))
+
+
+@pytest.mark.parametrize("kind", ["session", "ctgan", "tvae"])
+def test_train_generate_and_reload(spark, profiled, kind):
+    conf = _conf(profiled, f"train.model={kind}", f"generate.run_id={kind}")
+    info = train(spark, conf)
+    assert info["model"] == kind and info["size_mb"] > 0
+    history = info["training"]["history"]
+    assert len(history) == 2 and all(h.get("rows", h.get("events", 0)) > 0 for h in history)
+    model = load_model(conf.path("model"))
+    spec = json.load(open(conf.path("model", "model.json")))
+    assert spec["lineage"]["sample_fraction"] == 1.0 and spec["seed"] == 9 and set(spec["files"]) == {
+        "items.parquet", "model.pt"}
+    state = torch.load(conf.path("model", "model.pt"), weights_only=True)
+    assert all(torch.equal(v, model.net.state_dict()[k]) for k, v in state.items())
+    result = generate(spark, conf)
+    events = spark.read.format("delta").load(result["path"]).where(f"run_id = '{kind}'")
+    assert result["events"] == events.count() > 40
+    assert events.select("user_id").distinct().count() <= 40
+    assert events.where("event_type <> 'search' AND item_id IS NULL").count() == 0
+
+
+def test_session_training_reports_model_and_baseline_nll(spark, profiled):
+    conf = _conf(profiled, "train.model=session")
+    info = train(spark, conf)
+    t = info["training"]
+    assert t["validation_nll"] > 0 and t["stats_baseline_validation_nll"] > 0
+    assert set(t["validation_components"]) == {"type", "gap", "repeat", "cat", "item", "pos", "query"}
+
+
+def test_session_generation_is_independent_of_partitioning(spark, profiled):
+    conf = _conf(profiled, "train.model=session", "generate.run_id=parts")
+    train(spark, conf)
+    sums = []
+    for per_partition in (8, 24, 1000):  # 5, 2 and 1 partitions
+        generate(spark, conf.model_copy(update={"generate": conf.generate.model_copy(
+            update={"users_per_partition": per_partition})}))
+        sums.append(checksum(spark.read.format("delta").load(conf.path("tables", "events"))
+                             .where("run_id = 'parts'").drop("run_id")))
+    assert sums[0] == sums[1] == sums[2]
+
+
+def test_training_is_reproducible_from_the_seed(spark, profiled):
+    states = []
+    for _ in range(2):
+        conf = _conf(profiled, "train.model=session", "train.epochs=1")
+        train(spark, conf)
+        states.append(torch.load(conf.path("model", "model.pt"), weights_only=True))
+    assert all(torch.equal(v, states[1][k]) for k, v in states[0].items())
+
+
+def test_dp_training_records_epsilon(spark, profiled):
+    conf = _conf(profiled, "train.model=session", "train.dp={epsilon: 5.0}", "train.epochs=1")
+    t = train(spark, conf)["training"]
+    assert t["privacy"] == "user-level DP-SGD" and 0 < t["epsilon"] <= 5.0 * 1.05 and t["delta"] == 1e-5
+
+
+def test_bad_model_params_name_the_key(spark, profiled):
+    with pytest.raises(ConfigError, match=r"train.params: unknown key\(s\) \['dimm'\].*valid keys: arch, dim"):
+        train(spark, _conf(profiled, "train.model=session", "train.params={dimm: 3}"))
+    with pytest.raises(ConfigError, match="DP-SGD is implemented for the session model only"):
+        train(spark, _conf(profiled, "train.model=ctgan", "train.dp={epsilon: 1}"))
+
+
+def test_tabular_rows_respect_conditions():
+    from synthlib.models.ctgan import Conditions
+    from synthlib.models.tabular import DISCRETE
+
+    sizes = {c: 3 for c in DISCRETE}
+    cond = Conditions(sizes, {c: [1.0, 10.0, 100.0] for c in DISCRETE})
+    column, value = cond.sample(pd.Series([0.01] * 4).to_numpy(), pd.Series([0.0, 0.05, 0.5, 0.99]).to_numpy())
+    assert (column == 0).all() and value.tolist() == [0, 1, 2, 2]
+    v = cond.vector(column, value)
+    assert v.sum().item() == 4 and v[2, 2] == 1
