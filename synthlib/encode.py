@@ -113,11 +113,12 @@ def _lookup(spark: SparkSession, pairs: list[tuple[str, int]], key: str, value: 
 
 def encode(spark: SparkSession, events: DataFrame, vocab: Vocab, *, max_events: int,
            sessions_per_row: int, validation: float, seed: int) -> DataFrame:
-    """Token rows: one row per user chunk of `sessions_per_row` sessions.
+    """Token rows: one row per user chunk of up to `sessions_per_row` sessions.
 
     Columns: user_key (long), split ("train" | "validation", by user), the context ints, and
-    for each field an int array of sessions_per_row * (max_events + 1) tokens; a session is
-    its events, END, then padding. Longer sessions are cut to `max_events` events.
+    for each field an int array of R * (max_events + 1) tokens, where R = min(sessions_per_row,
+    the most sessions of a sampled user). A session is its events, END, then padding; longer
+    sessions are cut to `max_events` events.
     """
     L = max_events + 1
     cats = _lookup(spark, [(c, i + 1) for i, c in enumerate(vocab.categories)], "category", "cat_token")
@@ -162,7 +163,10 @@ def encode(spark: SparkSession, events: DataFrame, vocab: Vocab, *, max_events: 
     s = (sessions.join(home, "user_id", "left")
          .withColumn("idx", F.row_number().over(uw) - 1)
          .withColumn("n_sessions", F.count(F.lit(1)).over(Window.partitionBy("user_id"))))
-    R = sessions_per_row
+    # Rows hold at most sessions_per_row sessions, fewer when no user has that many (a log
+    # of anonymous sessions gets one session a row, not 31 of padding).
+    most = s.agg(F.max("n_sessions")).first()[0] or 1
+    R = min(sessions_per_row, int(most))
     user_key = F.xxhash64(F.lit(seed), F.lit("train-sample"), "user_id")
     flat = lambda f: F.flatten(F.transform(F.array_sort(F.collect_list(F.struct("idx", f))), lambda x: x[f]))  # noqa: E731
     rows = s.groupBy("user_id", (F.col("idx") / R).cast("int").alias("chunk")).agg(
