@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 
 from synthlib.config import load_config
 from synthlib.fit import FitConfig, fit
-from synthlib.learn import ROW_COLUMNS, device, session_loss, session_rows
+from synthlib.learn import ROW_COLUMNS, device, rows_per_step, session_loss, session_rows
 from synthlib.loader import PetastormSource, memory_batches
 from synthlib.models.session import SessionConfig, build, model_args
 from synthlib.profile import load_summary, profile
@@ -51,7 +51,7 @@ def main() -> None:
              .orderBy(F.desc("events"), "item_id").limit(conf.train.max_items).toPandas())
     cfg = SessionConfig()
     vocab, rows = session_rows(spark, conf, summary, items, cfg)
-    args, bs, seed = model_args(cfg, vocab), conf.train.batch_size, conf.seed
+    args, bs, seed = model_args(cfg, vocab), rows_per_step(rows, conf.train.batch_size), conf.seed
     with PetastormSource(spark, rows, cache_dir=conf.path("cache", "bench"), columns=ROW_COLUMNS,
                          order_by=["user_key", "chunk"]) as src:
         memory = src.to_memory()

@@ -128,6 +128,7 @@ class DPConf(_Strict):
     epsilon: float = Field(gt=0)
     delta: float = Field(1e-5, gt=0, lt=1)
     max_grad_norm: float = Field(1.0, gt=0)  # per-user gradient clipping bound
+    users_per_step: int = Field(64, ge=1)  # expected users in a step's Poisson sample
 
 
 class TrainConf(_Strict):
@@ -140,7 +141,7 @@ class TrainConf(_Strict):
     max_users: int = Field(200_000, ge=1)
     validation: float = Field(0.1, ge=0, lt=1)  # share of sampled users held out for early stopping
     epochs: int = Field(20, ge=1)
-    batch_size: int = Field(16, ge=1)  # training rows (user chunks) per step
+    batch_size: int = Field(256, ge=1)  # examples per step: sessions (session model, about) or event rows
     lr: float = Field(3e-3, gt=0)
     patience: int = Field(2, ge=0)
     max_minutes: float = Field(12, gt=0)  # training stops after the epoch that passes this budget

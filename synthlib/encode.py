@@ -178,5 +178,5 @@ def encode(spark: SparkSession, events: DataFrame, vocab: Vocab, *, max_events: 
     return rows.select(
         user_key.alias("user_key"), "chunk", split.alias("split"),
         F.least(F.floor(F.log2("n_sessions")).cast("int") + 1, F.lit(15)).alias("activity"),
-        F.coalesce("home_cat", F.lit(0)).alias("home_cat"),
+        F.coalesce("home_cat", F.lit(0)).alias("home_cat"), "sessions",
         *[F.slice(F.concat(f, blank), 1, R * L).alias(f) for f in FIELDS])

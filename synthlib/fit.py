@@ -159,7 +159,7 @@ class _DPSGD:
             total, events = total + float(value) * int(n), events + int(n)
         expected = self.q * self.n
         for p, s in zip(self.params, summed):
-            noise = torch.normal(0.0, self.sigma * self.cfg.max_grad_norm, p.shape, generator=self.noise)
+            noise = torch.normal(0.0, self.sigma * self.cfg.max_grad_norm, p.shape, generator=self.noise).to(p.device)
             p.grad = (s + noise) / expected
         self.accountant.step(noise_multiplier=self.sigma, sample_rate=self.q)
         return total / max(events, 1), events

@@ -52,6 +52,12 @@ def session_rows(spark: SparkSession, conf: Config, summary: dict, items: pd.Dat
     return vocab, rows.cache()
 
 
+def rows_per_step(rows, batch_size: int) -> int:
+    """Training rows per step for about `batch_size` sessions (rows hold a user's sessions)."""
+    per_row = rows.agg(F.avg("sessions")).first()[0] or 1.0
+    return max(1, round(batch_size / per_row))
+
+
 def session_loss(net: SessionNet, dev: torch.device):
     """The fit loss of a session net on a batch of token rows."""
     return lambda b: net(*SessionNet.sessions({k: v.to(dev) for k, v in b.items()}, net.config.max_events))
@@ -77,7 +83,7 @@ def train_session(spark: SparkSession, conf: Config, summary: dict, items: pd.Da
     net = build(args, candidates).to(dev)
     loss = session_loss(net, dev)
     cache = conf.path("cache", "petastorm")
-    bs, seed = conf.train.batch_size, conf.seed
+    bs, seed = rows_per_step(rows, conf.train.batch_size), conf.seed
     with PetastormSource(spark, rows.where("split = 'train'"), cache_dir=cache, columns=ROW_COLUMNS,
                          order_by=["user_key", "chunk"]) as tr, \
          PetastormSource(spark, rows.where("split = 'validation'"), cache_dir=cache, columns=ROW_COLUMNS,
@@ -147,7 +153,7 @@ def train_tabular(spark: SparkSession, conf: Config, summary: dict, items: pd.Da
     torch.manual_seed(seed)
     with PetastormSource(spark, rows.where(~holdout), cache_dir=cache, columns=ROWS, order_by=["row_key"]) as tr, \
          PetastormSource(spark, rows.where(holdout), cache_dir=cache, columns=ROWS, order_by=["row_key"]) as va:
-        batches = lambda e: tr.batches(batch_size=cfg.batch_rows, seed=seed, epoch=e)  # noqa: E731
+        batches = lambda e: tr.batches(batch_size=conf.train.batch_size, seed=seed, epoch=e)  # noqa: E731
         if kind == "ctgan":
             net = CTGANNet(cfg, enc.width, Conditions(sizes, counts).width)
             history, best = fit_ctgan(net, enc, Conditions(sizes, counts), batches, fit_config(conf)), None

@@ -40,7 +40,8 @@ def fit_config(conf: Config, progress: bool = True):
     t, dp = conf.train, conf.train.dp
     return FitConfig(epochs=t.epochs, lr=t.lr, patience=t.patience, max_minutes=t.max_minutes, seed=conf.seed,
                      progress=progress, epsilon=dp.epsilon if dp else None, delta=dp.delta if dp else 1e-5,
-                     max_grad_norm=dp.max_grad_norm if dp else 1.0, expected_users_per_step=t.batch_size)
+                     max_grad_norm=dp.max_grad_norm if dp else 1.0,
+                     expected_users_per_step=dp.users_per_step if dp else 64)
 
 
 def train(spark: SparkSession, conf: Config) -> dict:

@@ -20,7 +20,7 @@ def profiled(spark, tmp_path_factory):
     out = tmp_path_factory.mktemp("learn")
     path = out / "run.yaml"
     path.write_text(f"seed: 9\noutput: {out / 'out'}\nsimulate: {{events: 6000, partitions: 2}}\n"
-                    "train: {epochs: 2, batch_size: 8}\ngenerate: {users: 40, block_users: 8}\n")
+                    "train: {epochs: 2, batch_size: 64}\ngenerate: {users: 40, block_users: 8}\n")
     conf = load_config(str(path))
     simulate(spark, conf)
     profile(spark, conf)

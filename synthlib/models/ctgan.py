@@ -31,7 +31,6 @@ class CTGANConfig:
     pac: int = 10  # rows the critic judges together (against mode collapse)
     gp_weight: float = 10.0  # gradient-penalty weight (WGAN-GP)
     modes: int = 8  # Gaussian modes per continuous column, at most
-    batch_rows: int = 500  # rows per step; a multiple of pac
 
 
 class _Residual(nn.Module):

@@ -24,7 +24,6 @@ class TVAEConfig:
     dim: int = 128  # width of encoder and decoder layers
     layers: int = 2
     modes: int = 8  # Gaussian modes per continuous column, at most
-    batch_rows: int = 500  # rows per step
 
 
 def _mlp(i: int, dim: int, layers: int) -> nn.Sequential:
