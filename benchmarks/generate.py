@@ -2,10 +2,10 @@
 
 The physical limit is Spark writing the same number of rows, of the same schema and
 partitioning, with trivially random values, to Delta on the same session. Also measured:
-time growth from N to 10N events, 1 against 2 local cores, and peak memory of the JVM
-(driver and executor in local mode) and of the Python workers.
+time growth from N to 10N events per model, 1 against 2 local cores (first model), and
+peak memory of the JVM (driver and executor in local mode) and of the Python workers.
 
-    .venv/bin/python benchmarks/generate.py [--events 1000000] [--work /tmp/synthlib-bench]
+    .venv/bin/python benchmarks/generate.py [--events 1000000] [--models stats,session] [--work DIR]
 
 Prints one JSON object.
 """
@@ -20,7 +20,7 @@ import time
 
 from pyspark.sql import functions as F
 
-from synthlib.config import Config, SimulateConf, SparkConf
+from synthlib.config import Config, SimulateConf, SparkConf, TrainConf
 from synthlib.delta_io import write_table
 from synthlib.generate import generate
 from synthlib.profile import profile
@@ -116,37 +116,48 @@ def timed_write_limit(spark, rows: int, days: int, path: str) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--events", type=int, default=1_000_000, help="events per generation run (N)")
+    p.add_argument("--models", default="stats,session", help="models to measure; the first also gets N->10N and 1 core")
     p.add_argument("--work", default="/tmp/synthlib-bench", help="scratch folder, removed first")
     args = p.parse_args()
     shutil.rmtree(args.work, ignore_errors=True)
-    conf = Config(seed=1, output=os.path.join(args.work, "out"), simulate=SimulateConf(events=200_000))
+    models = args.models.split(",")
+    base = Config(seed=1, output=os.path.join(args.work, "out"), simulate=SimulateConf(events=200_000))
+    shared_log = base.simulate.model_copy(update={"path": base.simulated_path})
+    confs = {m: base.model_copy(update={"output": os.path.join(args.work, m), "simulate": shared_log,
+                                        "train": TrainConf(model=m, epochs=3)}) for m in models}
 
     spark = get_spark(SparkConf(master="local[2]"))
-    simulate(spark, conf)
-    summary = profile(spark, conf)
-    train(spark, conf)
+    simulate(spark, base)
+    for conf in confs.values():
+        profile(spark, conf)
+    summary = json.load(open(os.path.join(confs[models[0]].output, "stats", "summary.json")))
     per_user = summary["events"] / summary["users"]
     users = max(1, round(args.events / per_user))
     days = (time.mktime(time.strptime(summary["time_range"]["last_day"], "%Y-%m-%d"))
             - time.mktime(time.strptime(summary["time_range"]["first_day"], "%Y-%m-%d"))) // 86400 + 1
 
-    timed_generate(spark, conf, max(1, users // 10), "warm-up")  # JVM and Python workers warm
-    small = timed_generate(spark, conf, max(1, users // 10), "n")
-    stats = timed_generate(spark, conf, users, "10n")
-    limit = timed_write_limit(spark, stats["events"], int(days), os.path.join(args.work, "limit"))
+    runs = {}
+    for m, conf in confs.items():
+        train(spark, conf)
+        timed_generate(spark, conf, max(1, users // 10), "warm-up")  # JVM and Python workers warm
+        runs[m] = {"n": timed_generate(spark, conf, max(1, users // 10), "n"),
+                   "10n": timed_generate(spark, conf, users, "10n")}
+    first = runs[models[0]]["10n"]
+    limit = timed_write_limit(spark, first["events"], int(days), os.path.join(args.work, "limit"))
     spark.stop()
 
     spark = get_spark(SparkConf(master="local[1]"))
-    timed_generate(spark, conf, max(1, users // 10), "warm-up-1")
-    one_core = timed_generate(spark, conf, users, "one-core")
+    timed_generate(spark, confs[models[0]], max(1, users // 10), "warm-up-1")
+    one_core = timed_generate(spark, confs[models[0]], users, "one-core")
     spark.stop()
 
     print(json.dumps({
-        "benchmark": "generate", "cores": 2, "events": stats["events"],
-        "stats": stats, "physical_limit": limit,
-        "stats_over_limit": round(stats["events_per_s"] / limit["events_per_s"], 3),
-        "n_to_10n": {"n": small, "10n": stats, "time_ratio": round(stats["seconds"] / small["seconds"], 2)},
-        "one_core": one_core, "two_over_one_core": round(stats["events_per_s"] / one_core["events_per_s"], 2),
+        "benchmark": "generate", "cores": 2, "events": first["events"], "physical_limit": limit,
+        "models": {m: {**r["10n"], "over_limit": round(r["10n"]["events_per_s"] / limit["events_per_s"], 3),
+                       "n": r["n"], "n_to_10n_time_ratio": round(r["10n"]["seconds"] / r["n"]["seconds"], 2)}
+                   for m, r in runs.items()},
+        "one_core": {"model": models[0], **one_core,
+                     "two_over_one_core": round(first["events_per_s"] / one_core["events_per_s"], 2)},
     }, indent=2))
 
 

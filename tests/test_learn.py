@@ -1,6 +1,7 @@
 """Each neural model trained for a few steps through the real Petastorm loader, then
 generated from, on a small simulated log."""
 import json
+from datetime import date
 
 import pandas as pd
 import pytest
@@ -44,6 +45,9 @@ def test_train_generate_and_reload(spark, profiled, kind):
         "items.parquet", "model.pt"}
     state = torch.load(conf.path("model", "model.pt"), weights_only=True)
     assert all(torch.equal(v, model.net.state_dict()[k]) for k, v in state.items())
+    again = load_model(conf.path("model"))
+    window = {"seed": 1, "start": date(2024, 1, 1), "days": 3}
+    pd.testing.assert_frame_equal(model.sample_block(0, 6, **window), again.sample_block(0, 6, **window))
     result = generate(spark, conf)
     events = spark.read.format("delta").load(result["path"]).where(f"run_id = '{kind}'")
     assert result["events"] == events.count() > 40

@@ -59,13 +59,12 @@ class ItemTable:
         self.by_token = np.zeros(int(tokens.max(initial=0)) + 1, dtype=np.int64)
         self.by_token[tokens[tokens > 0]] = np.nonzero(tokens > 0)[0]
         self.n_vocab = len(self.by_token) - 1
-        # Per category: the span of its tail items (or, without any, of all its items).
+        # Per category token: the span of its items (sorted by category token).
         cats = items["cat_token"].to_numpy()
-        tail = np.where(tokens == 0, items["weight"].to_numpy(dtype=float), 0.0)
-        self.start, self.end = np.zeros(n_cats, dtype=np.int64), np.zeros(n_cats, dtype=np.int64)
-        self.cdf = np.cumsum(np.where(tail > 0, tail, 1e-12 * (tail == 0)))
-        lo, hi = np.searchsorted(cats, np.arange(n_cats), "left"), np.searchsorted(cats, np.arange(n_cats), "right")
-        self.start[:], self.end[:] = lo, hi
+        # Vocabulary items weigh next to nothing: drawn only in a category without tail items.
+        self.cdf = np.cumsum(np.where(tokens == 0, items["weight"].to_numpy(dtype=float), 1e-12))
+        self.start = np.searchsorted(cats, np.arange(n_cats), "left")
+        self.end = np.searchsorted(cats, np.arange(n_cats), "right")
         self.categories = np.array([None, *categories, None], dtype=object)
 
     def resolve(self, tokens: np.ndarray, cat: np.ndarray, u: np.ndarray) -> np.ndarray:
