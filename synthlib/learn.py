@@ -11,7 +11,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from synthlib.config import Config, ConfigError
-from synthlib.encode import FIELDS, N_TYPES, build_vocab, encode, sample_users
+from synthlib.encode import END, FIELDS, N_TYPES, build_vocab, encode, sample_users
 from synthlib.fit import evaluate_nll, fit
 from synthlib.loader import PetastormSource
 from synthlib.models.ctgan import Conditions, CTGANConfig, CTGANModel, CTGANNet, fit_ctgan
@@ -63,6 +63,15 @@ def session_loss(net: SessionNet, dev: torch.device):
     return lambda b: net(*SessionNet.sessions({k: v.to(dev) for k, v in b.items()}, net.config.max_events))
 
 
+def calibrate(net: SessionNet, source: PetastormSource, cfg: SessionConfig, seed: int, dev, sessions: int = 2000) -> float:
+    """Match the mean generated session length to the training sessions' (see calibrate_end)."""
+    tok, ctx = SessionNet.sessions(next(iter(source.batches(batch_size=sessions, seed=seed, epoch=0))),
+                                   cfg.max_events)
+    ctx = {k: v[:sessions].to(dev) for k, v in ctx.items()}
+    mean_length = float(((tok["type"] > 0) & (tok["type"] != END)).sum(1).float().mean())
+    return net.calibrate_end(ctx, mean_length, seed=seed)
+
+
 def train_session(spark: SparkSession, conf: Config, summary: dict, items: pd.DataFrame, lineage: dict) -> SessionModel:
     started = time.time()
     cfg = model_params(conf, SessionConfig)
@@ -104,6 +113,7 @@ def train_session(spark: SparkSession, conf: Config, summary: dict, items: pd.Da
                     for b in (va.batches(batch_size=256, seed=seed, epoch=0) if validation else [])]
         net.eval()
         model_nll, parts = evaluate_nll(loss, validation(0)) if validation else (float("nan"), {})
+        end_bias = calibrate(net, tr, cfg, seed, dev)
     rows.unpersist()
     nll_events = max(1, sum(n for _, n in held_out))
     base_parts = {k: sum(p[k] for p, _ in held_out) / nll_events for k in (held_out[0][0] if held_out else {})}
@@ -111,7 +121,7 @@ def train_session(spark: SparkSession, conf: Config, summary: dict, items: pd.Da
                 "validation_nll": model_nll, "validation_components": parts,
                 "stats_baseline_validation_nll": sum(base_parts.values()) if held_out else None,
                 "stats_baseline_components": base_parts,
-                "privacy": result.privacy, "epsilon": result.epsilon,
+                "end_bias": end_bias, "privacy": result.privacy, "epsilon": result.epsilon,
                 "delta": conf.train.dp.delta if conf.train.dp else None, "device": str(dev)}
     spec = {**base_spec(conf, "session", summary, lineage, started), "args": args, "training": training,
             "home_by_activity": home_by_activity,

@@ -105,6 +105,7 @@ class SessionNet(nn.Module):
         self.item_bias = nn.Embedding(n_items, 1)
         self.item_gate = nn.Linear(D, 1)  # weight of the popularity prior in the item mixture
         self.register_buffer("item_prior", torch.zeros(n_items))  # log popularity, set by init_popularity
+        self.register_buffer("end_bias", torch.zeros(()))  # added to END at generation, set by calibrate_end
         self.pos_head = nn.Linear(D, n_positions)
         self.query_head = nn.Linear(D, n_queries)
         self.register_buffer("candidates", candidates.long(), persistent=False)  # (n_cats, C)
@@ -193,6 +194,24 @@ class SessionNet(nn.Module):
 
     # -- generation ------------------------------------------------------------------------
     @torch.no_grad()
+    def calibrate_end(self, ctx: dict[str, torch.Tensor], mean_length: float, *, seed: int, rounds: int = 14) -> float:
+        """Set `end_bias` so that sessions generated for `ctx` have `mean_length` events on
+        average (sampling drifts from teacher-forced training, mostly in when sessions end).
+        Bisection on the bias with fixed uniforms; returns the bias."""
+        gen = torch.Generator().manual_seed(seed)
+        n, T = ctx["activity"].shape[0], self.config.max_events
+        u = torch.rand(T, 8, n, generator=gen)
+        lo, hi = -6.0, 6.0
+        for _ in range(rounds):
+            self.end_bias.fill_((lo + hi) / 2)
+            out = self.generate(ctx, lambda t, f: u[t, f])
+            length = ((out["type"] > 0) & (out["type"] != END)).sum(1).float().mean()
+            lo, hi = (lo, (lo + hi) / 2) if length < mean_length else ((lo + hi) / 2, hi)
+        self.end_bias.fill_((lo + hi) / 2)
+        return float(self.end_bias)
+
+
+    @torch.no_grad()
     def generate(self, ctx: dict[str, torch.Tensor], uniform: Callable[[int, int], torch.Tensor]) -> dict[str, torch.Tensor]:
         """Sessions token by token. `uniform(step, field)` gives one uniform per session.
 
@@ -213,6 +232,7 @@ class SessionNet(nn.Module):
                 h, _ = self._run(torch.cat(xs, 1))
             h = h[:, -1]
             logits = self.type_head(h)
+            logits[:, END] += self.end_bias
             logits[:, [0, BOS]] = neg
             if t == 0:
                 logits[:, END] = neg

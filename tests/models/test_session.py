@@ -171,3 +171,19 @@ def test_transformer_variant_trains_and_generates():
     ctx = {k: torch.ones(3, dtype=torch.long) for k in ("activity", "home_cat", "index")}
     out = net.generate(ctx, lambda t, f: torch.full((3,), 0.5))
     assert out["type"].shape == (3, cfg.max_events)
+
+
+def test_end_calibration_matches_the_mean_session_length():
+    net, _ = trained_net(epochs=1)
+    net.eval()
+    ctx = {k: torch.ones(300, dtype=torch.long) for k in ("activity", "home_cat", "index")}
+    gen = torch.Generator().manual_seed(0)
+    u = torch.rand(CFG.max_events, 8, 300, generator=gen)
+
+    def mean_length():
+        out = net.generate(ctx, lambda t, f: u[t, f])
+        return float(((out["type"] > 0) & (out["type"] != END)).sum(1).float().mean())
+
+    for target in (2.0, 4.5):
+        net.calibrate_end(ctx, target, seed=0)
+        assert abs(mean_length() - target) < 0.5
