@@ -10,11 +10,9 @@ the `max_items` most popular items with category, weight and mean price).
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import math
-import os
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
@@ -22,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from synthlib import __version__, rng
-from synthlib.models.artifact import MODEL_JSON, ModelArtifactError, NotFittedError
+from synthlib.models.artifact import ModelArtifactError, load_artifact, save_artifact
 from synthlib.profile import END, START
 from synthlib.schema import rows_to_frame
 
@@ -62,31 +60,15 @@ class StatsModel:
     # -- persistence -------------------------------------------------------------------
     def save(self, path: str) -> None:
         """Write the artifact; `model.json` goes last and pins the items file by hash."""
-        os.makedirs(path, exist_ok=True)
         spec_json, items = self.to_bytes()
-        spec = {**json.loads(spec_json), "items_sha256": hashlib.sha256(items).hexdigest()}
-        for name, data in ((ITEMS_FILE, items), (MODEL_JSON, json.dumps(spec, indent=1, sort_keys=True).encode())):
-            tmp = os.path.join(path, f".{name}.tmp")
-            with open(tmp, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, os.path.join(path, name))  # atomic per file
+        save_artifact(path, json.loads(spec_json), {ITEMS_FILE: items})
 
     @classmethod
     def load(cls, path: str) -> "StatsModel":
         """Read a saved model: plain JSON and Parquet only, never a pickle."""
-        spec_path = os.path.join(path, MODEL_JSON)
-        if not os.path.exists(spec_path):
-            raise NotFittedError(f"no model at '{path}'; run `synthlib train` first")
+        spec, files = load_artifact(path, cls.kind)
         try:
-            with open(spec_path, encoding="utf-8") as fh:
-                spec = json.load(fh)
-            with open(os.path.join(path, ITEMS_FILE), "rb") as fh:
-                items = fh.read()
-            if spec.get("model") != cls.kind:
-                raise ValueError(f"model.json says model '{spec.get('model')}', expected '{cls.kind}'")
-            if hashlib.sha256(items).hexdigest() != spec.get("items_sha256"):
-                raise ValueError(f"{ITEMS_FILE} does not match the hash recorded in {MODEL_JSON}")
-            return cls.from_bytes(json.dumps(spec), items)
+            return cls.from_bytes(json.dumps({k: v for k, v in spec.items() if k != "files"}), files[ITEMS_FILE])
         except (ValueError, KeyError, TypeError, OSError) as e:
             raise ModelArtifactError(f"model artifact at '{path}' is corrupted, truncated or tampered with "
                                      f"({type(e).__name__}: {e}); rerun `synthlib train`") from None
