@@ -16,9 +16,12 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from pyspark.sql import Window
+from pyspark.sql import functions as F_
 
 from synthlib import rng
 from synthlib.encode import N_TYPES
+from synthlib.schema import EVENT_TYPES
 from synthlib.models.timeline import MAX_SESSIONS, ItemTable, Timeline, to_frame
 
 DISCRETE = ("type", "cat", "hour", "pos", "first")
@@ -29,11 +32,6 @@ ROW_COLUMNS = [*DISCRETE, *CONTINUOUS]
 def event_rows(events, cat_tokens, *, other_cat: int, max_position: int):
     """Spark: one row per event of the sample, ints and a float (log seconds since the
     previous event of the session; 0 on the first)."""
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F_
-
-    from synthlib.schema import EVENT_TYPES
-
     w = Window.partitionBy("session_id").orderBy("ts", "event_type", "item_id")
     gap = F_.unix_millis("ts") / 1000.0 - F_.unix_millis(F_.lag("ts").over(w)) / 1000.0
     return (events.join(cat_tokens, "category", "left").select(
