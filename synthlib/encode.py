@@ -106,7 +106,7 @@ def sample_users(events: DataFrame, *, seed: int, fraction: float, max_users: in
     return events.join(F.broadcast(users) if max_users is not None else users, "user_id")
 
 
-def _lookup(spark: SparkSession, pairs: list[tuple[str, int]], key: str, value: str) -> DataFrame:
+def token_table(spark: SparkSession, pairs: list[tuple[str, int]], key: str, value: str) -> DataFrame:
     """A small broadcast table key -> token."""
     return F.broadcast(spark.createDataFrame(pairs or [("", 0)], f"{key} string, {value} int"))
 
@@ -121,12 +121,12 @@ def encode(spark: SparkSession, events: DataFrame, vocab: Vocab, *, max_events: 
     sessions are cut to `max_events` events.
     """
     L = max_events + 1
-    cats = _lookup(spark, [(c, i + 1) for i, c in enumerate(vocab.categories)], "category", "cat_token")
+    cats = token_table(spark, [(c, i + 1) for i, c in enumerate(vocab.categories)], "category", "cat_token")
     toks = vocab.items[vocab.items["token"] > 0]
     items = F.broadcast(spark.createDataFrame(
         list(zip(toks["item_id"].astype(str), toks["token"].astype(int).tolist(), toks["cat_token"].astype(int).tolist()))
         or [("", 0, 0)], "item_id string, vocab_token int, item_cat int"))
-    queries = _lookup(spark, [(q, i + 1) for i, q in enumerate(vocab.queries)], "query", "query_token")
+    queries = token_table(spark, [(q, i + 1) for i, q in enumerate(vocab.queries)], "query", "query_token")
     w = Window.partitionBy("session_id").orderBy("ts", "event_type", "item_id")
     gap = F.unix_millis("ts") / 1000.0 - F.unix_millis(F.lag("ts").over(w)) / 1000.0
     # A vocabulary item always carries its own category, so that it is a candidate there.

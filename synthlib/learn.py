@@ -11,13 +11,14 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from synthlib.config import Config, ConfigError
-from synthlib.encode import END, FIELDS, N_TYPES, build_vocab, encode, sample_users
+from synthlib.encode import END, FIELDS, N_TYPES, build_vocab, encode, sample_users, token_table
 from synthlib.fit import evaluate_nll, fit
 from synthlib.loader import PetastormSource
 from synthlib.models.ctgan import Conditions, CTGANConfig, CTGANModel, CTGANNet, fit_ctgan
+from synthlib.models.session import SessionConfig, SessionModel, SessionNet, build, model_args
+from synthlib.models.session_baseline import CountBaseline
 from synthlib.models.tabular import DISCRETE, ROW_COLUMNS as ROWS, Encoder, event_rows, fit_modes
 from synthlib.models.tvae import TVAEConfig, TVAEModel, TVAENet
-from synthlib.models.session import CountBaseline, SessionConfig, SessionModel, SessionNet, build, model_args
 from synthlib.train import base_spec, fit_config, model_params
 
 ROW_COLUMNS = ["user_key", "chunk", "activity", "home_cat", *FIELDS]
@@ -35,9 +36,14 @@ def sampled_events(spark: SparkSession, conf: Config):
     return sample_users(events, seed=conf.seed, fraction=conf.train.sample_fraction, max_users=conf.train.max_users)
 
 
+def top_categories(spark: SparkSession, conf: Config, n: int) -> list[str]:
+    """The n categories with most events, from the stats artifact (bounded by n)."""
+    return [r["category"] for r in spark.read.format("delta").load(conf.path("stats", "categories"))
+            .orderBy(F.desc("events"), "category").limit(n).collect()]
+
+
 def vocabulary(spark: SparkSession, conf: Config, summary: dict, items: pd.DataFrame, cfg):
-    categories = [r["category"] for r in spark.read.format("delta").load(conf.path("stats", "categories"))
-                  .orderBy(F.desc("events"), "category").limit(cfg.max_categories).collect()]
+    categories = top_categories(spark, conf, cfg.max_categories)
     return build_vocab(items.rename(columns={"events": "weight"}), categories,
                        [q["query"] for q in summary["top_queries"]], vocab_items=cfg.vocab_items,
                        max_categories=cfg.max_categories, candidates=cfg.candidates,
@@ -141,18 +147,16 @@ def train_tabular(spark: SparkSession, conf: Config, summary: dict, items: pd.Da
     if conf.train.dp:
         raise ConfigError(f"train.dp: DP-SGD is implemented for the session model only, not '{kind}'; "
                           "remove train.dp or set train.model: session")
-    categories = [r["category"] for r in spark.read.format("delta").load(conf.path("stats", "categories"))
-                  .orderBy(F.desc("events"), "category").limit(MAX_CATEGORIES).collect()]
-    cat_tokens = F.broadcast(spark.createDataFrame([(c, i + 1) for i, c in enumerate(categories)] or [("", 0)],
-                                                   "category string, cat_token int"))
+    categories = top_categories(spark, conf, MAX_CATEGORIES)
+    cat_tokens = token_table(spark, [(c, i + 1) for i, c in enumerate(categories)], "category", "cat_token")
     rows = event_rows(sampled_events(spark, conf), cat_tokens, other_cat=len(categories) + 1,
                       max_position=conf.profile.max_position).cache()
     sizes = {"type": N_TYPES - 2, "cat": len(categories) + 2, "hour": 24, "pos": conf.profile.max_position + 1,
              "first": 2}
-    counts = {}
-    for c in DISCRETE:  # bounded: one count per value of a discrete column
-        found = dict(rows.groupBy(c).count().collect())
-        counts[c] = [float(found.get(v, 0)) for v in range(sizes[c])]
+    # One pass, bounded: a count per (discrete column, value).
+    pairs = F.explode(F.array(*[F.struct(F.lit(c).alias("c"), F.col(c).alias("v")) for c in DISCRETE]))
+    found = {(r["c"], r["v"]): r["count"] for r in rows.select(pairs.alias("p")).groupBy("p.c", "p.v").count().collect()}
+    counts = {c: [float(found.get((c, v), 0)) for v in range(sizes[c])] for c in DISCRETE}
     # Modes from a bounded, seeded sample of the continuous column (first events have no gap).
     gaps = [r[0] for r in rows.where("first = 0").orderBy("row_key").select("log_gap").limit(20_000).collect()]
     w, mu, sd = fit_modes(np.asarray(gaps or [0.0]), cfg.modes, conf.seed)

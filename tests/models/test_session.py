@@ -12,7 +12,8 @@ from synthlib.encode import END, FIELDS, build_vocab
 from synthlib.fit import FitConfig, fit
 from synthlib.loader import memory_batches
 from synthlib.models.artifact import ModelArtifactError
-from synthlib.models.session import CountBaseline, SessionConfig, SessionModel, SessionNet, build, model_args
+from synthlib.models.session import SessionConfig, SessionModel, SessionNet, build, model_args
+from synthlib.models.session_baseline import CountBaseline
 
 CFG = SessionConfig(dim=16, max_events=6, sessions_per_row=2, vocab_items=6, max_categories=3, candidates=4)
 PROFILE = {"sessions_per_user": {"bins": [1, 2, 3], "counts": [5, 3, 2]},
