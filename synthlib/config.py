@@ -149,15 +149,57 @@ class TrainConf(_Strict):
     params: dict[str, Any] = {}  # the model's own settings, e.g. {dim: 64, arch: gru}
 
 
+class SegmentConf(_Strict):
+    """Generate users like the real users with this many sessions."""
+    min_sessions: int = Field(1, ge=1)
+    max_sessions: Optional[int] = Field(None, ge=1)
+
+
 class GenerateConf(_Strict):
-    users: Optional[int] = Field(None, ge=1)  # default: as many users as the real log
+    # How much: at most one of users, sessions or events (about as many; the model's mean
+    # sessions and events per user turn them into users). Default: as many users as the log.
+    users: Optional[int] = Field(None, ge=1)
+    sessions: Optional[int] = Field(None, ge=1)
+    events: Optional[int] = Field(None, ge=1)
     start: Optional[date] = None  # default: the real log's first day
-    days: Optional[int] = Field(None, ge=1)  # default: the real log's span
+    days: Optional[int] = Field(None, ge=1)  # default: the real log's span (or up to `end`)
+    end: Optional[date] = None  # last day, instead of `days`
     run_id: Optional[str] = Field(None, pattern=r"^[A-Za-z0-9._-]{1,100}$")  # default: seed<seed>-<model>
-    users_per_partition: int = Field(2_000, ge=1)
-    # Users generated together in one batch; blocks are fixed by user index, so the output
-    # does not depend on the partitioning.
+    # Conditions. category_mix: weights of the sessions' categories (session and stats
+    # models). segment: users like the real ones with that many sessions. item_power:
+    # items drawn by popularity ** power within a category; < 1 lifts the long tail.
+    category_mix: dict[str, float] = {}
+    segment: SegmentConf = SegmentConf()
+    item_power: float = Field(1.0, gt=0, le=4)
+    # Augmentation: sparse users (segment.max_sessions 2) and long-tail items (item_power
+    # 0.5), where those are not set; write it under its own run_id next to the real log.
+    augment: bool = False
+    # Spark work: events per task (so files of about events_per_partition / days rows per
+    # date), or a fixed number of partitions; users generated together in one batch.
+    # Blocks of users are fixed by user index: the output does not depend on either.
+    events_per_partition: int = Field(2_000_000, ge=1)
+    partitions: Optional[int] = Field(None, ge=1)
     block_users: int = Field(256, ge=1, le=100_000)
+    optimize: bool = False  # OPTIMIZE the dates written (compaction), ZORDER BY zorder_by
+    zorder_by: list[Literal["user_id", "session_id", "item_id", "category", "event_type", "ts"]] = []
+
+    @model_validator(mode="after")
+    def _check(self) -> "GenerateConf":
+        asked = [k for k in ("users", "sessions", "events") if getattr(self, k) is not None]
+        if len(asked) > 1:
+            raise ValueError(f"set one of generate.users, generate.sessions and generate.events, not {asked}")
+        if self.days is not None and self.end is not None:
+            raise ValueError("set generate.days or generate.end, not both")
+        if self.end is not None and self.start is not None and self.end < self.start:
+            raise ValueError(f"generate.end {self.end} is before generate.start {self.start}")
+        if any(w < 0 for w in self.category_mix.values()) or (self.category_mix and sum(self.category_mix.values()) <= 0):
+            raise ValueError("generate.category_mix: weights must be >= 0 with a positive sum")
+        seg = self.segment
+        if seg.max_sessions is not None and seg.max_sessions < seg.min_sessions:
+            raise ValueError("generate.segment: max_sessions is below min_sessions")
+        if self.zorder_by and not self.optimize:
+            raise ValueError("generate.zorder_by needs generate.optimize: true")
+        return self
 
 
 class EvaluateConf(_Strict):

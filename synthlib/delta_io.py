@@ -48,7 +48,7 @@ def write_table(df: DataFrame, path: str, *, mode: str, partition_by: list[str] 
     _retrying(save)
     if properties:
         pairs = ", ".join(f"'{k}' = '{_quote(v)}'" for k, v in sorted(properties.items()))
-        _retrying(lambda: df.sparkSession.sql(f"ALTER TABLE delta.`{_sql_path(path)}` SET TBLPROPERTIES ({pairs})"))
+        _retrying(lambda: df.sparkSession.sql(f"ALTER TABLE delta.`{sql_path(path)}` SET TBLPROPERTIES ({pairs})"))
 
 
 def _retrying(commit) -> None:
@@ -72,7 +72,7 @@ def is_conflict(e: Exception) -> bool:
                                       "MetadataChanged", "DELTA_PROTOCOL_CHANGED", "DELTA_METADATA_CHANGED"))
 
 
-def _sql_path(path: str) -> str:
+def sql_path(path: str) -> str:
     """SQL `delta.`path`` needs an absolute path or a URI."""
     return path if ":" in path.split("/")[0] else os.path.abspath(path)
 
@@ -87,6 +87,17 @@ def table_version(spark: SparkSession, path: str) -> int:
     return int(DeltaTable.forPath(spark, path).history(1).collect()[0]["version"])
 
 
+def commit_of(spark: SparkSession, path: str, commit_info: dict, look_back: int = 20) -> dict:
+    """The latest commit written with `commit_info` as its metadata: version and operation metrics."""
+    from delta.tables import DeltaTable
+
+    meta = json.dumps(commit_info, sort_keys=True, default=str)
+    for r in DeltaTable.forPath(spark, path).history(look_back).collect():
+        if r["userMetadata"] == meta:
+            return {"version": int(r["version"]), "metrics": dict(r["operationMetrics"] or {})}
+    raise LookupError(f"no commit with metadata {meta} among the last {look_back} of {path}")
+
+
 def table_properties(spark: SparkSession, path: str) -> dict[str, str]:
-    rows = spark.sql(f"SHOW TBLPROPERTIES delta.`{_sql_path(path)}`").collect()
+    rows = spark.sql(f"SHOW TBLPROPERTIES delta.`{sql_path(path)}`").collect()
     return {r["key"]: r["value"] for r in rows}

@@ -2,27 +2,37 @@
 
 Each synthetic user's events derive from (seed, user index) alone and users are
 generated in blocks fixed by index, so the table content does not depend on the number of
-partitions or executors.
+partitions or executors. The executors emit compact codes; ids, names and texts are
+decoded in Spark from broadcast lookup tables, so nothing proportional to the output
+passes through the driver and little passes through Python.
 """
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 from datetime import date
 from typing import Iterator
 
 import pandas as pd
-from pyspark.sql import SparkSession
+import pyarrow as pa
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from synthlib.config import Config
-from synthlib.delta_io import table_version, write_table
+from synthlib.config import Config, ConfigError, GenerateConf
+from synthlib.delta_io import commit_of, sql_path, write_table
 from synthlib.models import load_model, model_class
 from synthlib.models.artifact import ModelArtifactError
+from synthlib.models.timeline import MAX_SESSIONS, Conditions, Timeline
 from synthlib.profile import stats_fingerprint
-from synthlib.schema import EVENTS_DDL
+from synthlib.schema import CODES_DDL, EVENT_TYPES, SYNTHETIC_PREFIX
 
+AUGMENT_MAX_SESSIONS, AUGMENT_ITEM_POWER = 2, 0.5
+_LOOKUPS = {"items": [("item", pa.int32()), ("item_id", pa.string()), ("item_category", pa.string()),
+                      ("price", pa.float64())],
+            "categories": [("category", pa.int32()), ("category_name", pa.string())],
+            "queries": [("query", pa.int32()), ("query_text", pa.string())]}
 _WORKER_MODELS: dict[str, object] = {}  # one loaded model per Python worker
 
 
@@ -30,43 +40,95 @@ def _model_from(kind: str, payload: tuple) -> object:
     digest = hashlib.sha256(b"".join(p.encode() if isinstance(p, str) else p for p in payload)).hexdigest()
     if digest not in _WORKER_MODELS:
         _WORKER_MODELS.clear()
-        _WORKER_MODELS[digest] = model_class(kind).from_bytes(*payload)
+        model = model_class(kind).from_bytes(*payload)
+        if kind == "session":
+            _use_task_cores(model)
+        _WORKER_MODELS[digest] = model
     return _WORKER_MODELS[digest]
 
 
-def _window(model, conf: Config) -> tuple[date, int]:
-    tr = model.spec["time_range"]
-    first, last = date.fromisoformat(tr["first_day"]), date.fromisoformat(tr["last_day"])
-    return conf.generate.start or first, conf.generate.days or (last - first).days + 1
-
-
-def _use_task_cores() -> None:
-    """torch in a Spark Python worker: as many threads as the task's cores (OMP_NUM_THREADS)."""
+def _use_task_cores(model) -> None:
+    """torch in a Spark Python worker: the executor's GPU if it has one, else as many
+    threads as the task's cores (OMP_NUM_THREADS)."""
     import torch
 
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
+    if torch.cuda.is_available():
+        model.net.to("cuda")
 
 
-def events_frame(spark: SparkSession, conf: Config, model, users: int, run_id: str):
-    """The synthetic events of `users` users as a lazy DataFrame (canonical + date, run_id)."""
-    start, days = _window(model, conf)
+def conditions(g: GenerateConf) -> Conditions:
+    augment = g.augment
+    max_sessions = g.segment.max_sessions or (AUGMENT_MAX_SESSIONS if augment else MAX_SESSIONS - 1)
+    power = g.item_power if "item_power" in g.model_fields_set or not augment else AUGMENT_ITEM_POWER
+    return Conditions(category_mix=dict(g.category_mix), min_sessions=g.segment.min_sessions,
+                      max_sessions=max_sessions, item_power=power)
+
+
+def window(model, g: GenerateConf) -> tuple[date, int]:
+    """(first day, days) to generate: as configured, else the real log's span."""
+    tr = model.spec["time_range"]
+    first, last = date.fromisoformat(tr["first_day"]), date.fromisoformat(tr["last_day"])
+    start = g.start or first
+    days = g.days or ((g.end - start).days + 1 if g.end else (last - first).days + 1)
+    return start, days
+
+
+def plan(model, g: GenerateConf, cond: Conditions) -> dict:
+    """Users to generate for the requested count, the expected events and the partitions."""
+    start, days = window(model, g)
+    sessions_per_user, events_per_user = Timeline(model.profile, start, days, cond).expected_events_per_user()
+    users = (g.users or (g.sessions and math.ceil(g.sessions / sessions_per_user))
+             or (g.events and math.ceil(g.events / events_per_user)) or model.spec["users"])
+    expected = users * events_per_user
+    blocks = math.ceil(users / g.block_users)
+    partitions = min(blocks, g.partitions or max(1, math.ceil(expected / g.events_per_partition)))
+    return {"users": users, "expected_events": round(expected), "start": start, "days": days,
+            "blocks": blocks, "partitions": partitions}
+
+
+def codes_frame(spark: SparkSession, model, g: GenerateConf, seed: int, cond: Conditions, p: dict) -> DataFrame:
+    """Event codes of p["users"] users, sampled block by block on the executors."""
     kind, payload = model.kind, spark.sparkContext.broadcast(model.to_bytes())
-    seed, block = conf.seed, conf.generate.block_users
-    blocks = math.ceil(users / block)
+    block, users, start, days = g.block_users, p["users"], p["start"], p["days"]
 
     def sample(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        if kind != "stats":
-            _use_task_cores()
         m = _model_from(kind, payload.value)
         for batch in batches:
             for b in batch["id"].tolist():
-                yield m.sample_block(b * block, min((b + 1) * block, users), seed=seed, start=start, days=days)
+                yield m.sample_block(b * block, min((b + 1) * block, users), seed=seed, start=start, days=days,
+                                     conditions=cond)
 
-    partitions = max(1, min(blocks, math.ceil(users / conf.generate.users_per_partition)))
-    return (spark.range(0, blocks, numPartitions=partitions)
-            .mapInPandas(sample, EVENTS_DDL)
-            .withColumn("date", F.to_date("ts"))
-            .withColumn("run_id", F.lit(run_id)))
+    return spark.range(0, p["blocks"], numPartitions=p["partitions"]).mapInPandas(sample, CODES_DDL)
+
+
+def decode(spark: SparkSession, codes: DataFrame, lookups: dict[str, pd.DataFrame]) -> DataFrame:
+    """Codes to canonical events: ids built in the JVM, names from broadcast lookup tables."""
+    for name, fields in _LOOKUPS.items():
+        schema = pa.schema(fields)
+        table = lookups.get(name)
+        table = (pa.Table.from_pandas(table, schema=schema, preserve_index=False) if table is not None
+                 else schema.empty_table())
+        codes = codes.join(F.broadcast(spark.createDataFrame(table)), fields[0][0], "left")
+    user = F.concat(F.lit(SYNTHETIC_PREFIX), F.col("user").cast("string"))
+    return codes.select(
+        user.alias("user_id"), F.concat(user, F.lit(":"), F.col("session").cast("string")).alias("session_id"),
+        "ts", F.element_at(F.array(*map(F.lit, EVENT_TYPES)), F.col("event").cast("int") + 1).alias("event_type"),
+        "item_id", F.coalesce("item_category", "category_name").alias("category"), "price",
+        F.col("query_text").alias("query"), F.when(F.col("position") > 0, F.col("position")).alias("position"),
+        F.lit(None).cast("string").alias("device"))
+
+
+def events_frame(spark: SparkSession, conf: Config, model, run_id: str) -> tuple[DataFrame, dict]:
+    """The synthetic events as a lazy DataFrame (canonical + date, run_id), and the plan."""
+    cond = conditions(conf.generate)
+    try:  # conditions the model cannot meet fail here, on the driver, with one user
+        p = plan(model, conf.generate, cond)
+        model.sample_block(0, 1, seed=conf.seed, start=p["start"], days=p["days"], conditions=cond)
+    except ValueError as e:
+        raise ConfigError(f"{conf.source_file or 'conf'}: {e}") from None
+    events = decode(spark, codes_frame(spark, model, conf.generate, conf.seed, cond, p), model.lookups())
+    return events.withColumn("date", F.to_date("ts")).withColumn("run_id", F.lit(run_id)), p
 
 
 def generate(spark: SparkSession, conf: Config) -> dict:
@@ -76,17 +138,25 @@ def generate(spark: SparkSession, conf: Config) -> dict:
     if current and trained_on != current:
         raise ModelArtifactError(f"the model at {conf.path('model')} was trained on other stats than those in "
                                  f"{conf.path('stats')}; rerun `synthlib train --conf {conf.source_file}`")
-    users = conf.generate.users or model.spec["users"]
     run_id = conf.generate.run_id or f"seed{conf.seed}-{model.kind}"
     path = conf.path("tables", "events")
+    events, p = events_frame(spark, conf, model, run_id)
     lineage = {"operation": "generate", "run_id": run_id, "seed": conf.seed, "model": model.kind,
-               "model_version": model.spec["version"], "users": users,
+               "model_version": model.spec["version"], "users": p["users"],
+               "start": str(p["start"]), "days": p["days"],
+               "conditions": conf.generate.model_dump(mode="json", include={"category_mix", "segment", "item_power",
+                                                                             "augment"}),
                "source_version": model.spec["lineage"].get("source_version"),
                "stats_version": model.spec["lineage"].get("stats_items_version")}
-    write_table(events_frame(spark, conf, model, users, run_id), path, mode="overwrite",
-                partition_by=["date"], replace_where=f"run_id = '{run_id}'",
+    write_table(events, path, mode="overwrite", partition_by=["date"], replace_where=f"run_id = '{run_id}'",
                 commit_info=lineage,
-                properties={"synthlib.synthetic": "true", "synthlib.last_run": run_id})
-    rows = spark.read.format("delta").load(path).where(F.col("run_id") == run_id).count()
-    return {"run_id": run_id, "events": rows, "users": users, "path": path,
-            "version": table_version(spark, path)}
+                properties={"synthlib.synthetic": "true", "synthlib.last_run": run_id,
+                            f"synthlib.run.{run_id}": json.dumps(lineage, sort_keys=True, default=str)})
+    written = commit_of(spark, path, lineage)
+    if conf.generate.optimize:
+        end = date.fromordinal(p["start"].toordinal() + p["days"] - 1)
+        zorder = f" ZORDER BY ({', '.join(conf.generate.zorder_by)})" if conf.generate.zorder_by else ""
+        spark.sql(f"OPTIMIZE delta.`{sql_path(path)}` WHERE date >= '{p['start']}' AND date <= '{end}'{zorder}")
+    return {"run_id": run_id, "events": int(written["metrics"].get("numOutputRows", 0)), "users": p["users"],
+            "expected_events": p["expected_events"], "partitions": p["partitions"],
+            "files": int(written["metrics"].get("numFiles", 0)), "path": path, "version": written["version"]}

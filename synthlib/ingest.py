@@ -16,7 +16,7 @@ from pyspark.sql.types import ArrayType, MapType, StructType
 
 from synthlib.config import Config, InputConf, ItemsConf, SourceConf
 from synthlib.delta_io import is_delta, write_table
-from synthlib.schema import COLUMN_NAMES, CANONICAL_COLUMNS, EVENT_TYPES
+from synthlib.schema import COLUMN_NAMES, CANONICAL_COLUMNS, EVENT_TYPES, SYNTHETIC_PREFIX
 
 EARLIEST = datetime(1990, 1, 1, tzinfo=timezone.utc)
 REASON = "_reason"
@@ -128,6 +128,8 @@ def _reason(inp: InputConf) -> Column:
     hi = (datetime.combine(inp.end, datetime.min.time(), timezone.utc) + timedelta(days=1) if inp.end
           else datetime.now(timezone.utc) + timedelta(days=1))  # no events from the future
     return (F.when(F.col("user_id").isNull() & F.col("session_id").isNull(), "null user_id and session_id")
+            .when(F.col("user_id").startswith(SYNTHETIC_PREFIX) | F.col("session_id").startswith(SYNTHETIC_PREFIX),
+                  F.lit(f"user_id or session_id starts with '{SYNTHETIC_PREFIX}', reserved for synthetic ids"))
             .when(F.col("ts").isNull(), "null or unparsable timestamp")
             .when((F.col("ts") < F.lit(lo)) | (F.col("ts") >= F.lit(hi)),
                   F.lit(f"timestamp outside [{lo.date()}, {hi.date()}); check timestamp.format"))

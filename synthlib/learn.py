@@ -14,7 +14,7 @@ from synthlib.config import Config, ConfigError
 from synthlib.encode import END, FIELDS, N_TYPES, build_vocab, encode, sample_users, token_table
 from synthlib.fit import evaluate_nll, fit
 from synthlib.loader import PetastormSource
-from synthlib.models.ctgan import Conditions, CTGANConfig, CTGANModel, CTGANNet, fit_ctgan
+from synthlib.models.ctgan import CondVector, CTGANConfig, CTGANModel, CTGANNet, fit_ctgan
 from synthlib.models.session import SessionConfig, SessionModel, SessionNet, build, model_args
 from synthlib.models.session_baseline import CountBaseline
 from synthlib.models.tabular import DISCRETE, ROW_COLUMNS as ROWS, Encoder, event_rows, fit_modes
@@ -169,8 +169,8 @@ def train_tabular(spark: SparkSession, conf: Config, summary: dict, items: pd.Da
          PetastormSource(spark, rows.where(holdout), cache_dir=cache, columns=ROWS, order_by=["row_key"]) as va:
         batches = lambda e: tr.batches(batch_size=conf.train.batch_size, seed=seed, epoch=e)  # noqa: E731
         if kind == "ctgan":
-            net = CTGANNet(cfg, enc.width, Conditions(sizes, counts).width)
-            history, best = fit_ctgan(net, enc, Conditions(sizes, counts), batches, fit_config(conf)), None
+            net = CTGANNet(cfg, enc.width, CondVector(sizes, counts).width)
+            history, best = fit_ctgan(net, enc, CondVector(sizes, counts), batches, fit_config(conf)), None
         else:
             net = TVAENet(cfg, enc)
             validation = (lambda e: va.batches(batch_size=2048, seed=seed, epoch=0)) if len(va) else None

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Callable, Iterator
 
+import numpy as np
 import pandas as pd
 
 # Funnel order: a search shows ranked results, a click opens an item page from them, a
@@ -28,6 +29,25 @@ EVENTS_DDL = ", ".join(f"{name} {typ}" for name, typ, _ in CANONICAL_COLUMNS)
 # Tables we write carry a date column to partition by.
 TABLE_DDL = EVENTS_DDL + ", date date"
 QUARANTINE_DDL = EVENTS_DDL + ", reason string, source string"
+
+
+# What the models emit: compact codes, decoded to the canonical schema in Spark (strings are
+# built in the JVM and looked up in broadcast tables, which is what keeps generation close to
+# the speed of the write). user: synthetic user index; session: its index within the user;
+# event: index into EVENT_TYPES; item, category, query: rows of the model's lookup tables
+# (-1: none); position: 0 for none.
+CODES_DDL = "user long, session int, ts timestamp, event byte, item int, category int, query int, position int"
+SYNTHETIC_PREFIX = "synthetic:"  # reserved: ingest quarantines real ids that start with it
+
+
+def codes_frame(user, session, ts_seconds, event, item, category, query, position) -> pd.DataFrame:
+    """A frame of the CODES_DDL schema from equal-length numpy arrays."""
+    return pd.DataFrame({
+        "user": np.asarray(user, dtype=np.int64), "session": np.asarray(session, dtype=np.int32),
+        "ts": pd.to_datetime(np.asarray(ts_seconds, dtype=np.float64), unit="s", utc=True).floor("ms"),
+        "event": np.asarray(event, dtype=np.int8), "item": np.asarray(item, dtype=np.int32),
+        "category": np.asarray(category, dtype=np.int32), "query": np.asarray(query, dtype=np.int32),
+        "position": np.asarray(position, dtype=np.int32)})
 
 
 def rows_to_frame(rows: list[tuple]) -> pd.DataFrame:

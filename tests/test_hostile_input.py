@@ -59,6 +59,13 @@ def test_duplicate_events_are_quarantined_once_each(spark, write_conf, tmp_path)
     assert run["quarantine_reasons"] == {"duplicate event": 3}
 
 
+def test_real_ids_in_the_synthetic_namespace_are_quarantined(spark, write_conf, tmp_path):
+    conf = _csv_conf(write_conf, tmp_path, HEADER + _rows(4) + _rows(2, user="synthetic:0"))
+    run = ingest(spark, conf)
+    assert run["accepted"] == 4
+    assert run["quarantine_reasons"] == {"user_id or session_id starts with 'synthetic:', reserved for synthetic ids": 2}
+
+
 def test_control_characters_cleaned_and_huge_queries_quarantined(spark, write_conf, tmp_path):
     text = HEADER + '"u1",i1,1700000000,pv,"red\x07 chair\x1b"\n' + f"u1,i2,1700000100,pv,{'x' * 5000}\n"
     conf = _csv_conf(write_conf, tmp_path, text)

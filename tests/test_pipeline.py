@@ -1,12 +1,13 @@
 """The whole pipeline on a small simulated log, and on each shared log."""
 import json
 import os
+from datetime import date
 
 import pytest
 from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
-from synthlib.config import load_config
+from synthlib.config import ConfigError, SegmentConf, load_config
 from synthlib.delta_io import table_properties
 from synthlib.generate import generate
 from synthlib.pipeline import run_pipeline
@@ -25,7 +26,7 @@ def demo(spark, tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
     path = out / "demo.yaml"
     path.write_text(f"seed: 3\noutput: {out / 'out'}\nsimulate: {{events: 4000, partitions: 3}}\n"
-                    "train: {model: stats}\ngenerate: {users_per_partition: 100}\n")
+                    "train: {model: stats}\ngenerate: {partitions: 4, block_users: 16}\n")
     conf = load_config(str(path))
     return conf, run_pipeline(spark, conf)
 
@@ -53,6 +54,9 @@ def test_commit_records_lineage(spark, demo):
     run = next(m for m in meta if m.get("operation") == "generate")
     assert run["run_id"] == steps["generate"]["run_id"] and run["seed"] == 3
     assert run["model"] == "stats" and run["model_version"] and run["source_version"] is not None
+    assert run["stats_version"] is not None
+    props = table_properties(spark, conf.path("tables", "events"))
+    assert json.loads(props[f"synthlib.run.{run['run_id']}"])["seed"] == 3
 
 
 def test_synthetic_ids_never_equal_real_ones(spark, demo):
@@ -63,19 +67,70 @@ def test_synthetic_ids_never_equal_real_ones(spark, demo):
     assert synthetic.join(real.select("session_id"), "session_id").count() == 0
 
 
+def _with(conf, **generate):
+    return conf.model_copy(update={"generate": conf.generate.model_copy(update=generate)})
+
+
 def test_generation_independent_of_partitioning_and_rerun_idempotent(spark, demo):
     conf, steps = demo
     path = conf.path("tables", "events")
     first = checksum(spark.read.format("delta").load(path).drop("run_id"))
-    for per_partition in (7, 1000):
-        generate(spark, conf.model_copy(update={"generate": conf.generate.model_copy(
-            update={"users_per_partition": per_partition})}))
+    for partitions in (1, 3, 8):  # each a rerun of the same run id: it replaces that run
+        result = generate(spark, _with(conf, partitions=partitions))
         assert checksum(spark.read.format("delta").load(path).drop("run_id")) == first
+        assert result["events"] == steps["generate"]["events"]
     other = conf.model_copy(update={"seed": 4, "generate": conf.generate.model_copy(update={"run_id": "other"})})
     generate(spark, other)  # a new run id appends
     table = spark.read.format("delta").load(path)
-    assert table.select("run_id").distinct().count() == 2
+    assert {r["run_id"]: r["count"] for r in table.groupBy("run_id").count().collect()} == {
+        steps["generate"]["run_id"]: steps["generate"]["events"], "other": table.where("run_id = 'other'").count()}
     assert checksum(table.where("run_id = 'other'").drop("run_id")) != first
+    generate(spark, other)  # rerunning it leaves one copy
+    assert spark.read.format("delta").load(path).where("run_id = 'other'").count() == \
+        table.where("run_id = 'other'").count()
+    spark.sql(f"DELETE FROM delta.`{path}` WHERE run_id = 'other'")
+
+
+def test_counts_and_conditions(spark, demo):
+    conf, _ = demo
+    events = generate(spark, _with(conf, events=20_000, run_id="events"))
+    assert abs(events["events"] - 20_000) < 2_000 and events["expected_events"] == pytest.approx(20_000, rel=0.01)
+    table = spark.read.format("delta").load(conf.path("tables", "events"))
+    top = table.where("run_id = 'events'").groupBy("category").count().orderBy(F.desc("count")).first()["category"]
+    generate(spark, _with(conf, users=200, run_id="mix", category_mix={top: 1.0},
+                          start=date(2030, 1, 1), end=date(2030, 1, 3), segment=SegmentConf(min_sessions=2)))
+    mix = spark.read.format("delta").load(conf.path("tables", "events")).where("run_id = 'mix'")
+    assert {r["category"] for r in mix.select("category").distinct().collect()} == {top}  # stay rate is ~1 here
+    assert mix.groupBy("user_id").agg(F.countDistinct("session_id").alias("n")).where("n < 2").count() == 0
+    days = {r["date"] for r in mix.select("date").distinct().collect()}
+    assert min(days) == date(2030, 1, 1) and max(days) <= date(2030, 1, 4)
+    spark.sql(f"DELETE FROM delta.`{conf.path('tables', 'events')}` WHERE run_id IN ('events', 'mix')")
+
+
+def test_conditions_the_model_cannot_meet_are_config_errors(spark, demo):
+    conf, _ = demo
+    with pytest.raises(ConfigError, match="category_mix.*not categories"):
+        generate(spark, _with(conf, category_mix={"no such category": 1.0}, run_id="bad"))
+    with pytest.raises(ConfigError, match="no real user has between 900 and 1000 sessions"):
+        generate(spark, _with(conf, segment=SegmentConf(min_sessions=900, max_sessions=1000), run_id="bad"))
+
+
+def test_augmentation_draws_sparse_users_and_more_tail_items(spark, demo):
+    conf, _ = demo
+    path = conf.path("tables", "events")
+    generate(spark, _with(conf, users=400, run_id="plain"))
+    generate(spark, _with(conf, users=400, run_id="augment", augment=True))
+    table = spark.read.format("delta").load(path)
+    per_user = table.where("run_id = 'augment'").groupBy("user_id").agg(F.countDistinct("session_id").alias("n"))
+    assert per_user.agg(F.max("n")).first()[0] <= 2
+
+    def top_share(run):
+        counts = [r["count"] for r in table.where(f"run_id = '{run}' AND item_id IS NOT NULL")
+                  .groupBy("item_id").count().orderBy(F.desc("count")).collect()]
+        return sum(counts[:len(counts) // 100 + 1]) / sum(counts)
+
+    assert top_share("augment") < top_share("plain")
+    spark.sql(f"DELETE FROM delta.`{path}` WHERE run_id IN ('plain', 'augment')")
 
 
 def test_simulation_independent_of_partitioning(spark, demo, tmp_path):

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -21,6 +22,7 @@ import torch.nn.functional as F
 from synthlib import rng
 from synthlib.models.neural import NeuralModel
 from synthlib.models.tabular import DISCRETE, Encoder, item_table, sample_sessions
+from synthlib.models.timeline import Conditions
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,7 @@ class CTGANNet(nn.Module):
         return self.critic(x.reshape(-1, x.shape[1] * self.config.pac))
 
 
-class Conditions:
+class CondVector:
     """The conditional vector: one discrete column's value, one-hot in that column's block."""
 
     def __init__(self, sizes: dict[str, int], counts: dict[str, list[float]]):
@@ -98,7 +100,7 @@ class Conditions:
         return column, value
 
 
-def fit_ctgan(net: CTGANNet, enc: Encoder, cond: Conditions, batches, cfg) -> list[dict]:
+def fit_ctgan(net: CTGANNet, enc: Encoder, cond: CondVector, batches, cfg) -> list[dict]:
     """Adversarial training (Adam, lr 2e-4, betas 0.5/0.9 as in CTGAN); returns the history."""
     torch.manual_seed(cfg.seed)
     gen = np.random.default_rng([cfg.seed, 11])
@@ -159,8 +161,8 @@ class CTGANModel(NeuralModel):
 
     def build_net(self, spec: dict, items) -> CTGANNet:
         self.encoder = Encoder(spec["sizes"], spec["modes"])
-        self.conditions = Conditions(spec["sizes"], spec["counts"])
-        return CTGANNet(CTGANConfig(**spec["config"]), self.encoder.width, self.conditions.width)
+        self.cond = CondVector(spec["sizes"], spec["counts"])
+        return CTGANNet(CTGANConfig(**spec["config"]), self.encoder.width, self.cond.width)
 
     def prepare(self) -> None:
         self.item_table = item_table(self.items, tuple(self.spec["categories"]))
@@ -170,11 +172,15 @@ class CTGANModel(NeuralModel):
         """One event row per id; every draw is a counter-based function of (key, id)."""
         noise = self.net.config.noise
         z = torch.as_tensor(rng.normal(key, ids[:, None], np.arange(noise)[None, :]), dtype=torch.float32)
-        column, value = self.conditions.sample(rng.uniform(key, ids, 2 * noise), rng.uniform(key, ids, 2 * noise + 1))
-        c = self.conditions.vector(column, value)
+        column, value = self.cond.sample(rng.uniform(key, ids, 2 * noise), rng.uniform(key, ids, 2 * noise + 1))
+        c = self.cond.vector(column, value)
         probs = self.encoder.activate(self.net.generator(torch.cat([z, c], 1)))
         u = rng.uniform(key, ids[:, None], 2 * noise + 2 + np.arange(self.encoder.draws)[None, :])
         return self.encoder.decode(probs, u)
 
-    def sample_block(self, first: int, last: int, *, seed: int, start, days: int):
-        return sample_sessions(self, first, last, seed=seed, start=start, days=days)
+    def lookups(self) -> dict[str, pd.DataFrame]:
+        return self.item_table.lookups()
+
+    def sample_block(self, first: int, last: int, *, seed: int, start, days: int,
+                     conditions: Conditions = Conditions()) -> pd.DataFrame:
+        return sample_sessions(self, first, last, seed=seed, start=start, days=days, conditions=conditions)

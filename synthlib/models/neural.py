@@ -23,6 +23,11 @@ class NeuralModel:
         self.net.eval()
         self.prepare()
 
+    @property
+    def profile(self) -> dict:
+        """The profiled distributions that place users' sessions in time."""
+        return self.spec["profile"]
+
     def build_net(self, spec: dict, items: pd.DataFrame) -> torch.nn.Module:
         raise NotImplementedError
 

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from synthlib import rng
 from synthlib.encode import BOS, END, FIELDS, N_GAPS, N_TYPES, Vocab
 from synthlib.models.neural import NeuralModel
-from synthlib.models.timeline import MAX_SESSIONS, ItemTable, Timeline, to_frame
+from synthlib.models.timeline import Conditions, ItemTable, Timeline, expand, to_codes
 from synthlib.schema import EVENT_TYPES
 
 SEARCH = EVENT_TYPES.index("search") + 1
@@ -51,8 +51,8 @@ class SessionConfig:
 
 def _pick(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     """Inverse-CDF draw of one index per row from (unnormalised) probabilities, given uniforms."""
-    cdf = probs.double().cumsum(-1)
-    idx = (cdf < (u.double() * cdf[:, -1]).unsqueeze(-1)).sum(-1)
+    cdf = probs.cumsum(-1)
+    idx = torch.searchsorted(cdf, (u.to(cdf.dtype) * cdf[:, -1]).unsqueeze(-1)).squeeze(-1)  # entries below u
     return idx.clamp(max=probs.shape[-1] - 1)
 
 
@@ -204,64 +204,91 @@ class SessionNet(nn.Module):
         lo, hi = -6.0, 6.0
         for _ in range(rounds):
             self.end_bias.fill_((lo + hi) / 2)
-            out = self.generate(ctx, lambda t, f: u[t, f])
+            out = self.generate(ctx, lambda t, f, rows: u[t, f, rows])
             length = ((out["type"] > 0) & (out["type"] != END)).sum(1).float().mean()
             lo, hi = (lo, (lo + hi) / 2) if length < mean_length else ((lo + hi) / 2, hi)
         self.end_bias.fill_((lo + hi) / 2)
         return float(self.end_bias)
 
-
     @torch.no_grad()
-    def generate(self, ctx: dict[str, torch.Tensor], uniform: Callable[[int, int], torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Sessions token by token. `uniform(step, field)` gives one uniform per session.
+    def generate(self, ctx: dict[str, torch.Tensor], uniform: Callable[[int, int, torch.Tensor], torch.Tensor], *,
+                 first_cat: torch.Tensor | None = None, item_power: float = 1.0,
+                 max_gap: int = N_GAPS - 1) -> dict[str, torch.Tensor]:
+        """Sessions token by token; only sessions that have not ended are computed.
 
-        Returns (S, max_events) tokens per field; type 0 after a session's end.
+        Args:
+            ctx: (S,) context per session (activity, home_cat, index).
+            uniform: uniform(step, field, rows) gives one uniform per listed session row.
+            first_cat: (S,) category token of each session's first event (0: the model's choice).
+            item_power: candidate probabilities ** power (< 1 lifts the long tail).
+            max_gap: the largest gap token to draw (the longest gap seen in training).
+
+        Returns (S, max_events) tokens per field on the CPU; type 0 after a session's end.
         """
+        dev = self.type_head.weight.device
         S, T = ctx["activity"].shape[0], self.config.max_events
-        out = {f: torch.zeros(S, T, dtype=torch.long) for f in FIELDS}
-        prev = {f: torch.zeros(S, 1, dtype=torch.long) for f in FIELDS}
+        out = {f: torch.zeros(S, T, dtype=torch.long, device=dev) for f in FIELDS}
+        prev = {f: torch.zeros(S, 1, dtype=torch.long, device=dev) for f in FIELDS}
         prev["type"][:] = BOS
-        c, alive, state, xs = self._context(**ctx), torch.ones(S, dtype=torch.bool), None, []
-        neg = torch.tensor(float("-inf"))
+        c = self._context(**{k: v.to(dev) for k, v in ctx.items()})
+        rows, state, xs = torch.arange(S, device=dev), None, []
+        u = lambda t, f: uniform(t, f, rows.cpu()).to(dev)  # noqa: E731
         for t in range(T):
-            x = self._inputs(prev, c)
+            x = self._inputs(prev, c[rows])
             if self.config.arch == "gru":
                 h, state = self._run(x, state)
             else:
                 xs.append(x)
                 h, _ = self._run(torch.cat(xs, 1))
-            h = h[:, -1]
-            logits = self.type_head(h)
+            logits = self.type_head(h[:, -1])
             logits[:, END] += self.end_bias
-            logits[:, [0, BOS]] = neg
+            logits[:, [0, BOS]] = float("-inf")
             if t == 0:
-                logits[:, END] = neg
-            typ = _pick(F.softmax(logits, -1), uniform(t, 0))
-            alive &= typ != END
-            typ = torch.where(alive, typ, torch.zeros_like(typ))
-            h = h + self.type_given(typ)
-            gap = _pick(F.softmax(self.gap_head(h)[:, 1:], -1), uniform(t, 1)) + 1 if t else torch.zeros_like(typ)
-            wants_item = alive & (typ != SEARCH)
+                logits[:, END] = float("-inf")
+            typ = _pick(F.softmax(logits, -1), u(t, 0))
+            going = typ != END
+            if not going.all():  # drop the sessions that just ended
+                rows, typ, h = rows[going], typ[going], h[going]
+                prev = {f: v[going] for f, v in prev.items()}
+                state = state[:, going] if state is not None else None
+                xs = [x[going] for x in xs]
+                if not len(rows):
+                    break
+            h = h[:, -1] + self.type_given(typ)
+            # Each factor is computed only for the sessions that need it.
+            zero = torch.zeros_like(typ)
+            gap = zero if t == 0 else _pick(F.softmax(self.gap_head(h)[:, 1:max_gap + 1], -1), u(t, 1)) + 1
+            wants_item = typ != SEARCH
             last_item, last_cat = prev["item"][:, 0], prev["cat"][:, 0]
-            repeat = wants_item & (last_item > 0) & (
-                _pick(F.softmax(self.repeat_head(h), -1), uniform(t, 2)) == 1)
-            stay, probs = self._cat_probs(h, last_cat)
-            u = uniform(t, 3)
-            fresh = _pick(probs, ((u - stay) / (1 - stay).clamp(min=1e-12)).clamp(0, 1))
-            cat = torch.where(repeat | (u < stay), last_cat, fresh)
+            repeat = wants_item & (last_item > 0) & (_pick(F.softmax(self.repeat_head(h), -1), u(t, 2)) == 1)
+            stay = torch.sigmoid(self.stay_head(h).squeeze(-1)) * (last_cat > 0)
+            v = u(t, 3)
+            cat = last_cat.clone()
+            fresh = ~repeat & (v >= stay)
+            if t == 0 and first_cat is not None:
+                cat = first_cat.to(dev)[rows]
+                fresh &= cat == 0
+            if fresh.any():
+                w = ((v[fresh] - stay[fresh]) / (1 - stay[fresh]).clamp(min=1e-12)).clamp(0, 1)
+                cat[fresh] = _pick(F.softmax(self.cat_head(h[fresh]), -1), w)
             h = h + self.cat_given(cat)
-            probs, cands = self._item_probs(h, cat)
-            chosen = cands.gather(1, _pick(probs, uniform(t, 4)).unsqueeze(1)).squeeze(1)
-            item = torch.where(repeat, last_item, torch.where(wants_item, chosen, torch.zeros_like(chosen)))
-            pos = torch.where(alive & (typ == CLICK), _pick(F.softmax(self.pos_head(h), -1), uniform(t, 5)), 0)
-            query = torch.where(alive & (typ == SEARCH), _pick(F.softmax(self.query_head(h), -1), uniform(t, 6)), 0)
-            step = {"type": typ, "gap": gap * alive, "cat": cat * alive, "item": item, "pos": pos, "query": query}
-            for f, v in step.items():
-                out[f][:, t] = v
-                prev[f] = v.unsqueeze(1)
-            if not alive.any():
-                break
-        return out
+            item = torch.where(repeat, last_item, zero)
+            choose = wants_item & ~repeat
+            if choose.any():
+                probs, cands = self._item_probs(h[choose], cat[choose])
+                probs = probs ** item_power if item_power != 1 else probs
+                item[choose] = cands.gather(1, _pick(probs, u(t, 4)[choose]).unsqueeze(1)).squeeze(1)
+            pos, query = zero.clone(), zero.clone()
+            click, search = typ == CLICK, typ == SEARCH
+            if click.any():
+                pos[click] = _pick(F.softmax(self.pos_head(h[click]), -1), u(t, 5)[click])
+            if search.any():
+                query[search] = _pick(F.softmax(self.query_head(h[search]), -1), u(t, 6)[search])
+            step = {"type": typ, "gap": gap, "cat": cat, "item": item, "pos": pos, "query": query}
+            for f, val in step.items():
+                out[f][rows, t] = val
+                prev[f] = val.unsqueeze(1)
+        return {f: v.cpu() for f, v in out.items()}
 
 
 def model_args(config: SessionConfig, vocab) -> dict:
@@ -291,29 +318,53 @@ class SessionModel(NeuralModel):
     def get_info(self) -> dict:
         return {**super().get_info(), "vocabulary_items": self.spec["args"]["n_items"]}
 
-    def sample_block(self, first: int, last: int, *, seed: int, start, days: int):
-        """Events of synthetic users first..last-1 as a canonical pandas frame.
+    def lookups(self) -> dict[str, pd.DataFrame]:
+        queries = self.spec["vocab"]["queries"]
+        return {**self.item_table.lookups(),
+                "queries": pd.DataFrame({"query": np.arange(len(queries), dtype=np.int32), "query_text": queries})}
 
-        A block is generated as one batch; blocks are fixed by user index, so the output
-        does not depend on how blocks are spread over partitions.
+    def sample_block(self, first: int, last: int, *, seed: int, start, days: int,
+                     conditions: Conditions = Conditions()) -> pd.DataFrame:
+        """Event codes (schema.CODES_DDL) of synthetic users first..last-1.
+
+        A block is generated as one batch; every draw is keyed by the user or session id,
+        so the output does not depend on how users are grouped into blocks or partitions.
         """
-        timeline = Timeline(self.spec["profile"], start, days)
+        timeline = Timeline(self.spec["profile"], start, days, conditions)
         ukey, skey = rng.stream_key(seed, "session", "user"), rng.stream_key(seed, "session", "event")
         users = np.arange(first, last, dtype=np.int64)
         counts = timeline.session_counts(ukey, users)
         activity = np.minimum(np.floor(np.log2(counts)).astype(np.int64) + 1, N_BUCKETS - 1)
-        home = self._home(activity, rng.uniform(ukey, users, 5))
-        owner = np.repeat(users, counts)
-        k = np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)
-        sessions = owner * MAX_SESSIONS + k
+        mix = self._category_mix(conditions.category_mix)
+        if mix is None:
+            home = self._home(activity, rng.uniform(ukey, users, 5))
+        else:
+            home = mix[0][rng.pick(mix[1], rng.uniform(ukey, users, 5))]
+        owner, k, sessions = expand(users, counts)
         starts = timeline.session_starts(skey, sessions)
         index = np.minimum(np.floor(np.log2(k + 1)).astype(np.int64), N_BUCKETS - 1)
-        ctx = {"activity": torch.as_tensor(np.repeat(activity, counts)), "home_cat": torch.as_tensor(np.repeat(home, counts)),
+        home_s = torch.as_tensor(np.repeat(home, counts))
+        ctx = {"activity": torch.as_tensor(np.repeat(activity, counts)), "home_cat": home_s,
                "index": torch.as_tensor(index)}
-        ent = torch.as_tensor(sessions)
-        tokens = self.net.generate(ctx, lambda t, f: torch.as_tensor(rng.uniform(skey, ent.numpy(), 16 * t + f)))
+        tokens = self.net.generate(
+            ctx, lambda t, f, rows: torch.as_tensor(rng.uniform(skey, sessions[rows.numpy()], 16 * t + f)),
+            first_cat=home_s if mix is not None else None, item_power=conditions.item_power,
+            max_gap=min(N_GAPS - 1, 2 + max(map(int, self.spec["profile"]["gap_log2_seconds"]), default=N_GAPS)))
         tokens = {f: v.numpy() for f, v in tokens.items()}
-        return to_frame(tokens, owner, k, starts, self.item_table, tuple(self.spec["vocab"]["queries"]), skey, sessions)
+        return to_codes(tokens, owner, k, starts, self.item_table, skey, sessions, conditions.item_power)
+
+    def _category_mix(self, mix: dict) -> tuple[np.ndarray, np.ndarray] | None:
+        """(category tokens, cdf) of a requested category mix; None for the model's own."""
+        if not mix:
+            return None
+        tokens = {c: i + 1 for i, c in enumerate(self.spec["vocab"]["categories"])}
+        unknown = sorted(set(mix) - set(tokens))
+        if unknown:
+            raise ValueError(f"generate.category_mix: {unknown[:5]} are not among the model's categories "
+                             f"(its {len(tokens)} most frequent, e.g. {list(tokens)[:5]}); "
+                             f"raise train.params.max_categories or drop them")
+        names = sorted(mix)
+        return np.array([tokens[c] for c in names]), np.cumsum([float(mix[c]) for c in names])
 
     def _home(self, activity, u):
         """A home category per user, drawn from the training sample's (activity, home) counts."""

@@ -12,19 +12,21 @@ from __future__ import annotations
 
 import io
 import json
-import math
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date
 
 import numpy as np
 import pandas as pd
 
 from synthlib import __version__, rng
 from synthlib.models.artifact import ModelArtifactError, load_artifact, save_artifact
-from synthlib.profile import END, START
-from synthlib.schema import rows_to_frame
+from synthlib.models.timeline import Conditions, Timeline, expand, within_session
+from synthlib.profile import START
+from synthlib.schema import EVENT_TYPES, codes_frame
 
 ITEMS_FILE = "items.parquet"
+SEARCH, CLICK = EVENT_TYPES.index("search"), EVENT_TYPES.index("click")
+MAX_EVENTS = 1 << 16  # events per synthetic session
 
 
 @dataclass(frozen=True)
@@ -32,20 +34,24 @@ class StatsConfig:
     max_items: int = 200_000  # items carried by the model, most popular first
 
 
-def _cdf(weights) -> list[float]:
-    """A cumulative distribution as a Python list: the fast path of `rng.pick` for scalars."""
-    return np.cumsum(np.asarray(weights, dtype=float)).tolist()
+def _cdf(weights) -> np.ndarray:
+    return np.cumsum(np.asarray(weights, dtype=float))
 
 
-def _hist_sampler(hist: dict) -> tuple[list[int], list[float]]:
-    return [int(b) for b in hist["bins"]], _cdf(hist["counts"])
+def _spans(keys: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """[start, end) of each key 0..n-1 in a sorted key array."""
+    return np.searchsorted(keys, np.arange(n), "left"), np.searchsorted(keys, np.arange(n), "right")
 
 
-def _draw_count(sampler: tuple[list[int], list[float]], u1: float, u2: float) -> int:
-    """A count from a profile histogram; power-of-two buckets [b, 2b) are filled uniformly."""
-    bins, cdf = sampler
-    b = bins[rng.pick(cdf, u1)]
-    return b if b < 64 else b + int(u2 * b)
+def _pick_in(cdf: np.ndarray, lo: np.ndarray, hi: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Index drawn within [lo, hi) of a cumulative distribution, given uniforms."""
+    base = np.where(lo > 0, cdf[np.maximum(lo - 1, 0)], 0.0)
+    return np.clip(np.searchsorted(cdf, base + u * (cdf[np.maximum(hi - 1, 0)] - base), side="right"), lo, hi - 1)
+
+
+def _last(flags: np.ndarray) -> np.ndarray:
+    """For each position, the rank among the flagged positions of the last flagged one up to it."""
+    return np.cumsum(flags) - 1
 
 
 class StatsModel:
@@ -56,6 +62,11 @@ class StatsModel:
     def __init__(self, spec: dict, items: pd.DataFrame):
         self.spec, self.items = spec, items
         self._prepare()
+
+    @property
+    def profile(self) -> dict:
+        """The profiled distributions that place users' sessions in time."""
+        return self.spec
 
     # -- persistence -------------------------------------------------------------------
     def save(self, path: str) -> None:
@@ -92,102 +103,129 @@ class StatsModel:
         s = self.spec
         # Sorted keys: the same draws whether the spec was just fitted or read from JSON.
         self.types = sorted(s["event_types"])
-        self.transition_cdf = {}
-        for a, row in s["transitions"].items():
-            nxt = [(b, n) for b, n in sorted(row.items()) if b != END and b in self.types]
-            if nxt:
-                self.transition_cdf[a] = ([b for b, _ in nxt], _cdf([n for _, n in nxt]))
-        self.sessions_per_user = _hist_sampler(s["sessions_per_user"])
-        self.session_length = _hist_sampler(s["session_length"])
-        self.hour = _cdf([s["hour_of_day"].get(str(h), 0) + 1e-9 for h in range(24)])
-        self.dow = np.array([s["day_of_week"].get(str(d), 0) + 1e-9 for d in range(1, 8)])
+        self.type_code = np.array([EVENT_TYPES.index(t) for t in self.types], dtype=np.int8)
+        # Event-type Markov chain over the states (start, *types); a state never left
+        # continues as from the session start.
+        m = np.array([[s["transitions"].get(a, {}).get(b, 0) for b in self.types] for a in (START, *self.types)],
+                     dtype=float)
+        m[m.sum(1) == 0] = m[0] if m[0].sum() else 1.0
+        self.transition_cdf = np.cumsum(m, 1)
         gaps = sorted((int(k), v) for k, v in s["gap_log2_seconds"].items()) or [(5, 1)]
-        self.gap_bucket, self.gap_cdf = [k for k, _ in gaps], _cdf([v for _, v in gaps])
+        self.gap_bucket, self.gap_cdf = np.array([k for k, _ in gaps]), _cdf([v for _, v in gaps])
         pos = sorted((int(k), v) for k, v in s["click_position"].items()) or [(1, 1)]
-        self.position, self.position_cdf = [k for k, _ in pos], _cdf([v for _, v in pos])
-        q = s["top_queries"]
-        self.queries = [x["query"] for x in q]
-        self.query_cdf = _cdf([x["count"] for x in q])
-        self.queries_by_category: dict[str, tuple[list[str], list[float]]] = {}
-        for x in q:
-            self.queries_by_category.setdefault(x["category"], ([], []))
-        for x in q:
-            qs, ws = self.queries_by_category[x["category"]]
-            qs.append(x["query"])
-            ws.append(x["count"])
-        self.queries_by_category = {c: (qs, _cdf(ws)) for c, (qs, ws) in self.queries_by_category.items()}
+        self.position, self.position_cdf = np.array([k for k, _ in pos]), _cdf([v for _, v in pos])
         items = self.items.assign(category=self.items["category"].fillna(""))
         items = items.sort_values(["category", "weight", "item_id"], ascending=[True, False, True])
-        self.item_ids = items["item_id"].to_numpy()
-        self.item_category = items["category"].to_numpy()
+        self.category_names, item_cat = np.unique(items["category"].to_numpy(dtype=str), return_inverse=True)
+        self.item_ids = items["item_id"].to_numpy(dtype=object)
+        self.item_category = item_cat
         self.item_price = items["mean_price"].to_numpy(dtype=float)
-        self.item_cdf = np.cumsum(items["weight"].to_numpy(dtype=float))
-        _, starts = np.unique(self.item_category, return_index=True)
-        ends = np.append(starts[1:], len(items))
-        self.cat_start, self.cat_end = starts, ends
-        self.cat_cdf = _cdf([self.item_cdf[e - 1] - (self.item_cdf[s0 - 1] if s0 else 0.0)
-                             for s0, e in zip(starts, ends)])
-        self._day_cdfs: dict[tuple[date, int], list[float]] = {}
+        self.item_weight = items["weight"].to_numpy(dtype=float)
+        self.cat_start, self.cat_end = _spans(item_cat, len(self.category_names))
+        self._item_cdfs = {1.0: np.cumsum(self.item_weight)}
+        self.cat_weight = np.add.reduceat(self.item_weight, self.cat_start) if len(items) else np.zeros(0)
+        # Top queries by category (their index in spec["top_queries"]); categories without
+        # queries draw from all of them.
+        q = s["top_queries"]
+        code = {c: i for i, c in enumerate(self.category_names)}
+        q_cat = np.array([code.get(x["category"] or "", -1) for x in q], dtype=np.int64)
+        self.query_order = np.lexsort((np.arange(len(q)), q_cat))
+        self.query_cdf = _cdf([q[i]["count"] for i in self.query_order])
+        self.query_start, self.query_end = _spans(q_cat[self.query_order], len(self.category_names))
+        self.all_queries = _cdf([x["count"] for x in q])
 
-    def _day_cdf(self, start: date, days: int) -> list[float]:
-        """Days of the generation window weighted by the profiled day of week."""
-        if (start, days) not in self._day_cdfs:
-            self._day_cdfs[(start, days)] = _cdf(
-                [self.dow[(start + timedelta(days=d)).isoweekday() % 7] for d in range(days)])
-        return self._day_cdfs[(start, days)]
+    def lookups(self) -> dict[str, pd.DataFrame]:
+        """Item rows, category and query codes to their ids, names and texts (decoded in Spark)."""
+        names = [c or None for c in self.category_names]
+        return {"items": pd.DataFrame({"item": np.arange(len(self.item_ids), dtype=np.int32), "item_id": self.item_ids,
+                                       "item_category": np.array(names, dtype=object)[self.item_category],
+                                       "price": self.item_price}),
+                "categories": pd.DataFrame({"category": np.arange(len(names), dtype=np.int32), "category_name": names}),
+                "queries": pd.DataFrame({"query": np.arange(len(self.spec["top_queries"]), dtype=np.int32),
+                                         "query_text": [x["query"] for x in self.spec["top_queries"]]})}
 
-    def _item_in(self, cat: int, u: float) -> int:
-        s0, e = self.cat_start[cat], self.cat_end[cat]
-        base = self.item_cdf[s0 - 1] if s0 else 0.0
-        i = int(self.item_cdf.searchsorted(base + u * (self.item_cdf[e - 1] - base), side="right"))
-        return min(max(i, s0), e - 1)
+    def _category_cdf(self, mix: dict) -> np.ndarray:
+        if not mix:
+            return _cdf(self.cat_weight)
+        unknown = sorted(set(mix) - set(self.category_names))
+        if unknown:
+            raise ValueError(f"generate.category_mix: {unknown[:5]} are not categories of the model's items "
+                             f"(e.g. {list(self.category_names[:5])}); check the names against the stats")
+        return _cdf([float(mix.get(c, 0.0)) for c in self.category_names])
 
-    def sample_block(self, first: int, last: int, *, seed: int, start: date, days: int) -> pd.DataFrame:
-        """Events of synthetic users first..last-1; each user's draws depend on (seed, index) alone."""
-        key = rng.stream_key(seed, "generate", self.kind)
-        return rows_to_frame([r for u in range(first, last) for r in self.sample_user(u, rng.Tape(key, u), start, days)])
+    def _items_in(self, cat: np.ndarray, u: np.ndarray, power: float) -> np.ndarray:
+        """Item rows drawn by popularity ** power within each category."""
+        if power not in self._item_cdfs:
+            self._item_cdfs[power] = np.cumsum(self.item_weight ** power)
+        return _pick_in(self._item_cdfs[power], self.cat_start[cat], self.cat_end[cat], u)
 
-    def sample_user(self, idx: int, tape: rng.Tape, start: date, days: int) -> list[tuple]:
-        """All events of one synthetic user, as canonical rows (ts in epoch seconds)."""
+    def _queries_in(self, cat: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Top-query indices drawn by count within each category (or among all)."""
+        if not len(self.query_order):
+            return np.full(len(cat), -1)
+        lo, hi = self.query_start[cat], self.query_end[cat]
+        own = hi > lo
+        out = np.asarray(rng.pick(self.all_queries, u))
+        out[own] = self.query_order[_pick_in(self.query_cdf, lo[own], hi[own], u[own])]
+        return out
+
+    def _event_types(self, length: np.ndarray, first: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Event types along each session's Markov chain, computed step by step over all the
+        sessions still running (longest first, so those are a prefix)."""
+        order = np.argsort(-length, kind="stable")
+        runs, starts = length[order], first[order]
+        out = np.zeros(len(u), dtype=np.int64)
+        state = np.zeros(len(order), dtype=np.int64)  # 0: the session start
+        for t in range(int(runs[0]) if len(runs) else 0):
+            n = int(np.searchsorted(-runs, -t, side="left"))  # sessions longer than t
+            idx = starts[:n] + t
+            cdf = self.transition_cdf[state[:n]]
+            nxt = np.minimum((cdf < (u[idx] * cdf[:, -1])[:, None]).sum(1), len(self.types) - 1)
+            out[idx] = nxt
+            state[:n] = nxt + 1
+        return self.type_code[out]
+
+    def sample_block(self, first: int, last: int, *, seed: int, start: date, days: int,
+                     conditions: Conditions = Conditions()) -> pd.DataFrame:
+        """Event codes (schema.CODES_DDL) of synthetic users first..last-1.
+
+        Every draw is keyed by the session and the event's place in it, so a user's events
+        do not depend on the other users of the block.
+        """
         same_category, same_item = self.spec["same_category_rate"], self.spec["same_item_rate"]
-        day0 = datetime.combine(start, time(), tzinfo=timezone.utc).timestamp()
-        dow = self._day_cdf(start, days)
-        user = f"synthetic:{idx}"
-        n_sessions = _draw_count(self.sessions_per_user, tape(), tape())
-        starts = sorted(rng.pick(dow, tape()) * 86400 + rng.pick(self.hour, tape()) * 3600
-                        + tape() * 3600 for _ in range(n_sessions))
-        rows = []
-        for k, t0 in enumerate(starts):
-            t = day0 + t0
-            session = f"{user}:{k}"
-            length = max(1, _draw_count(self.session_length, tape(), tape()))
-            event, cat, item, query = START, rng.pick(self.cat_cdf, tape()), -1, None
-            for _ in range(length):
-                names, cdf = self.transition_cdf.get(event) or self.transition_cdf[START]
-                event = names[rng.pick(cdf, tape())]
-                if tape() >= same_category:
-                    cat = rng.pick(self.cat_cdf, tape())
-                position = None
-                if event == "search":
-                    item = -1
-                    qs, qcdf = self.queries_by_category.get(self.item_category[self.cat_start[cat]],
-                                                            (self.queries, self.query_cdf))
-                    query = qs[rng.pick(qcdf, tape())] if qs else None
-                elif item < 0 or tape() >= same_item:
-                    item = self._item_in(cat, tape())
-                if event == "click":
-                    position = self.position[rng.pick(self.position_cdf, tape())]
-                if item < 0:
-                    item_id = category = price = None
-                else:
-                    item_id, category = self.item_ids[item], self.item_category[item] or None
-                    price = float(self.item_price[item])
-                    price = None if math.isnan(price) else price
-                rows.append((user, session, t, event, item_id, category, price,
-                             query if event in ("search", "click") else None, position, None))
-                b = self.gap_bucket[rng.pick(self.gap_cdf, tape())]
-                t += (2 ** b - 1) + tape() * 2 ** b
-        return rows
+        timeline = Timeline(self.spec, start, days, conditions)
+        key = rng.stream_key(seed, "generate", self.kind)
+        users = np.arange(first, last, dtype=np.int64)
+        owner, k, sessions = expand(users, timeline.session_counts(key, users))
+        length = timeline.session_lengths(key, sessions, MAX_EVENTS)
+        first_event = np.cumsum(length) - length
+        s_idx = np.repeat(np.arange(len(sessions)), length)
+        t_idx = np.arange(len(s_idx)) - first_event[s_idx]
+        ent, counter = sessions[s_idx], 16 * t_idx
+        u = lambda field: rng.uniform(key, ent, counter + field)  # noqa: E731
+
+        event = self._event_types(length, first_event, u(0))
+        # The category is kept with the profiled rate, else drawn afresh (always at the start).
+        switch = (t_idx == 0) | (u(1) >= same_category)
+        cat = rng.pick(self._category_cdf(conditions.category_mix), u(2)[switch])[_last(switch)]
+        # The item is kept with the profiled rate, else drawn within the category; searches show none.
+        search = event == SEARCH
+        after_search = np.r_[False, search[:-1]] & (t_idx > 0)
+        draw = ~search & (switch | after_search | (u(3) >= same_item))
+        drawn = self._items_in(cat[draw], u(4)[draw], conditions.item_power)
+        item = np.where(search, -1, drawn[np.maximum(_last(draw), 0)] if len(drawn) else -1)
+        # A search draws a query of its category; the clicks after it in the session carry it.
+        query = np.full(len(event), -1, dtype=np.int64)
+        query[search] = self._queries_in(cat[search], u(5)[search])
+        last_search = np.maximum.accumulate(np.where(search, np.arange(len(event)), -1)) if len(event) else query
+        carried = (last_search >= first_event[s_idx]) & (search | (event == CLICK))
+        query = np.where(carried, query[np.maximum(last_search, 0)], -1)
+        position = np.where(event == CLICK, self.position[rng.pick(self.position_cdf, u(6))], 0)
+        b = self.gap_bucket[rng.pick(self.gap_cdf, u(7))].astype(np.float64)
+        gap = np.where(t_idx > 0, (2 ** b - 1) + u(8) * 2 ** b, 0.0)
+        starts = timeline.session_starts(key, sessions)
+        return codes_frame(owner[s_idx], k[s_idx], starts[s_idx] + within_session(gap, s_idx), event, item, cat,
+                           query, position)
 
 
 class StatsSynthesizer:

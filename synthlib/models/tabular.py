@@ -22,7 +22,7 @@ from pyspark.sql import functions as F_
 from synthlib import rng
 from synthlib.encode import N_TYPES
 from synthlib.schema import EVENT_TYPES
-from synthlib.models.timeline import MAX_SESSIONS, ItemTable, Timeline, to_frame
+from synthlib.models.timeline import Conditions, ItemTable, Timeline, expand, to_codes
 
 DISCRETE = ("type", "cat", "hour", "pos", "first")
 CONTINUOUS = ("log_gap",)
@@ -119,22 +119,19 @@ class Encoder:
         return len(DISCRETE) + len(CONTINUOUS)
 
 
-def sample_sessions(model, first: int, last: int, *, seed: int, start, days: int) -> pd.DataFrame:
-    """Users first..last-1 with sessions of profiled lengths, filled with events from
-    `model.sample_rows(event ids, key)` (a dict of column arrays)."""
+def sample_sessions(model, first: int, last: int, *, seed: int, start, days: int,
+                    conditions: Conditions = Conditions()) -> pd.DataFrame:
+    """Event codes of users first..last-1, with sessions of profiled lengths filled with
+    events from `model.sample_rows(event ids, key)` (a dict of column arrays)."""
+    if conditions.category_mix:
+        raise ValueError(f"generate.category_mix is not supported by the {model.kind} model; "
+                         f"use the session or stats model, or leave it out")
     spec = model.spec
-    timeline = Timeline(spec["profile"], start, days)
+    timeline = Timeline(spec["profile"], start, days, conditions)
     ukey, skey = rng.stream_key(seed, model.kind, "user"), rng.stream_key(seed, model.kind, "event")
-    users = np.arange(first, last, dtype=np.int64)
-    counts = timeline.session_counts(ukey, users)
-    owner = np.repeat(users, counts)
-    k = np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)
-    sessions = owner * MAX_SESSIONS + k
-    hist = spec["profile"]["session_length"]
-    bins, cdf = np.asarray(hist["bins"], dtype=np.int64), np.cumsum(hist["counts"]).astype(float)
-    b = bins[rng.pick(cdf, rng.uniform(skey, sessions, 10))]
-    length = np.clip(np.where(b < 64, b, b + (rng.uniform(skey, sessions, 11) * b).astype(np.int64)), 1,
-                     spec["max_events"])
+    owner, k, sessions = expand(np.arange(first, last, dtype=np.int64),
+                                timeline.session_counts(ukey, np.arange(first, last, dtype=np.int64)))
+    length = timeline.session_lengths(skey, sessions, spec["max_events"])
     T = int(length.max(initial=1))
     s_idx = np.repeat(np.arange(len(sessions)), length)
     t_idx = np.arange(len(s_idx)) - np.repeat(np.cumsum(length) - length, length)
@@ -154,7 +151,7 @@ def sample_sessions(model, first: int, last: int, *, seed: int, start, days: int
     tokens["pos"][s_idx, t_idx] = rows["pos"]
     # Items by popularity within the category: every item is a "tail" item here.
     tokens["item"][s_idx, t_idx] = np.where(rows["type"] == 1, 0, model.item_table.n_vocab + 1 + cat)
-    return to_frame(tokens, owner, k, starts, model.item_table, (), skey, sessions)
+    return to_codes(tokens, owner, k, starts, model.item_table, skey, sessions, conditions.item_power)
 
 
 def item_table(items: pd.DataFrame, categories: tuple[str, ...]) -> ItemTable:

@@ -5,6 +5,7 @@ counter), so a user's or session's output depends on its own id and the seed alo
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 
 import numpy as np
@@ -12,38 +13,85 @@ import pandas as pd
 
 from synthlib import rng
 from synthlib.encode import END
-from synthlib.schema import COLUMN_NAMES, EVENT_TYPES
+from synthlib.schema import codes_frame
 
 MAX_SESSIONS = 4096  # sessions per synthetic user; also the session-id stride per user
-TYPE_NAMES = np.array([None, *EVENT_TYPES, None, None], dtype=object)
 
 
 def _cdf(weights) -> np.ndarray:
     return np.cumsum(np.asarray(weights, dtype=float))
 
 
-class Timeline:
-    """Users' session counts and session start times, from the profiled distributions."""
+@dataclass(frozen=True)
+class Conditions:
+    """What to generate beyond how many users: left as they are, the model's own distributions."""
+    category_mix: dict = field(default_factory=dict)  # category -> weight of sessions' categories
+    min_sessions: int = 1  # the user segment: users with this many sessions ...
+    max_sessions: int = MAX_SESSIONS - 1  # ... up to this many
+    item_power: float = 1.0  # item probabilities ** power within a category; < 1 lifts the long tail
 
-    def __init__(self, spec: dict, start: date, days: int):
+
+def _bucket_draw(bins: np.ndarray, cdf: np.ndarray, u1: np.ndarray, u2: np.ndarray) -> np.ndarray:
+    """Counts from a profile histogram; power-of-two buckets [b, 2b) are filled uniformly."""
+    b = bins[rng.pick(cdf, u1)]
+    return np.where(b < 64, b, b + (u2 * b).astype(np.int64))
+
+
+def _bucket_mean(bins: np.ndarray, weights: np.ndarray, lo: int, hi: int) -> float:
+    mid = np.clip(np.where(bins < 64, bins, bins + (bins - 1) / 2), lo, hi)
+    return float((mid * weights).sum() / weights.sum())
+
+
+class Timeline:
+    """Users' session counts, session lengths and session start times, from the profiled
+    distributions, restricted to the user segment of `conditions`."""
+
+    def __init__(self, spec: dict, start: date, days: int, conditions: Conditions = Conditions()):
         hist = spec["sessions_per_user"]
-        self.count_bins, self.count_cdf = np.asarray(hist["bins"], dtype=np.int64), _cdf(hist["counts"])
+        self.lo, self.hi = conditions.min_sessions, min(conditions.max_sessions, MAX_SESSIONS - 1)
+        bins, counts = np.asarray(hist["bins"], dtype=np.int64), np.asarray(hist["counts"], dtype=float)
+        top = np.where(bins < 64, bins, 2 * bins - 1)  # the largest count in each bucket
+        self.count_weights = np.where((top >= self.lo) & (bins <= self.hi), counts, 0.0)
+        if self.count_weights.sum() <= 0:
+            raise ValueError(f"no real user has between {self.lo} and {self.hi} sessions: widen "
+                             f"generate.segment (the log's users have {bins.min()} to {top.max()} sessions)")
+        self.count_bins, self.count_cdf = bins, _cdf(self.count_weights)
+        lengths = spec["session_length"]
+        self.length_bins = np.asarray(lengths["bins"], dtype=np.int64)
+        self.length_weights = np.asarray(lengths["counts"], dtype=float)
         self.hour_cdf = _cdf([spec["hour_of_day"].get(str(h), 0) + 1e-9 for h in range(24)])
         dow = [spec["day_of_week"].get(str(d), 0) + 1e-9 for d in range(1, 8)]
         self.day_cdf = _cdf([dow[(start + timedelta(days=d)).isoweekday() % 7] for d in range(days)])
         self.day0 = datetime.combine(start, time(), tzinfo=timezone.utc).timestamp()
 
     def session_counts(self, key: int, users: np.ndarray) -> np.ndarray:
-        """Sessions per user; power-of-two buckets [b, 2b) are filled uniformly."""
-        b = self.count_bins[rng.pick(self.count_cdf, rng.uniform(key, users, 0))]
-        n = np.where(b < 64, b, b + (rng.uniform(key, users, 1) * b).astype(np.int64))
-        return np.clip(n, 1, MAX_SESSIONS - 1)
+        """Sessions per user."""
+        n = _bucket_draw(self.count_bins, self.count_cdf, rng.uniform(key, users, 0), rng.uniform(key, users, 1))
+        return np.clip(n, self.lo, self.hi)
+
+    def session_lengths(self, key: int, sessions: np.ndarray, most: int) -> np.ndarray:
+        """Events per session, at most `most`."""
+        n = _bucket_draw(self.length_bins, _cdf(self.length_weights),
+                         rng.uniform(key, sessions, 10), rng.uniform(key, sessions, 11))
+        return np.clip(n, 1, most)
 
     def session_starts(self, key: int, sessions: np.ndarray) -> np.ndarray:
         """Epoch seconds of each session's first event."""
         day = rng.pick(self.day_cdf, rng.uniform(key, sessions, 2))
         hour = rng.pick(self.hour_cdf, rng.uniform(key, sessions, 3))
         return self.day0 + day * 86400.0 + hour * 3600.0 + rng.uniform(key, sessions, 4) * 3600.0
+
+    def expected_events_per_user(self) -> tuple[float, float]:
+        """(sessions, events) per user on average: how a requested count becomes users."""
+        sessions = _bucket_mean(self.count_bins, self.count_weights, self.lo, self.hi)
+        return sessions, sessions * _bucket_mean(self.length_bins, self.length_weights, 1, 1 << 30)
+
+
+def expand(users: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(owner, k, session id) of each session: user u's k-th session is u * MAX_SESSIONS + k."""
+    owner = np.repeat(users, counts)
+    k = np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)
+    return owner, k, owner * MAX_SESSIONS + k
 
 
 class ItemTable:
@@ -62,13 +110,27 @@ class ItemTable:
         # Per category token: the span of its items (sorted by category token).
         cats = items["cat_token"].to_numpy()
         # Vocabulary items weigh next to nothing: drawn only in a category without tail items.
-        self.cdf = np.cumsum(np.where(tokens == 0, items["weight"].to_numpy(dtype=float), 1e-12))
+        self.weight = np.where(tokens == 0, items["weight"].to_numpy(dtype=float), 1e-12)
+        self._cdfs = {1.0: np.cumsum(self.weight)}
         self.start = np.searchsorted(cats, np.arange(n_cats), "left")
         self.end = np.searchsorted(cats, np.arange(n_cats), "right")
-        self.categories = np.array([None, *categories, None], dtype=object)
+        self.categories = categories  # names of category tokens 1..len(categories)
 
-    def resolve(self, tokens: np.ndarray, cat: np.ndarray, u: np.ndarray) -> np.ndarray:
-        """Row index into the table of each item token (-1: no item)."""
+    def lookups(self) -> dict[str, pd.DataFrame]:
+        """Item rows and category tokens to their ids and names (decoded in Spark)."""
+        return {"items": pd.DataFrame({"item": np.arange(len(self.ids), dtype=np.int32), "item_id": self.ids,
+                                       "item_category": self.category, "price": self.price}),
+                "categories": pd.DataFrame({"category": np.arange(1, len(self.categories) + 1, dtype=np.int32),
+                                            "category_name": list(self.categories)})}
+
+    def _cdf(self, power: float) -> np.ndarray:
+        if power not in self._cdfs:
+            self._cdfs[power] = np.cumsum(self.weight ** power)
+        return self._cdfs[power]
+
+    def resolve(self, tokens: np.ndarray, cat: np.ndarray, u: np.ndarray, power: float = 1.0) -> np.ndarray:
+        """Row index into the table of each item token (-1: no item); tail slots are drawn by
+        the category's tail popularity ** power."""
         row = np.full(len(tokens), -1, dtype=np.int64)
         vocab = (tokens > 0) & (tokens <= self.n_vocab)
         row[vocab] = self.by_token[tokens[vocab]]
@@ -78,45 +140,34 @@ class ItemTable:
             lo, hi = self.start[c], self.end[c]
             empty = lo == hi
             lo, hi = np.where(empty, 0, lo), np.where(empty, len(self.ids), hi)
-            base = np.where(lo > 0, self.cdf[np.maximum(lo - 1, 0)], 0.0)
-            idx = np.searchsorted(self.cdf, base + u[tail] * (self.cdf[hi - 1] - base), side="right")
+            cdf = self._cdf(power)
+            base = np.where(lo > 0, cdf[np.maximum(lo - 1, 0)], 0.0)
+            idx = np.searchsorted(cdf, base + u[tail] * (cdf[hi - 1] - base), side="right")
             row[tail] = np.clip(idx, lo, hi - 1)
         return row
 
 
-def to_frame(tokens: dict[str, np.ndarray], users: np.ndarray, session_k: np.ndarray, starts: np.ndarray,
-             items: ItemTable, queries: tuple[str, ...], key: int, sessions: np.ndarray) -> pd.DataFrame:
-    """Canonical event rows from generated (S, T) token arrays, built column by column."""
+def to_codes(tokens: dict[str, np.ndarray], users: np.ndarray, session_k: np.ndarray, starts: np.ndarray,
+             items: ItemTable, key: int, sessions: np.ndarray, item_power: float = 1.0) -> pd.DataFrame:
+    """Event codes (schema.CODES_DDL) from generated (S, T) token arrays."""
     typ = tokens["type"]
     s_idx, t_idx = np.nonzero((typ > 0) & (typ != END))
     ent, step = sessions[s_idx], t_idx
     g = tokens["gap"][s_idx, t_idx]
     b = np.maximum(g - 1, 0).astype(np.float64)
     gap = np.where(g > 0, (2.0 ** b - 1) + rng.uniform(key, ent, 16 * step + 7) * 2.0 ** b, 0.0)
-    offset = np.zeros(len(gap))
-    if len(gap):  # cumulative gap within each session
-        c = np.cumsum(gap)
-        first = np.r_[True, s_idx[1:] != s_idx[:-1]]
-        offset = c - np.maximum.accumulate(np.where(first, c - gap, 0.0))
-    row = items.resolve(tokens["item"][s_idx, t_idx], tokens["cat"][s_idx, t_idx],
-                        rng.uniform(key, ent, 16 * step + 8))
-    has = row >= 0
-    safe = np.where(has, row, 0)
-    q = tokens["query"][s_idx, t_idx]
-    query_names = np.array([None, *queries, None], dtype=object)
-    pos = tokens["pos"][s_idx, t_idx]
-    user_ids = np.char.add("synthetic:", users[s_idx].astype(str)).astype(object)
-    df = pd.DataFrame({
-        "user_id": user_ids,
-        "session_id": (user_ids + ":" + session_k[s_idx].astype(str).astype(object)),
-        "ts": pd.to_datetime(starts[s_idx] + offset, unit="s", utc=True).floor("ms"),
-        "event_type": TYPE_NAMES[typ[s_idx, t_idx]],
-        "item_id": np.where(has, items.ids[safe], None),
-        "category": np.where(has, items.category[safe], items.categories[tokens["cat"][s_idx, t_idx]]),
-        "price": np.where(has, items.price[safe], np.nan),
-        "query": query_names[q],
-        "position": pd.array(np.where(pos > 0, pos, 0), dtype="Int32"),
-        "device": None,
-    }, columns=list(COLUMN_NAMES))
-    df.loc[pos <= 0, "position"] = pd.NA
-    return df
+    cat = tokens["cat"][s_idx, t_idx]
+    row = items.resolve(tokens["item"][s_idx, t_idx], cat, rng.uniform(key, ent, 16 * step + 8), item_power)
+    return codes_frame(users[s_idx], session_k[s_idx], starts[s_idx] + within_session(gap, s_idx),
+                       typ[s_idx, t_idx] - 1, row, np.where(cat > 0, cat, -1),
+                       tokens["query"][s_idx, t_idx] - 1, tokens["pos"][s_idx, t_idx])
+
+
+def within_session(gap: np.ndarray, session: np.ndarray) -> np.ndarray:
+    """Seconds since the session's first event: the cumulative gap within each session
+    (events grouped by session, in order)."""
+    if not len(gap):
+        return gap
+    c = np.cumsum(gap)
+    first = np.r_[True, session[1:] != session[:-1]]
+    return c - np.maximum.accumulate(np.where(first, c - gap, 0.0))

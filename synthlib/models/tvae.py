@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -16,6 +17,7 @@ import torch.nn.functional as F
 from synthlib import rng
 from synthlib.models.neural import NeuralModel
 from synthlib.models.tabular import Encoder, item_table, sample_sessions
+from synthlib.models.timeline import Conditions
 
 
 @dataclass(frozen=True)
@@ -85,5 +87,9 @@ class TVAEModel(NeuralModel):
         u = rng.uniform(key, ids[:, None], 2 * latent + np.arange(self.net.enc.draws)[None, :])
         return self.net.enc.decode(self.net.decode(z), u)
 
-    def sample_block(self, first: int, last: int, *, seed: int, start, days: int):
-        return sample_sessions(self, first, last, seed=seed, start=start, days=days)
+    def lookups(self) -> dict[str, pd.DataFrame]:
+        return self.item_table.lookups()
+
+    def sample_block(self, first: int, last: int, *, seed: int, start, days: int,
+                     conditions: Conditions = Conditions()) -> pd.DataFrame:
+        return sample_sessions(self, first, last, seed=seed, start=start, days=days, conditions=conditions)

@@ -14,10 +14,13 @@ from synthlib.loader import memory_batches
 from synthlib.models.artifact import ModelArtifactError
 from synthlib.models.session import SessionConfig, SessionModel, SessionNet, build, model_args
 from synthlib.models.session_baseline import CountBaseline
+from synthlib.models.timeline import Conditions
+from synthlib.schema import EVENT_TYPES
 
 CFG = SessionConfig(dim=16, max_events=6, sessions_per_row=2, vocab_items=6, max_categories=3, candidates=4)
 PROFILE = {"sessions_per_user": {"bins": [1, 2, 3], "counts": [5, 3, 2]},
-           "hour_of_day": {"10": 5, "20": 5}, "day_of_week": {str(d): 1 for d in range(1, 8)}}
+           "hour_of_day": {"10": 5, "20": 5}, "day_of_week": {str(d): 1 for d in range(1, 8)},
+           "session_length": {"bins": [1, 2, 4], "counts": [3, 3, 2]}, "gap_log2_seconds": {"3": 5, "6": 2}}
 
 
 def vocab():
@@ -110,13 +113,42 @@ def test_generation_is_deterministic_and_well_formed():
     b = m.sample_block(0, 20, seed=5, start=date(2024, 1, 1), days=7)
     pd.testing.assert_frame_equal(a, b)
     assert not a.equals(m.sample_block(0, 20, seed=6, start=date(2024, 1, 1), days=7))
-    assert a["user_id"].str.startswith("synthetic:").all() and len(a) > 20
-    assert set(a["event_type"]) <= {"search", "click", "view", "fav", "cart", "purchase"}
-    assert a.loc[a["event_type"] != "search", "item_id"].notna().all()
-    assert a.groupby("session_id")["ts"].is_monotonic_increasing.all()
-    # A block's users are the same whether generated alone or within a larger block.
+    assert set(a["user"]) <= set(range(20)) and len(a) > 20
+    assert set(a["event"]) <= set(range(len(EVENT_TYPES)))
+    search = a["event"] == EVENT_TYPES.index("search")
+    assert (a.loc[~search, "item"] >= 0).all() and (a.loc[search, "item"] == -1).all()
+    assert a.groupby(["user", "session"])["ts"].is_monotonic_increasing.all()
+    # A user's events are the same whether generated alone or within a larger block.
     alone = m.sample_block(5, 6, seed=5, start=date(2024, 1, 1), days=7)
-    assert len(alone) and set(alone["user_id"]) == {"synthetic:5"}
+    pd.testing.assert_frame_equal(alone, a[a["user"] == 5].reset_index(drop=True))
+
+
+def test_conditions_shape_what_is_generated():
+    m = model(trained_net(epochs=1)[0])
+    day = dict(seed=5, start=date(2024, 1, 1), days=7)
+    target = m.spec["vocab"]["categories"][1]
+    mixed = m.sample_block(0, 60, **day, conditions=Conditions(category_mix={target: 1.0}))
+    first = mixed.groupby(["user", "session"]).head(1)
+    assert (first["category"] == 2).all()  # token of the second category
+    heavy = m.sample_block(0, 60, **day, conditions=Conditions(min_sessions=3, max_sessions=4))
+    assert heavy.groupby("user")["session"].nunique().between(3, 4).all()
+    with pytest.raises(ValueError, match="category_mix.*not among the model's categories"):
+        m.sample_block(0, 5, **day, conditions=Conditions(category_mix={"no such category": 1.0}))
+    with pytest.raises(ValueError, match="no real user has between 500 and 600 sessions"):
+        m.sample_block(0, 5, **day, conditions=Conditions(min_sessions=500, max_sessions=600))
+
+
+def test_item_power_below_one_lifts_the_long_tail_slots():
+    table = model(trained_net(epochs=1)[0]).item_table
+    tail_of_c = table.n_vocab + 3  # category c's tail slot: items i6 (weight 9) and i7 (weight 8) ...
+    u = np.linspace(0, 1, 1000, endpoint=False)
+
+    def share_of_i6(power):
+        rows = table.resolve(np.full(1000, tail_of_c), np.full(1000, 3), u, power)
+        return np.mean(table.ids[rows] == "i6")
+
+    assert share_of_i6(1.0) == pytest.approx(9 / 17, abs=0.01)
+    assert share_of_i6(0.01) == pytest.approx(0.5, abs=0.01)
 
 
 def test_save_load_round_trips_exactly(tmp_path):
@@ -170,7 +202,7 @@ def test_transformer_variant_trains_and_generates():
     assert torch.isfinite(loss) and n > 0
     net.eval()
     ctx = {k: torch.ones(3, dtype=torch.long) for k in ("activity", "home_cat", "index")}
-    out = net.generate(ctx, lambda t, f: torch.full((3,), 0.5))
+    out = net.generate(ctx, lambda t, f, rows: torch.full((len(rows),), 0.5))
     assert out["type"].shape == (3, cfg.max_events)
 
 
@@ -182,7 +214,7 @@ def test_end_calibration_matches_the_mean_session_length():
     u = torch.rand(CFG.max_events, 8, 300, generator=gen)
 
     def mean_length():
-        out = net.generate(ctx, lambda t, f: u[t, f])
+        out = net.generate(ctx, lambda t, f, rows: u[t, f, rows])
         return float(((out["type"] > 0) & (out["type"] != END)).sum(1).float().mean())
 
     for target in (2.0, 4.5):

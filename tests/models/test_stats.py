@@ -5,10 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from synthlib import rng
 from synthlib.models import load_model
 from synthlib.models.artifact import NotFittedError
 from synthlib.models.stats import StatsSynthesizer
+from synthlib.models.timeline import Conditions
+from synthlib.schema import EVENT_TYPES
 
 SUMMARY = {
     "event_types": {"view": 80, "cart": 20},
@@ -28,26 +29,48 @@ def _model():
     return StatsSynthesizer().fit(SUMMARY, ITEMS, seed=1, lineage={"source": "test"})
 
 
+DAYS = dict(seed=7, start=date(2024, 3, 4), days=14)
+
+
+def _decoded(model, codes):
+    """Codes with the item ids and category names the Spark decode would give them."""
+    t = model.lookups()
+    return codes.assign(item_id=codes["item"].map(dict(zip(t["items"]["item"], t["items"]["item_id"]))),
+                        category_name=codes["category"].map(dict(zip(t["categories"]["category"],
+                                                                     t["categories"]["category_name"]))))
+
+
 def test_samples_follow_the_profile():
     model = _model()
-    rows = [r for u in range(200) for r in model.sample_user(u, rng.Tape(7, u), date(2024, 3, 4), 14)]
-    df = pd.DataFrame(rows, columns=["user", "session", "ts", "type", "item", "category", "price",
-                                     "query", "position", "device"])
-    assert df.groupby("session").size().eq(3).all()  # every session 3 events long
+    df = _decoded(model, model.sample_block(0, 200, **DAYS))
+    sessions = df.groupby(["user", "session"])
+    assert sessions.size().eq(3).all()  # every session 3 events long
     assert df.groupby("user")["session"].nunique().eq(2).all()
-    ts = pd.to_datetime(df["ts"], unit="s", utc=True)
-    assert set(ts.dt.dayofweek) == {0} and set(ts.groupby(df["session"]).min().dt.hour) <= {9, 10}
-    assert set(df["type"]) == {"view", "cart"}
+    assert set(df["ts"].dt.dayofweek) == {0} and set(sessions["ts"].min().dt.hour) <= {9, 10}
+    assert set(df["event"]) == {EVENT_TYPES.index("view"), EVENT_TYPES.index("cart")}
     # Sessions stay in their first category (same_category_rate = 1).
-    assert df.groupby("session")["category"].nunique(dropna=False).eq(1).all()
-    share_a = (df["item"] == "a").sum() / df["category"].eq("x").sum()
+    assert sessions["category_name"].nunique(dropna=False).eq(1).all()
+    share_a = (df["item_id"] == "a").sum() / df["category_name"].eq("x").sum()
     assert share_a == pytest.approx(0.9, abs=0.05)
 
 
-def test_same_draws_for_the_same_user_and_seed():
+def test_a_users_events_depend_on_the_seed_and_the_user_alone():
     a, b = _model(), _model()
-    assert a.sample_user(3, rng.Tape(7, 3), date(2024, 3, 4), 14) == b.sample_user(3, rng.Tape(7, 3), date(2024, 3, 4), 14)
-    assert a.sample_user(3, rng.Tape(8, 3), date(2024, 3, 4), 14) != a.sample_user(3, rng.Tape(7, 3), date(2024, 3, 4), 14)
+    block = a.sample_block(0, 8, **DAYS)
+    pd.testing.assert_frame_equal(b.sample_block(3, 4, **DAYS), block[block["user"] == 3].reset_index(drop=True))
+    assert not a.sample_block(3, 4, **{**DAYS, "seed": 8}).equals(a.sample_block(3, 4, **DAYS))
+
+
+def test_conditions():
+    model = _model()
+    only_c = model.sample_block(0, 50, **DAYS, conditions=Conditions(category_mix={"": 1.0}))
+    assert set(_decoded(model, only_c)["item_id"]) == {"c"}
+    flat = _decoded(model, model.sample_block(0, 300, **DAYS, conditions=Conditions(item_power=0.01)))
+    assert (flat["item_id"] == "a").sum() / flat["category_name"].eq("x").sum() == pytest.approx(0.5, abs=0.05)
+    with pytest.raises(ValueError, match="category_mix.*not categories"):
+        model.sample_block(0, 5, **DAYS, conditions=Conditions(category_mix={"y": 1.0}))
+    with pytest.raises(ValueError, match="no real user has between 3 and 9 sessions"):
+        model.sample_block(0, 5, **DAYS, conditions=Conditions(min_sessions=3, max_sessions=9))
 
 
 def test_save_load_and_bytes_round_trip(tmp_path):
@@ -56,7 +79,7 @@ def test_save_load_and_bytes_round_trip(tmp_path):
     loaded = load_model(str(tmp_path / "m"))
     assert loaded.get_info() == model.get_info()
     again = type(model).from_bytes(*model.to_bytes())
-    assert again.sample_user(1, rng.Tape(1, 1), date(2024, 1, 1), 7) == model.sample_user(1, rng.Tape(1, 1), date(2024, 1, 1), 7)
+    pd.testing.assert_frame_equal(again.sample_block(0, 5, **DAYS), model.sample_block(0, 5, **DAYS))
     with pytest.raises(NotFittedError, match="run `synthlib train"):
         load_model(str(tmp_path / "missing"))
 
