@@ -2,10 +2,11 @@
 
 The physical limit is Spark writing the same number of rows, of the same schema and
 partitioning, with trivially random values, to Delta on the same session. Also measured:
-time growth from N to 10N events per model, 1 against 2 local cores (first model), and
-peak memory of the JVM (driver and executor in local mode) and of the Python workers.
+time growth from N to 10N events and peak memory of the JVM (driver and executor in local
+mode) and of the Python workers, per model; 1 against 2 cores per model, each in its own
+Spark pinned to that many CPUs (taskset); optionally one big run (--big).
 
-    .venv/bin/python benchmarks/generate.py [--events 1000000] [--models stats,session] [--work DIR]
+    .venv/bin/python benchmarks/generate.py [--events 1000000] [--models stats,session] [--big 100000000]
 
 Prints one JSON object.
 """
@@ -15,12 +16,16 @@ import argparse
 import json
 import os
 import shutil
+import statistics
+import subprocess
+import sys
 import threading
 import time
+from datetime import date
 
 from pyspark.sql import functions as F
 
-from synthlib.config import Config, SimulateConf, SparkConf, TrainConf
+from synthlib.config import Config, GenerateConf, SimulateConf, SparkConf, TrainConf
 from synthlib.delta_io import write_table
 from synthlib.generate import generate
 from synthlib.profile import profile
@@ -30,10 +35,10 @@ from synthlib.train import train
 
 
 class PeakMemory:
-    """Samples the RSS of this process's JVM child and of the JVM's Python workers."""
+    """Samples the RSS of this process's JVM child and the largest of the JVM's Python workers."""
 
     def __init__(self, interval: float = 0.2):
-        self.interval, self.peak = interval, {"jvm_mb": 0.0, "python_workers_mb": 0.0}
+        self.interval, self.peak = interval, {"jvm_mb": 0.0, "python_worker_mb": 0.0}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -68,7 +73,7 @@ class PeakMemory:
                 workers += kids
                 frontier += kids
             self.peak["jvm_mb"] = max(self.peak["jvm_mb"], sum(self._rss_mb(p) for p in jvms))
-            self.peak["python_workers_mb"] = max(self.peak["python_workers_mb"], sum(self._rss_mb(p) for p in workers))
+            self.peak["python_worker_mb"] = max([self.peak["python_worker_mb"], *map(self._rss_mb, workers)])
             time.sleep(self.interval)
 
     def __enter__(self) -> "PeakMemory":
@@ -81,20 +86,20 @@ class PeakMemory:
         self.peak = {k: round(v, 1) for k, v in self.peak.items()}
 
 
-def timed_generate(spark, conf: Config, users: int, run_id: str) -> dict:
-    conf = conf.model_copy(update={"generate": conf.generate.model_copy(update={"users": users, "run_id": run_id})})
+def timed_generate(spark, conf: Config, events: int, run_id: str) -> dict:
+    conf = conf.model_copy(update={"generate": conf.generate.model_copy(update={"events": events, "run_id": run_id})})
     with PeakMemory() as mem:
         start = time.perf_counter()
         result = generate(spark, conf)
         seconds = time.perf_counter() - start
     return {"events": result["events"], "seconds": round(seconds, 2),
-            "events_per_s": round(result["events"] / seconds), **mem.peak}
+            "events_per_s": round(result["events"] / seconds), "files": result["files"], **mem.peak}
 
 
-def timed_write_limit(spark, rows: int, days: int, path: str) -> dict:
+def timed_write_limit(spark, rows: int, days: int, partitions: int, path: str) -> dict:
     """Same rows, schema and partitioning, trivially random values: the cost of the write."""
     r = F.rand(7)
-    df = spark.range(rows).select(
+    df = spark.range(0, rows, numPartitions=partitions).select(
         F.concat(F.lit("synthetic:"), (F.col("id") / 13).cast("long").cast("string")).alias("user_id"),
         F.concat(F.lit("synthetic:"), (F.col("id") / 4).cast("long").cast("string")).alias("session_id"),
         F.timestamp_seconds(F.lit(1_700_000_000) + (r * days * 86400).cast("long")).alias("ts"),
@@ -113,52 +118,89 @@ def timed_write_limit(spark, rows: int, days: int, path: str) -> dict:
     return {"events": rows, "seconds": round(seconds, 2), "events_per_s": round(rows / seconds), **mem.peak}
 
 
+def confs_for(work: str, models: list[str]) -> tuple[Config, dict[str, Config]]:
+    base = Config(seed=1, output=os.path.join(work, "out"), simulate=SimulateConf(events=200_000))
+    shared_log = base.simulate.model_copy(update={"path": base.simulated_path})
+    return base, {m: base.model_copy(update={"output": os.path.join(work, m), "simulate": shared_log,
+                                             "train": TrainConf(model=m, epochs=3)}) for m in models}
+
+
+def pinned_run(work: str, model: str, cores: int, events: int) -> dict:
+    """One warm-up and one timed generation in a fresh Spark with `cores` CPUs."""
+    cpus = ",".join(str(c) for c in range(cores))
+    cmd = ["taskset", "-c", cpus, sys.executable, __file__, "--work", work, "--pinned", model,
+           "--cores", str(cores), "--events", str(events)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def pinned_main(args) -> None:
+    _, confs = confs_for(args.work, [args.pinned])
+    spark = get_spark(SparkConf(master=f"local[{args.cores}]"))
+    conf = confs[args.pinned]
+    timed_generate(spark, conf, max(1, args.events // 10), f"warm-up-{args.cores}")
+    result = timed_generate(spark, conf, args.events, f"cores-{args.cores}")
+    spark.stop()
+    print(json.dumps(result))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--events", type=int, default=1_000_000, help="events per generation run (N)")
-    p.add_argument("--models", default="stats,session", help="models to measure; the first also gets N->10N and 1 core")
+    p.add_argument("--events", type=int, default=1_000_000, help="events per generation run (10N)")
+    p.add_argument("--models", default="stats,session", help="models to measure")
+    p.add_argument("--rounds", type=int, default=3, help="alternating rounds of model and limit at 10N")
+    p.add_argument("--big", type=int, default=0, help="also generate this many events with the first model")
     p.add_argument("--work", default="/tmp/synthlib-bench", help="scratch folder, removed first")
+    p.add_argument("--pinned", help=argparse.SUPPRESS)  # internal: one pinned run of this model
+    p.add_argument("--cores", type=int, default=2, help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.pinned:
+        return pinned_main(args)
     shutil.rmtree(args.work, ignore_errors=True)
     models = args.models.split(",")
-    base = Config(seed=1, output=os.path.join(args.work, "out"), simulate=SimulateConf(events=200_000))
-    shared_log = base.simulate.model_copy(update={"path": base.simulated_path})
-    confs = {m: base.model_copy(update={"output": os.path.join(args.work, m), "simulate": shared_log,
-                                        "train": TrainConf(model=m, epochs=3)}) for m in models}
+    base, confs = confs_for(args.work, models)
 
     spark = get_spark(SparkConf(master="local[2]"))
     simulate(spark, base)
     for conf in confs.values():
         profile(spark, conf)
+        train(spark, conf)
     summary = json.load(open(os.path.join(confs[models[0]].output, "stats", "summary.json")))
-    per_user = summary["events"] / summary["users"]
-    users = max(1, round(args.events / per_user))
-    days = (time.mktime(time.strptime(summary["time_range"]["last_day"], "%Y-%m-%d"))
-            - time.mktime(time.strptime(summary["time_range"]["first_day"], "%Y-%m-%d"))) // 86400 + 1
+    tr = summary["time_range"]
+    days = (date.fromisoformat(tr["last_day"]) - date.fromisoformat(tr["first_day"])).days + 1
 
+    partitions = max(1, -(-args.events // GenerateConf().events_per_partition))
     runs = {}
     for m, conf in confs.items():
-        train(spark, conf)
-        timed_generate(spark, conf, max(1, users // 10), "warm-up")  # JVM and Python workers warm
-        runs[m] = {"n": timed_generate(spark, conf, max(1, users // 10), "n"),
-                   "10n": timed_generate(spark, conf, users, "10n")}
-    first = runs[models[0]]["10n"]
-    limit = timed_write_limit(spark, first["events"], int(days), os.path.join(args.work, "limit"))
+        timed_generate(spark, conf, max(1, args.events // 10), "warm-up")  # JVM and Python workers warm
+        runs[m] = {"n": timed_generate(spark, conf, max(1, args.events // 10), "n"), "10n": [], "limit": []}
+        for r in range(args.rounds):  # alternate with the limit: the machine's noise hits both alike
+            runs[m]["10n"].append(timed_generate(spark, conf, args.events, "10n"))
+            runs[m]["limit"].append(timed_write_limit(spark, runs[m]["10n"][-1]["events"], days, partitions,
+                                                      os.path.join(args.work, "limit")))
     spark.stop()
 
-    spark = get_spark(SparkConf(master="local[1]"))
-    timed_generate(spark, confs[models[0]], max(1, users // 10), "warm-up-1")
-    one_core = timed_generate(spark, confs[models[0]], users, "one-core")
-    spark.stop()
+    cores = {m: {c: pinned_run(args.work, m, c, args.events) for c in (1, 2)} for m in models}
+    big = None
+    if args.big:
+        spark = get_spark(SparkConf(master="local[2]"))
+        big = timed_generate(spark, confs[models[0]], args.big, "big")
+        spark.stop()
 
-    print(json.dumps({
-        "benchmark": "generate", "cores": 2, "events": first["events"], "physical_limit": limit,
-        "models": {m: {**r["10n"], "over_limit": round(r["10n"]["events_per_s"] / limit["events_per_s"], 3),
-                       "n": r["n"], "n_to_10n_time_ratio": round(r["10n"]["seconds"] / r["n"]["seconds"], 2)}
-                   for m, r in runs.items()},
-        "one_core": {"model": models[0], **one_core,
-                     "two_over_one_core": round(first["events_per_s"] / one_core["events_per_s"], 2)},
-    }, indent=2))
+    def median_run(rs: list[dict]) -> dict:
+        return sorted(rs, key=lambda r: r["events_per_s"])[len(rs) // 2]
+
+    report = {}
+    for m, r in runs.items():
+        ratios = [g["events_per_s"] / lim["events_per_s"] for g, lim in zip(r["10n"], r["limit"])]
+        tenfold = median_run(r["10n"])
+        report[m] = {**tenfold, "over_limit": round(statistics.median(ratios), 3),
+                     "over_limit_rounds": [round(x, 3) for x in ratios], "limit": median_run(r["limit"]),
+                     "n": r["n"], "n_to_10n_time_ratio": round(tenfold["seconds"] / r["n"]["seconds"], 2),
+                     "one_core": cores[m][1], "two_cores": cores[m][2],
+                     "two_over_one_core": round(cores[m][2]["events_per_s"] / cores[m][1]["events_per_s"], 2)}
+    print(json.dumps({"benchmark": "generate", "cpus": os.cpu_count(), "events": args.events, "models": report,
+                      "big": big and {"model": models[0], **big}}, indent=2))
 
 
 if __name__ == "__main__":

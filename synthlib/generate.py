@@ -29,9 +29,9 @@ from synthlib.profile import stats_fingerprint
 from synthlib.schema import CODES_DDL, EVENT_TYPES, SYNTHETIC_PREFIX
 
 AUGMENT_MAX_SESSIONS, AUGMENT_ITEM_POWER = 2, 0.5
+FRAME_ROWS = 100_000  # blocks are sent to Spark in frames of at least this many rows
 _LOOKUPS = {"items": [("item", pa.int32()), ("item_id", pa.string()), ("item_category", pa.string()),
                       ("price", pa.float64())],
-            "categories": [("category", pa.int32()), ("category_name", pa.string())],
             "queries": [("query", pa.int32()), ("query_text", pa.string())]}
 _WORKER_MODELS: dict[str, object] = {}  # one loaded model per Python worker
 
@@ -93,28 +93,44 @@ def codes_frame(spark: SparkSession, model, g: GenerateConf, seed: int, cond: Co
     block, users, start, days = g.block_users, p["users"], p["start"], p["days"]
 
     def sample(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        m = _model_from(kind, payload.value)
+        m, frames, rows = _model_from(kind, payload.value), [], 0
         for batch in batches:
             for b in batch["id"].tolist():
-                yield m.sample_block(b * block, min((b + 1) * block, users), seed=seed, start=start, days=days,
-                                     conditions=cond)
+                frames.append(m.sample_block(b * block, min((b + 1) * block, users), seed=seed, start=start,
+                                             days=days, conditions=cond))
+                rows += len(frames[-1])
+                if rows >= FRAME_ROWS:
+                    yield pd.concat(frames, ignore_index=True)
+                    frames, rows = [], 0
+        if frames:
+            yield pd.concat(frames, ignore_index=True)
 
     return spark.range(0, p["blocks"], numPartitions=p["partitions"]).mapInPandas(sample, CODES_DDL)
 
 
 def decode(spark: SparkSession, codes: DataFrame, lookups: dict[str, pd.DataFrame]) -> DataFrame:
-    """Codes to canonical events: ids built in the JVM, names from broadcast lookup tables."""
-    for name, fields in _LOOKUPS.items():
-        schema = pa.schema(fields)
-        table = lookups.get(name)
-        table = (pa.Table.from_pandas(table, schema=schema, preserve_index=False) if table is not None
-                 else schema.empty_table())
-        codes = codes.join(F.broadcast(spark.createDataFrame(table)), fields[0][0], "left")
+    """Codes to canonical events: ids built in the JVM, names from broadcast lookup tables.
+
+    One lookup holds both the item rows (keys >= 0) and the categories of events without an
+    item (keys -2 - category), so each event needs two hash probes, not three."""
+    items = lookups["items"]
+    cats = lookups["categories"]
+    table = pd.concat([items, pd.DataFrame({"item": -2 - cats["category"].astype("int32"), "item_id": None,
+                                            "item_category": cats["category_name"], "price": float("nan")})],
+                      ignore_index=True)
+    names = spark.createDataFrame(pa.Table.from_pandas(table, schema=pa.schema(_LOOKUPS["items"]), preserve_index=False))
+    queries = lookups.get("queries")
+    schema = pa.schema(_LOOKUPS["queries"])
+    queries = spark.createDataFrame(pa.Table.from_pandas(queries, schema=schema, preserve_index=False)
+                                    if queries is not None else schema.empty_table())
+    key = F.when(F.col("item") >= 0, F.col("item")).otherwise(-2 - F.col("category"))
+    codes = (codes.join(F.broadcast(names.withColumnRenamed("item", "_key")), key == F.col("_key"), "left")
+             .join(F.broadcast(queries), "query", "left"))
     user = F.concat(F.lit(SYNTHETIC_PREFIX), F.col("user").cast("string"))
     return codes.select(
         user.alias("user_id"), F.concat(user, F.lit(":"), F.col("session").cast("string")).alias("session_id"),
         "ts", F.element_at(F.array(*map(F.lit, EVENT_TYPES)), F.col("event").cast("int") + 1).alias("event_type"),
-        "item_id", F.coalesce("item_category", "category_name").alias("category"), "price",
+        "item_id", F.col("item_category").alias("category"), "price",
         F.col("query_text").alias("query"), F.when(F.col("position") > 0, F.col("position")).alias("position"),
         F.lit(None).cast("string").alias("device"))
 

@@ -11,7 +11,8 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from synthlib.config import Config, ConfigError
-from synthlib.encode import END, FIELDS, N_TYPES, build_vocab, encode, sample_users, token_table
+from synthlib.encode import encode, sample_users, token_table
+from synthlib.tokens import END, FIELDS, N_TYPES, build_vocab
 from synthlib.fit import evaluate_nll, fit
 from synthlib.loader import PetastormSource
 from synthlib.models.ctgan import CondVector, CTGANConfig, CTGANModel, CTGANNet, fit_ctgan

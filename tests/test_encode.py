@@ -4,7 +4,8 @@ from datetime import datetime, timezone
 import numpy as np
 import pandas as pd
 
-from synthlib.encode import END, build_vocab, encode, sample_users
+from synthlib.encode import encode, sample_users
+from synthlib.tokens import END, build_vocab
 from synthlib.schema import EVENTS_DDL
 
 T0 = datetime(2024, 3, 4, 10, tzinfo=timezone.utc)

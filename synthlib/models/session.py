@@ -20,7 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from synthlib import rng
-from synthlib.encode import BOS, END, FIELDS, N_GAPS, N_TYPES, Vocab
+from synthlib.tokens import BOS, END, FIELDS, N_GAPS, N_TYPES, Vocab
 from synthlib.models.neural import NeuralModel
 from synthlib.models.timeline import Conditions, ItemTable, Timeline, expand, to_codes
 from synthlib.schema import EVENT_TYPES

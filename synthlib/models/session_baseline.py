@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from synthlib.encode import N_GAPS, N_TYPES
+from synthlib.tokens import N_GAPS, N_TYPES
 from synthlib.models.session import targets
 
 

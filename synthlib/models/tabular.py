@@ -20,7 +20,7 @@ from pyspark.sql import Window
 from pyspark.sql import functions as F_
 
 from synthlib import rng
-from synthlib.encode import N_TYPES
+from synthlib.tokens import N_TYPES
 from synthlib.schema import EVENT_TYPES
 from synthlib.models.timeline import Conditions, ItemTable, Timeline, expand, to_codes
 

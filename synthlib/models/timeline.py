@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from synthlib import rng
-from synthlib.encode import END
+from synthlib.tokens import END
 from synthlib.schema import codes_frame
 
 MAX_SESSIONS = 4096  # sessions per synthetic user; also the session-id stride per user

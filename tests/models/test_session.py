@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from synthlib.encode import END, FIELDS, build_vocab
+from synthlib.tokens import END, FIELDS, build_vocab
 from synthlib.fit import FitConfig, fit
 from synthlib.loader import memory_batches
 from synthlib.models.artifact import ModelArtifactError
