@@ -58,6 +58,7 @@ def _use_task_cores(model) -> None:
 
 
 def conditions(g: GenerateConf) -> Conditions:
+    """The conditions of a request; `augment` fills in the segment and item power not set."""
     augment = g.augment
     max_sessions = g.segment.max_sessions or (AUGMENT_MAX_SESSIONS if augment else MAX_SESSIONS - 1)
     power = g.item_power if "item_power" in g.model_fields_set or not augment else AUGMENT_ITEM_POWER
@@ -71,6 +72,8 @@ def window(model, g: GenerateConf) -> tuple[date, int]:
     first, last = date.fromisoformat(tr["first_day"]), date.fromisoformat(tr["last_day"])
     start = g.start or first
     days = g.days or ((g.end - start).days + 1 if g.end else (last - first).days + 1)
+    if days < 1:
+        raise ValueError(f"generate.end {g.end} is before the first day generated, {start}; set generate.start")
     return start, days
 
 

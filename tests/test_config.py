@@ -71,3 +71,17 @@ def test_yaml_is_data_not_code(write_conf, tmp_path):
         fh.write("spark: !!python/object/apply:os.system ['touch pwned']\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(path)
+
+
+@pytest.mark.parametrize("generate, message", [
+    ({"users": 5, "events": 100}, "set one of generate.users, generate.sessions and generate.events"),
+    ({"days": 3, "end": "2024-01-09"}, "set generate.days or generate.end, not both"),
+    ({"start": "2024-01-09", "end": "2024-01-01"}, "generate.end 2024-01-01 is before generate.start"),
+    ({"category_mix": {"a": -1}}, "category_mix: weights must be >= 0"),
+    ({"segment": {"min_sessions": 5, "max_sessions": 2}}, "max_sessions is below min_sessions"),
+    ({"zorder_by": ["user_id"]}, "zorder_by needs generate.optimize: true"),
+    ({"optimize": True, "zorder_by": ["price"]}, "generate.zorder_by"),
+])
+def test_generation_requests_are_checked(write_conf, generate, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(write_conf({"simulate": {}, "generate": generate}))

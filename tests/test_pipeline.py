@@ -133,6 +133,17 @@ def test_augmentation_draws_sparse_users_and_more_tail_items(spark, demo):
     spark.sql(f"DELETE FROM delta.`{path}` WHERE run_id IN ('plain', 'augment')")
 
 
+def test_optimize_compacts_without_changing_the_content(spark, demo):
+    conf, steps = demo
+    path = conf.path("tables", "events")
+    before = checksum(spark.read.format("delta").load(path))
+    files = spark.sql(f"DESCRIBE DETAIL delta.`{path}`").first()["numFiles"]
+    generate(spark, _with(conf, optimize=True, zorder_by=["user_id"], partitions=8))
+    ops = [r["operation"] for r in DeltaTable.forPath(spark, path).history(2).collect()]
+    assert ops[0] == "OPTIMIZE" and checksum(spark.read.format("delta").load(path)) == before
+    assert spark.sql(f"DESCRIBE DETAIL delta.`{path}`").first()["numFiles"] <= files
+
+
 def test_simulation_independent_of_partitioning(spark, demo, tmp_path):
     conf, _ = demo
     again = conf.model_copy(update={"simulate": conf.simulate.model_copy(
