@@ -63,6 +63,14 @@ class PeakMemory:
         except (OSError, StopIteration):
             return 0.0
 
+    @staticmethod
+    def _is_python(pid: int) -> bool:
+        try:
+            with open(f"/proc/{pid}/comm") as fh:
+                return fh.read().startswith("python")
+        except OSError:
+            return False
+
     def _run(self) -> None:
         while not self._stop.is_set():
             tree = self._children()
@@ -73,7 +81,8 @@ class PeakMemory:
                 workers += kids
                 frontier += kids
             self.peak["jvm_mb"] = max(self.peak["jvm_mb"], sum(self._rss_mb(p) for p in jvms))
-            self.peak["python_worker_mb"] = max([self.peak["python_worker_mb"], *map(self._rss_mb, workers)])
+            python = [p for p in workers if self._is_python(p)]  # not a JVM child between fork and exec
+            self.peak["python_worker_mb"] = max([self.peak["python_worker_mb"], *map(self._rss_mb, python)])
             time.sleep(self.interval)
 
     def __enter__(self) -> "PeakMemory":

@@ -1,6 +1,7 @@
-"""From tokens back to a click log: users, session start times, tail items and rows.
+"""What every model's sampling shares: the conditions of a request, users' session counts,
+lengths and start times, tail items, and the event codes built from tokens.
 
-Shared by the learned models. Every draw is a counter-based uniform of (key, entity,
+Every draw is a counter-based uniform of (key, entity,
 counter), so a user's or session's output depends on its own id and the seed alone.
 """
 from __future__ import annotations
