@@ -111,23 +111,26 @@ def codes_frame(spark: SparkSession, model, g: GenerateConf, seed: int, cond: Co
     return spark.range(0, p["blocks"], numPartitions=p["partitions"]).mapInPandas(sample, CODES_DDL)
 
 
+def _lookup_frame(spark: SparkSession, table: pd.DataFrame | None, name: str) -> DataFrame:
+    """A small lookup table as a DataFrame, through Arrow (no pickling); None gives an empty one."""
+    schema = pa.schema(_LOOKUPS[name])
+    return spark.createDataFrame(pa.Table.from_pandas(table, schema=schema, preserve_index=False)
+                                 if table is not None else schema.empty_table())
+
+
 def decode(spark: SparkSession, codes: DataFrame, lookups: dict[str, pd.DataFrame]) -> DataFrame:
     """Codes to canonical events: ids built in the JVM, names from broadcast lookup tables.
 
     One lookup holds both the item rows (keys >= 0) and the categories of events without an
     item (keys -2 - category), so each event needs two hash probes, not three."""
-    items = lookups["items"]
     cats = lookups["categories"]
-    table = pd.concat([items, pd.DataFrame({"item": -2 - cats["category"].astype("int32"), "item_id": None,
-                                            "item_category": cats["category_name"], "price": float("nan")})],
-                      ignore_index=True)
-    names = spark.createDataFrame(pa.Table.from_pandas(table, schema=pa.schema(_LOOKUPS["items"]), preserve_index=False))
-    queries = lookups.get("queries")
-    schema = pa.schema(_LOOKUPS["queries"])
-    queries = spark.createDataFrame(pa.Table.from_pandas(queries, schema=schema, preserve_index=False)
-                                    if queries is not None else schema.empty_table())
+    names = pd.concat([lookups["items"], pd.DataFrame({"item": -2 - cats["category"].astype("int32"), "item_id": None,
+                                                       "item_category": cats["category_name"],
+                                                       "price": float("nan")})], ignore_index=True)
+    names = _lookup_frame(spark, names, "items").withColumnRenamed("item", "_key")
+    queries = _lookup_frame(spark, lookups.get("queries"), "queries")
     key = F.when(F.col("item") >= 0, F.col("item")).otherwise(-2 - F.col("category"))
-    codes = (codes.join(F.broadcast(names.withColumnRenamed("item", "_key")), key == F.col("_key"), "left")
+    codes = (codes.join(F.broadcast(names), key == F.col("_key"), "left")
              .join(F.broadcast(queries), "query", "left"))
     user = F.concat(F.lit(SYNTHETIC_PREFIX), F.col("user").cast("string"))
     return codes.select(

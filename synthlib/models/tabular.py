@@ -129,8 +129,8 @@ def sample_sessions(model, first: int, last: int, *, seed: int, start, days: int
     spec = model.spec
     timeline = Timeline(spec["profile"], start, days, conditions)
     ukey, skey = rng.stream_key(seed, model.kind, "user"), rng.stream_key(seed, model.kind, "event")
-    owner, k, sessions = expand(np.arange(first, last, dtype=np.int64),
-                                timeline.session_counts(ukey, np.arange(first, last, dtype=np.int64)))
+    users = np.arange(first, last, dtype=np.int64)
+    owner, k, sessions = expand(users, timeline.session_counts(ukey, users))
     length = timeline.session_lengths(skey, sessions, spec["max_events"])
     T = int(length.max(initial=1))
     s_idx = np.repeat(np.arange(len(sessions)), length)

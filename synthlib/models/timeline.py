@@ -60,6 +60,7 @@ class Timeline:
         lengths = spec["session_length"]
         self.length_bins = np.asarray(lengths["bins"], dtype=np.int64)
         self.length_weights = np.asarray(lengths["counts"], dtype=float)
+        self.length_cdf = _cdf(self.length_weights)
         self.hour_cdf = _cdf([spec["hour_of_day"].get(str(h), 0) + 1e-9 for h in range(24)])
         dow = [spec["day_of_week"].get(str(d), 0) + 1e-9 for d in range(1, 8)]
         self.day_cdf = _cdf([dow[(start + timedelta(days=d)).isoweekday() % 7] for d in range(days)])
@@ -72,7 +73,7 @@ class Timeline:
 
     def session_lengths(self, key: int, sessions: np.ndarray, most: int) -> np.ndarray:
         """Events per session, at most `most`."""
-        n = _bucket_draw(self.length_bins, _cdf(self.length_weights),
+        n = _bucket_draw(self.length_bins, self.length_cdf,
                          rng.uniform(key, sessions, 10), rng.uniform(key, sessions, 11))
         return np.clip(n, 1, most)
 
