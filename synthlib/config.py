@@ -202,10 +202,48 @@ class GenerateConf(_Strict):
         return self
 
 
+class HoldoutConf(_Strict):
+    """The real test split of the evaluation protocol; profile and training never see it."""
+
+    days: Optional[int] = Field(None, ge=1)  # sessions that start in the log's last N days
+    sources: list[SourceConf] = []  # or given test files, mapped like input.sources
+
+    @model_validator(mode="after")
+    def _check(self) -> "HoldoutConf":
+        if (self.days is None) == (not self.sources):
+            raise ValueError("set one of 'days' (the last days of the log) or 'sources' (test files)")
+        return self
+
+
+class AlsConf(_Strict):
+    rank: int = Field(32, ge=2, le=512)
+    iterations: int = Field(10, ge=1)
+    reg: float = Field(0.05, gt=0)
+    alpha: float = Field(10.0, gt=0)  # implicit feedback confidence: 1 + alpha * events
+
+
 class EvaluateConf(_Strict):
-    # A distance at or below `pass` is marked pass; at or below `warn`, warn; else fail.
+    holdout: Optional[HoldoutConf] = None  # without one, privacy and utility need a test split and are skipped
+    runs: list[str] = []  # run ids to evaluate side by side; default: generate.run_id or the latest run
+    augment_run: Optional[str] = None  # a run to add to the real log for the sparse-user augmentation check
+    # Fidelity distances: at or below `pass_at` pass; at or below `warn_at` warn; else fail.
     pass_at: float = Field(0.1, ge=0)
     warn_at: float = Field(0.25, ge=0)
+    # Privacy: verbatim copies of real training sessions (length >= 3), membership-inference AUC.
+    max_copy_share: float = Field(0.01, ge=0, le=1)
+    max_mia_auc: float = Field(0.6, ge=0.5, le=1)
+    privacy_records: int = Field(20_000, ge=10)  # sessions per side in the LSH distances, by seeded hash
+    # Utility: Recall, NDCG and HitRate at k on the real test sessions; pass at a synthetic/real
+    # ratio >= min_utility_ratio, warn at >= warn_utility_ratio.
+    k: int = Field(20, ge=1, le=1000)
+    min_utility_ratio: float = Field(0.9, gt=0)
+    warn_utility_ratio: float = Field(0.75, gt=0)
+    history_items: int = Field(20, ge=0)  # a test user's latest real training items, folded in
+    test_sessions: int = Field(50_000, ge=1)  # test sessions scored, by seeded hash
+    sparse_sessions: int = Field(2, ge=0)  # users with at most this many training sessions are sparse
+    neighbours: int = Field(100, ge=1)  # item-kNN: co-visited neighbours kept per item
+    session_items: int = Field(50, ge=2)  # item-kNN: a session's latest distinct items paired
+    als: AlsConf = AlsConf()
 
 
 class Config(_Strict):

@@ -1,115 +1,176 @@
-"""Evaluate: compare the synthetic events with the real log on a first set of distances.
+"""Evaluate: fidelity, privacy and recommender utility of synthetic runs against the real log.
 
-All distributions are aggregated in Spark; only their bounded summaries (histograms,
-frequency-of-frequency tables) reach the driver.
+The protocol: the real log's held-out test split (`evaluate.holdout`) never reaches the
+profile or training; each synthetic run is compared with the real training split
+(fidelity), checked against copying it (privacy), and used to train recommenders that are
+tested on the real test split (utility). Everything is computed in Spark on the whole
+tables; only bounded summaries reach the driver.
+
+Writes `<output>/eval/metrics.json`, the Delta table `<output>/eval/metrics` (one row per
+run and metric, a rerun replacing its runs' rows) and `<output>/eval/report.html`.
 """
 from __future__ import annotations
 
 import json
+import math
 import os
+from datetime import datetime, timezone
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from synthlib.config import Config
-from synthlib.delta_io import is_delta, table_properties
-from synthlib.profile import bucket, popularity
+from synthlib.config import Config, ConfigError, EvaluateConf
+from synthlib.delta_io import is_delta, table_properties, write_table
+from synthlib.encode import sample_users
+from synthlib.fidelity import compare, describe
+from synthlib.privacy import distances, verbatim_copies
 from synthlib.report import write_report
+from synthlib.utility import utility
+
+METRICS_DDL = "run_id string, model string, kind string, metric string, value double, mark string, evaluated_at timestamp"
 
 
-def counts(df: DataFrame, key) -> dict:
-    """Counts of a bounded key (an event type, an hour, a length bucket), in key order."""
-    rows = df.groupBy(key.alias("k")).count().collect()
-    return dict(sorted((r["k"], r["count"]) for r in rows if r["k"] is not None))
+def _mark_fidelity(value: float, ev: EvaluateConf) -> str:
+    return "pass" if value <= ev.pass_at else "warn" if value <= ev.warn_at else "fail"
 
 
-def shares(c: dict) -> dict:
-    total = sum(c.values()) or 1
-    return {k: n / total for k, n in c.items()}
+def _marks(metrics: dict, ev: EvaluateConf) -> dict:
+    """pass / warn / fail for every metric against the configured thresholds."""
+    marks = {}
+    for name, v in metrics.items():
+        if v is None:  # not measurable here, e.g. a ratio to a real score of 0
+            marks[name] = "n/a"
+        elif name.endswith("_ratio"):  # utility: synthetic / real
+            marks[name] = ("pass" if v >= ev.min_utility_ratio else "warn" if v >= ev.warn_utility_ratio
+                           else "fail")
+        elif name == "copy_share":
+            marks[name] = "pass" if v <= ev.max_copy_share else "fail"
+        elif name == "mia_auc":
+            marks[name] = "pass" if v <= ev.max_mia_auc else "fail"
+        elif name == "dcr_median_synthetic":
+            marks[name] = "pass" if v >= (metrics["dcr_median_holdout"] or 0.0) else "fail"
+        elif name == "dcr_median_holdout":
+            marks[name] = "info"
+        else:
+            marks[name] = _mark_fidelity(v, ev)
+    return marks
 
 
-def total_variation(p: dict, q: dict) -> float:
-    return 0.5 * sum(abs(p.get(k, 0.0) - q.get(k, 0.0)) for k in sorted(set(p) | set(q)))
+def _runs(spark: SparkSession, conf: Config, path: str, run_id: str | None) -> dict[str, dict]:
+    """{run_id: lineage} of the runs to evaluate; an unknown run id is a ConfigError."""
+    props = table_properties(spark, path)
+    wanted = list(conf.evaluate.runs) or [run_id or conf.generate.run_id or props["synthlib.last_run"]]
+    if conf.evaluate.augment_run in wanted:
+        raise ConfigError(f"evaluate: '{conf.evaluate.augment_run}' is the augmentation run; name the runs to "
+                          "evaluate in evaluate.runs")
+    if conf.evaluate.augment_run:
+        wanted.append(conf.evaluate.augment_run)
+    runs = {}
+    for r in wanted:
+        if f"synthlib.run.{r}" not in props:
+            known = sorted(k.split(".", 2)[2] for k in props if k.startswith("synthlib.run."))
+            raise ConfigError(f"evaluate: run '{r}' is not in {path}; written runs: {known}")
+        runs[r] = json.loads(props[f"synthlib.run.{r}"])
+    return runs
 
 
-def ks(p: dict, q: dict) -> float:
-    """Kolmogorov-Smirnov distance between two distributions over ordered keys."""
-    cp = cq = worst = 0.0
-    for k in sorted(set(p) | set(q)):
-        cp, cq = cp + p.get(k, 0.0), cq + q.get(k, 0.0)
-        worst = max(worst, abs(cp - cq))
-    return worst
+def _read(spark: SparkSession, path: str, step: str, conf: Config) -> DataFrame:
+    if not is_delta(spark, path):
+        raise FileNotFoundError(f"no Delta table at '{path}'; run `synthlib {step} --conf {conf.source_file}` first")
+    return spark.read.format("delta").load(path)
 
 
-def rank_frequency(item_counts: DataFrame) -> list[tuple[int, int]]:
-    """(count, number of items with that count): the rank-frequency curve, compressed."""
-    return sorted((int(r["count"]), int(r["n"])) for r in
-                  item_counts.groupBy("count").agg(F.count(F.lit(1)).alias("n")).collect())
+def _finite(v):
+    return v if not isinstance(v, float) or math.isfinite(v) else None
 
 
-def item_total_variation(real: DataFrame, synthetic: DataFrame, totals: tuple[int, int]) -> float:
-    """Half the L1 distance between two item distributions (item_id, count), in Spark."""
-    p = real.select("item_id", (F.col("count") / max(1, totals[0])).alias("p"))
-    q = synthetic.select("item_id", (F.col("count") / max(1, totals[1])).alias("q"))
-    diff = F.abs(F.coalesce("p", F.lit(0.0)) - F.coalesce("q", F.lit(0.0)))
-    return 0.5 * float(p.join(q, "item_id", "full_outer").agg(F.sum(diff)).first()[0] or 0.0)
-
-
-def compare(real: DataFrame, synthetic: DataFrame) -> dict:
-    """Distances between two canonical event frames (0 = identical)."""
-    lengths = lambda df: counts(df.groupBy("session_id").count(), bucket(F.col("count")))  # noqa: E731
-    raw = {
-        "event_mix": (counts(real, F.col("event_type")), counts(synthetic, F.col("event_type"))),
-        "hour_of_day": (counts(real, F.hour("ts")), counts(synthetic, F.hour("ts"))),
-        "session_length": (lengths(real), lengths(synthetic)),
-    }
-    figures = {name: (shares(a), shares(b)) for name, (a, b) in raw.items()}
-    # Item counts once per frame: the rank-frequency curve, popularity and the item TV share them.
-    items = [df.where(F.col("item_id").isNotNull()).groupBy("item_id").count().persist()
-             for df in (real, synthetic)]
-    try:
-        freq = [rank_frequency(c) for c in items]
-        pop_real, pop_syn = popularity(freq[0]), popularity(freq[1])
-        totals = tuple(sum(c * m for c, m in f) for f in freq)
-        item_tv = item_total_variation(*items, totals)
-    finally:
-        for c in items:
-            c.unpersist()
-    metrics = {
-        "item_popularity_tv": item_tv,
-        "item_gini_difference": abs(pop_real["gini"] - pop_syn["gini"]),
-        "item_top1pct_share_difference": abs(pop_real["top1pct_share"] - pop_syn["top1pct_share"]),
-        "session_length_ks": ks(*figures["session_length"]),
-        "session_length_tv": total_variation(*figures["session_length"]),
-        "event_mix_tv": total_variation(*figures["event_mix"]),
-        "hour_of_day_tv": total_variation(*figures["hour_of_day"]),
-    }
-    figures["rank_frequency"] = tuple(freq)
-    events = {"real": sum(raw["event_mix"][0].values()), "synthetic": sum(raw["event_mix"][1].values())}
-    return {"metrics": metrics, "figures": figures, "events": events,
-            "popularity": {"real": pop_real, "synthetic": pop_syn}}
+def mia_populations(train: DataFrame, test: DataFrame, conf: Config) -> tuple[DataFrame, DataFrame, str]:
+    """(members, non-members, which): the model's training sample against the training-period
+    users it left out when `train.sample_fraction` or `train.max_users` leaves some out (the
+    textbook attack); otherwise against the held-out test split."""
+    sample = sample_users(train, seed=conf.seed, fraction=conf.train.sample_fraction, max_users=conf.train.max_users)
+    outside = train.join(sample.select("user_id").distinct(), "user_id", "left_anti")
+    if outside.limit(1).count():
+        return sample, outside, "training-period users outside the model's training sample"
+    return train, test, "the held-out test split"
 
 
 def evaluate(spark: SparkSession, conf: Config, run_id: str | None = None) -> dict:
-    """Write `<output>/eval/metrics.json` and `report.html` for one generation run."""
+    """Evaluate the configured runs; write metrics.json, the metrics table and report.html."""
+    ev = conf.evaluate
+    train = _read(spark, conf.path("ingest", "events"), "profile", conf)
     path = conf.path("tables", "events")
-    for table, step in ((conf.path("ingest", "events"), "profile"), (path, "generate")):
-        if not is_delta(spark, table):
-            raise FileNotFoundError(f"no Delta table at '{table}'; run `synthlib {step} --conf {conf.source_file}` first")
-    real = spark.read.format("delta").load(conf.path("ingest", "events"))
-    table = spark.read.format("delta").load(path)
-    run_id = run_id or conf.generate.run_id or table_properties(spark, path)["synthlib.last_run"]
-    synthetic = table.where(F.col("run_id") == run_id)
-    result = compare(real, synthetic)
-    marks = {k: ("pass" if v <= conf.evaluate.pass_at else "warn" if v <= conf.evaluate.warn_at else "fail")
-             for k, v in result["metrics"].items()}
-    out = {"run_id": run_id, "metrics": result["metrics"], "marks": marks,
-           "thresholds": {"pass": conf.evaluate.pass_at, "warn": conf.evaluate.warn_at},
-           "popularity": result["popularity"],
-           "events": result["events"]}
+    table = _read(spark, path, "generate", conf)
+    test_path = conf.path("ingest", "test")
+    test = spark.read.format("delta").load(test_path) if ev.holdout and is_delta(spark, test_path) else None
+    lineage = _runs(spark, conf, path, run_id)
+    evaluated = [r for r in lineage if r != ev.augment_run]
+    synthetic = {r: table.where(F.col("run_id") == r).drop("run_id") for r in lineage}
+    for df in synthetic.values():
+        df.persist()
+    if test is not None:
+        members, non_members, population = mia_populations(train, test, conf)
+    real = describe(train)
+    runs, figures, skipped = {}, {"runs": {}}, []
+    try:
+        for r in evaluated:
+            desc = describe(synthetic[r])
+            try:
+                metrics, figs = compare(real, desc)
+            finally:
+                desc.release()
+            copies = verbatim_copies(train, synthetic[r])
+            metrics["copy_share"] = copies["share"]
+            privacy = {"copies": copies}
+            if test is not None:
+                dist = distances(train, test, synthetic[r], members=members, non_members=non_members,
+                                 seed=conf.seed, records=ev.privacy_records)
+                metrics.update({k: dist[k] for k in ("dcr_median_synthetic", "dcr_median_holdout", "mia_auc")})
+                privacy["distances"] = {k: v for k, v in dist.items() if k != "histograms"}
+                privacy["mia_non_members"] = population
+                figs["dcr"] = dist["histograms"]
+            runs[r] = {"model": lineage[r].get("model"), "events": desc.summary["events"],
+                       "metrics": metrics, "privacy": privacy}
+            figures["runs"][r] = figs
+        if test is None:
+            skipped.append("privacy distances and utility: no real test split; set evaluate.holdout and rerun profile")
+            util = None
+        else:
+            augment = synthetic[ev.augment_run] if ev.augment_run else None
+            util = utility(train, test, {r: synthetic[r] for r in evaluated}, ev, conf.seed, augment)
+            for r in evaluated:
+                for rec, ratio in util["ratios"][r].items():
+                    runs[r]["metrics"][f"{rec}_recall_ratio"] = ratio["recall"]
+    finally:
+        real.release()
+        for df in synthetic.values():
+            df.unpersist()
+    for r in runs:
+        runs[r]["metrics"] = {k: _finite(v) for k, v in runs[r]["metrics"].items()}
+        runs[r]["marks"] = _marks(runs[r]["metrics"], ev)
+    out = {"runs": runs, "real": {"train_events": real.summary["events"],
+                                  "test_events": test.count() if test is not None else None},
+           "utility": util, "skipped": skipped,
+           "thresholds": ev.model_dump(include={"pass_at", "warn_at", "max_copy_share", "max_mia_auc",
+                                                "min_utility_ratio", "warn_utility_ratio", "k"})}
+    figures["real"] = real.summary
     os.makedirs(conf.path("eval"), exist_ok=True)
     with open(conf.path("eval", "metrics.json"), "w") as fh:
-        json.dump(out, fh, indent=2, sort_keys=True)
-    write_report(conf.path("eval", "report.html"), out, result["figures"])
-    return {**out, "metrics_path": conf.path("eval", "metrics.json"),
+        json.dump(out, fh, indent=2, sort_keys=True, default=str)
+    _write_metrics_table(spark, conf, runs)
+    write_report(conf.path("eval", "report.html"), out, figures)
+    return {"runs": {r: {"metrics": v["metrics"], "marks": v["marks"]} for r, v in runs.items()},
+            "utility": util and {"scores": util["scores"], "ratios": util["ratios"]},
+            "metrics_path": conf.path("eval", "metrics.json"), "metrics_table": conf.path("eval", "metrics"),
             "report_path": conf.path("eval", "report.html")}
+
+
+def _write_metrics_table(spark: SparkSession, conf: Config, runs: dict) -> None:
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    kind = lambda m: ("utility" if m.endswith("_ratio") else  # noqa: E731
+                      "privacy" if m in ("copy_share", "mia_auc") or m.startswith("dcr_") else "fidelity")
+    rows = [(r, v["model"], kind(m), m, value, v["marks"].get(m), now)
+            for r, v in runs.items() for m, value in v["metrics"].items()]
+    ids = ", ".join("'" + r + "'" for r in runs)  # run ids are [A-Za-z0-9._-]
+    write_table(spark.createDataFrame(rows, METRICS_DDL), conf.path("eval", "metrics"), mode="overwrite",
+                replace_where=f"run_id IN ({ids})", commit_info={"operation": "evaluate", "runs": sorted(runs)})

@@ -172,16 +172,10 @@ def _join_items(spark: SparkSession, df: DataFrame, items: ItemsConf) -> DataFra
     return joined.select(*df.columns)
 
 
-def ingest(spark: SparkSession, conf: Config) -> dict:
-    """Read the configured log into `<output>/ingest/events`; bad rows to `.../quarantine`.
-
-    Returns:
-        The run summary: rows read, accepted, quarantined (by reason) and the table paths.
-    """
-    inp = conf.require_input()
+def _read_sources(spark: SparkSession, sources: list[SourceConf], key: str) -> DataFrame:
     frames = []
-    for i, src in enumerate(inp.sources):
-        where = f"input.sources[{i}]"
+    for i, src in enumerate(sources):
+        where = f"{key}[{i}]"
         frame = canonical(read_raw(spark, src, where), src, where)
         if src.only_known_sessions and frames:
             known = frames[0].select("session_id").where(F.col("session_id").isNotNull()).distinct()
@@ -190,21 +184,63 @@ def ingest(spark: SparkSession, conf: Config) -> dict:
     df = frames[0]
     for f in frames[1:]:
         df = df.unionByName(f)
+    return df
+
+
+def split_holdout(df: DataFrame, days: int) -> tuple[DataFrame, DataFrame, str]:
+    """(train, test, first test date): sessions that start in the last `days` days are the test.
+
+    The last day is the latest one with at least a tenth of the median day's events, so that
+    a few stray late events do not make a test day of their own.
+    """
+    per_day = sorted((r[0], r[1]) for r in df.groupBy(F.to_date("ts")).count().collect())
+    typical = sorted(n for _, n in per_day)[len(per_day) // 2]
+    last = max(day for day, n in per_day if n >= typical / 10)
+    cutoff = (last - timedelta(days=days - 1)).isoformat()
+    start = F.to_date(F.min("ts").over(Window.partitionBy("session_id")))
+    marked = df.withColumn("_test", start >= F.lit(cutoff))
+    pick = lambda test: marked.where(F.col("_test") == test).drop("_test")  # noqa: E731
+    return pick(False), pick(True), cutoff
+
+
+def ingest(spark: SparkSession, conf: Config) -> dict:
+    """Read the configured log into `<output>/ingest/events`; bad rows to `.../quarantine`.
+
+    With `evaluate.holdout`, the real test split goes to `<output>/ingest/test` instead:
+    the sessions of the log's last days, or the configured test files.
+
+    Returns:
+        The run summary: rows read, accepted, quarantined (by reason) and the table paths.
+    """
+    inp = conf.require_input()
+    holdout = conf.evaluate.holdout
+    df = _read_sources(spark, inp.sources, "input.sources").withColumn("_held", F.lit(False))
+    if holdout and holdout.sources:
+        test = _read_sources(spark, holdout.sources, "evaluate.holdout.sources")
+        df = df.unionByName(test.withColumn("_held", F.lit(True)))
     if inp.items:
         df = _join_items(spark, df, inp.items)
     df = df.withColumn(REASON, _reason(inp))
     if inp.drop_duplicates:
         df = _mark_duplicates(df)
     df = df.persist(StorageLevel.MEMORY_AND_DISK)
+    run = {"operation": "ingest", "seed": conf.seed}
     try:
         quarantine = (df.where(F.col(REASON).isNotNull())
                       .withColumn("event_type", F.coalesce("event_type", "_raw_type"))
                       .select(*COLUMN_NAMES, F.col(REASON).alias("reason"), F.col("_source").alias("source")))
-        accepted = sessionize(df.where(F.col(REASON).isNull()).select(*COLUMN_NAMES), inp.session_gap_minutes)
-        run = {"operation": "ingest", "seed": conf.seed}
-        write_table(accepted.withColumn("date", F.to_date("ts")), conf.path("ingest", "events"),
-                    mode="overwrite", partition_by=["date"], commit_info=run,
-                    overwrite_schema=True)
+        ok = df.where(F.col(REASON).isNull())
+        sessions = lambda held: sessionize(ok.where(F.col("_held") == held).select(*COLUMN_NAMES),  # noqa: E731
+                                           inp.session_gap_minutes)
+        accepted, test, cutoff = sessions(False), None, None
+        if holdout and holdout.sources:
+            test = sessions(True)
+        elif holdout and ok.limit(1).count():
+            accepted, test, cutoff = split_holdout(accepted, holdout.days)
+        for frame, name in ((accepted, "events"), (test, "test")):
+            if frame is not None:
+                write_table(frame.withColumn("date", F.to_date("ts")), conf.path("ingest", name),
+                            mode="overwrite", partition_by=["date"], commit_info=run, overwrite_schema=True)
         write_table(quarantine, conf.path("ingest", "quarantine"), mode="overwrite", commit_info=run,
                     overwrite_schema=True)
         rows_read = df.count()
@@ -214,11 +250,23 @@ def ingest(spark: SparkSession, conf: Config) -> dict:
     reasons = {r["reason"]: r["count"] for r in spark.read.format("delta")
                .load(conf.path("ingest", "quarantine")).groupBy("reason").count().collect()}
     accepted_rows = events.count()
+    held = None
+    if holdout:
+        test = spark.read.format("delta").load(conf.path("ingest", "test"))
+        row = test.agg(F.count(F.lit(1)).alias("events"), F.countDistinct("session_id").alias("sessions")).first()
+        held = {"path": conf.path("ingest", "test"), "events": row["events"], "sessions": row["sessions"],
+                "first_date": cutoff}
+    if accepted_rows == 0 and held and held["events"]:
+        raise InputError(f"the holdout took every session ({held['events']} events from {cutoff}); "
+                         "lower evaluate.holdout.days so that earlier days remain for training")
     if accepted_rows == 0:
         raise InputError(f"no events accepted: {rows_read} rows read, quarantined by reason {reasons}. "
                          f"Check the column mapping and timestamp.format in 'input' "
                          f"(the refused rows are in {conf.path('ingest', 'quarantine')})")
-    return {"rows_read": rows_read, "accepted": accepted_rows,
-            "quarantined": sum(reasons.values()), "quarantine_reasons": reasons,
-            "events_path": conf.path("ingest", "events"),
-            "quarantine_path": conf.path("ingest", "quarantine")}
+    summary = {"rows_read": rows_read, "accepted": accepted_rows + (held["events"] if held else 0),
+               "quarantined": sum(reasons.values()), "quarantine_reasons": reasons,
+               "events_path": conf.path("ingest", "events"),
+               "quarantine_path": conf.path("ingest", "quarantine")}
+    if held:
+        summary["holdout"] = held
+    return summary

@@ -21,5 +21,5 @@ def run_pipeline(spark: SparkSession, conf: Config) -> dict:
     steps["train"] = train(spark, conf)
     steps["generate"] = generate(spark, conf)
     result = evaluate(spark, conf)
-    steps["evaluate"] = {k: result[k] for k in ("metrics", "marks", "metrics_path", "report_path")}
+    steps["evaluate"] = {k: result[k] for k in ("runs", "metrics_path", "report_path")}
     return steps

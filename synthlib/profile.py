@@ -79,8 +79,9 @@ def _stat_rows(events: DataFrame, max_position: int) -> DataFrame:
                     value.alias("value"), attr.alias("attr"), "event_type"))
 
 
-def aggregate(events: DataFrame, max_position: int) -> DataFrame:
-    """One row per (stat, key) with counts, price (or time) figures and an attribute."""
+def aggregate(events: DataFrame, max_position: int, quantiles: bool = True) -> DataFrame:
+    """One row per (stat, key) with counts, price (or time) figures and an attribute;
+    price quantiles (the costliest part) only when asked."""
     rows = _stat_rows(events, max_position)
     is_type = lambda t: F.sum(F.when(F.col("event_type") == t, 1).otherwise(0))  # noqa: E731
     return rows.groupBy("stat", "key").agg(
@@ -89,7 +90,7 @@ def aggregate(events: DataFrame, max_position: int) -> DataFrame:
         is_type("purchase").alias("purchases"),
         # Exact decimal sums: the same figures whatever the partitioning.
         F.avg(F.col("value").cast("decimal(30,6)")).cast("double").alias("mean"), F.min("value").alias("min"), F.max("value").alias("max"),
-        F.percentile_approx("value", list(QUANTILES), 1000).alias("quantiles"),
+        (F.percentile_approx("value", list(QUANTILES), 1000) if quantiles else F.lit(None)).alias("quantiles"),
         F.max("attr").alias("attr"))
 
 

@@ -36,3 +36,14 @@ def write_conf(tmp_path):
         path.write_text(yaml.safe_dump(tree, sort_keys=False))
         return str(path)
     return write
+
+
+def log(spark, rows):
+    """A canonical event frame from (user, session, minute, event_type, item[, category, price]) rows."""
+    from datetime import datetime, timedelta
+
+    from synthlib.schema import EVENTS_DDL
+
+    full = [(u, s, datetime(2024, 1, 1) + timedelta(minutes=m), t, i, *(rest + (None, None))[:2], None, None, None)
+            for u, s, m, t, i, *rest in ((*r,) for r in rows) for rest in [tuple(rest)]]
+    return spark.createDataFrame(full, EVENTS_DDL)

@@ -1,34 +1,79 @@
-from datetime import datetime
+"""The evaluate job on a small simulated log with a held-out last day."""
+import json
 
 import pytest
 
-from synthlib.evaluate import compare, ks, total_variation
+from synthlib.config import ConfigError, EvaluateConf, load_config
+from synthlib.evaluate import _marks, evaluate
+from synthlib.generate import generate
+from synthlib.profile import profile
+from synthlib.simulate import simulate
+from synthlib.train import train
 
 
-def test_distances_by_hand():
-    p, q = {1: 0.5, 2: 0.5}, {2: 0.25, 3: 0.75}
-    assert total_variation(p, q) == pytest.approx(0.75)  # (0.5 + 0.25 + 0.75) / 2
-    assert ks(p, q) == pytest.approx(0.75)  # cdfs 0.5/0 at 1, 1/0.25 at 2
-    assert total_variation(p, p) == ks(p, p) == 0.0
+def test_marks_against_thresholds():
+    ev = EvaluateConf(pass_at=0.1, warn_at=0.2, min_utility_ratio=0.9, warn_utility_ratio=0.7, max_mia_auc=0.6)
+    metrics = {"event_mix_tv": 0.15, "gap_ks": 0.3, "knn_recall_ratio": 0.95, "als_recall_ratio": 0.8,
+               "copy_share": 0.02, "mia_auc": 0.55, "dcr_median_synthetic": 0.4, "dcr_median_holdout": 0.5}
+    assert _marks(metrics, ev) == {"event_mix_tv": "warn", "gap_ks": "fail", "knn_recall_ratio": "pass",
+                                   "als_recall_ratio": "warn", "copy_share": "fail", "mia_auc": "pass",
+                                   "dcr_median_synthetic": "fail", "dcr_median_holdout": "info"}
 
 
-def _frame(spark, rows):
-    return spark.createDataFrame(
-        [(u, s, datetime(2024, 1, 1, h), t, i) for u, s, h, t, i in rows],
-        "user_id string, session_id string, ts timestamp, event_type string, item_id string")
+@pytest.fixture(scope="module")
+def evaluated(spark, tmp_path_factory):
+    out = tmp_path_factory.mktemp("eval")
+    path = out / "run.yaml"
+    path.write_text(f"seed: 5\noutput: {out / 'out'}\nsimulate: {{events: 5000, partitions: 2, days: 6}}\n"
+                    "train: {model: stats}\ngenerate: {partitions: 2}\n"
+                    "evaluate: {holdout: {days: 1}, runs: [seed5-stats], augment_run: aug, privacy_records: 500}\n")
+    conf = load_config(str(path))
+    simulate(spark, conf)
+    profile(spark, conf)
+    train(spark, conf)
+    generate(spark, conf)
+    generate(spark, load_config(str(path), ["generate.augment=true", "generate.run_id=aug", "generate.users=100"]))
+    return conf, evaluate(spark, conf)
 
 
-def test_identical_logs_score_zero(spark):
-    rows = [("u1", "s1", 9, "view", "a"), ("u1", "s1", 9, "cart", "a"), ("u2", "s2", 14, "view", "b")]
-    result = compare(_frame(spark, rows), _frame(spark, rows))
-    assert all(v == pytest.approx(0.0) for v in result["metrics"].values()), result["metrics"]
+def test_every_kind_of_metric_is_reported(evaluated):
+    conf, result = evaluated
+    saved = json.load(open(conf.path("eval", "metrics.json")))
+    assert list(saved["runs"]) == ["seed5-stats"]  # the augmentation run is used, not scored
+    metrics, marks = saved["runs"]["seed5-stats"]["metrics"], saved["runs"]["seed5-stats"]["marks"]
+    assert {"item_rank_frequency_ks", "transition_l1", "covisit_neighbour_distance", "copy_share",
+            "dcr_median_synthetic", "mia_auc", "knn_recall_ratio", "als_recall_ratio"} <= set(metrics)
+    assert set(marks) == set(metrics) and set(marks.values()) <= {"pass", "warn", "fail", "info", "n/a"}
+    scores = saved["utility"]["scores"]
+    print(json.dumps(saved["utility"]))
+    assert scores["real"]["knn"]["recall"] > scores["popularity"]["popularity"]["recall"] > 0
+    assert set(scores) == {"popularity", "real", "seed5-stats"} and scores["real"]["knn"]["examples"] > 20
+    aug = saved["utility"]["augmentation"]
+    assert set(aug) == {"sparse_examples", "real", "real_plus_synthetic"}
+    assert saved["runs"]["seed5-stats"]["privacy"]["mia_non_members"] == "the held-out test split"
 
 
-def test_disjoint_logs_score_worst(spark):
-    real = _frame(spark, [("u1", "s1", 9, "view", "a"), ("u1", "s1", 9, "view", "b")])
-    synthetic = _frame(spark, [("x", "t1", 20, "cart", "c"), ("y", "t2", 21, "cart", "d")])
-    m = compare(real, synthetic)["metrics"]
-    assert m["item_popularity_tv"] == pytest.approx(1.0)
-    assert m["event_mix_tv"] == pytest.approx(1.0)
-    assert m["hour_of_day_tv"] == pytest.approx(1.0)
-    assert m["session_length_ks"] == pytest.approx(1.0)  # every real session 2 long, synthetic 1
+def test_metrics_table_holds_one_row_per_run_and_metric(spark, evaluated):
+    conf, result = evaluated
+    table = spark.read.format("delta").load(conf.path("eval", "metrics"))
+    rows = table.where("run_id = 'seed5-stats'").collect()
+    assert len(rows) == len(result["runs"]["seed5-stats"]["metrics"])
+    assert {r["kind"] for r in rows} == {"fidelity", "privacy", "utility"} and {r["model"] for r in rows} == {"stats"}
+    evaluate(spark, conf)  # a rerun replaces its rows
+    assert spark.read.format("delta").load(conf.path("eval", "metrics")).count() == len(rows)
+
+
+def test_report_shows_every_plot(evaluated):
+    conf, _ = evaluated
+    page = open(conf.path("eval", "report.html")).read()
+    for caption in ("rank-frequency, log-log", "Session length", "Funnel", "Hour of day", "Event transitions: real",
+                    "Event transitions: seed5-stats", "Distance to the closest training session", "recall @20",
+                    "Augmentation", "copy_share", "mia_auc"):
+        assert caption in page, caption
+    assert page.count("<svg") >= 14 and "http" not in page.replace("http://www.w3.org/2000/svg", "")
+
+
+def test_unknown_run_is_a_clear_error(spark, evaluated):
+    conf, _ = evaluated
+    with pytest.raises(ConfigError, match=r"run 'nope' is not in .* written runs: \['aug', 'seed5-stats'\]"):
+        evaluate(spark, conf.model_copy(update={"evaluate": conf.evaluate.model_copy(update={"runs": ["nope"]})}))

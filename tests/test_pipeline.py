@@ -39,8 +39,10 @@ def test_pipeline_writes_every_artifact(spark, demo):
     assert spark.sql(f"DESCRIBE DETAIL delta.`{conf.path('tables', 'events')}`").first()["partitionColumns"] == ["date"]
     for f in ("stats/summary.json", "model/model.json", "eval/metrics.json", "eval/report.html"):
         assert os.path.exists(conf.path(f)), f
-    metrics = json.load(open(conf.path("eval", "metrics.json")))["metrics"]
-    assert {"item_popularity_tv", "session_length_ks", "event_mix_tv", "hour_of_day_tv"} <= set(metrics)
+    result = json.load(open(conf.path("eval", "metrics.json")))
+    metrics = result["runs"][steps["generate"]["run_id"]]["metrics"]
+    assert {"item_popularity_tv", "session_length_ks", "event_mix_tv", "hour_of_day_tv", "copy_share"} <= set(metrics)
+    assert result["utility"] is None and "evaluate.holdout" in result["skipped"][0]  # no test split here
     # The stats baseline reproduces the simple marginals of its input closely.
     assert metrics["event_mix_tv"] < 0.1 and metrics["session_length_ks"] < 0.1
     assert "<svg" in open(conf.path("eval", "report.html")).read()

@@ -63,7 +63,8 @@ def test_cluster_pipeline_equals_local(spark, cluster, runs):
         local = spark.read.format("delta").load(os.path.join(runs["local"], table))
         remote = spark.read.format("delta").load(os.path.join(runs["cluster"], table))
         assert checksum(local) == checksum(remote), table
-    metrics = [json.load(open(os.path.join(runs[m], "eval", "metrics.json")))["metrics"] for m in ("local", "cluster")]
+    metrics = [json.load(open(os.path.join(runs[m], "eval", "metrics.json")))["runs"] for m in ("local", "cluster")]
+    metrics = [{(r, k): v for r, run in m.items() for k, v in run["metrics"].items()} for m in metrics]
     assert metrics[0] == pytest.approx(metrics[1], rel=1e-9)  # equal tables; float sums may differ in order
     print(json.dumps({"pipeline_seconds": timings, "cluster_over_local": timings["cluster"] / timings["local"]}))
 

@@ -1,0 +1,34 @@
+"""Item co-visitation within sessions: the structure item-to-item recommenders learn."""
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+
+def session_items(events: DataFrame, max_items: int) -> DataFrame:
+    """(session_id, item_id): each session's distinct items, its `max_items` latest ones."""
+    last = (events.where(F.col("item_id").isNotNull())
+            .groupBy("session_id", "item_id").agg(F.max("ts").alias("ts")))
+    w = Window.partitionBy("session_id").orderBy(F.desc("ts"), "item_id")
+    return last.withColumn("_r", F.row_number().over(w)).where(F.col("_r") <= max_items).select(
+        "session_id", "item_id")
+
+
+def covisitation(events: DataFrame, max_items: int) -> DataFrame:
+    """(a, b, score): cosine similarity of items a != b over the sessions that hold them."""
+    items = session_items(events, max_items)
+    sessions = items.groupBy("item_id").agg(F.count(F.lit(1)).alias("n"))
+    x = items.select("session_id", F.col("item_id").alias("a"))
+    y = items.select("session_id", F.col("item_id").alias("b"))
+    pairs = x.join(y, "session_id").where(F.col("a") != F.col("b")).groupBy("a", "b").count()
+    na = sessions.select(F.col("item_id").alias("a"), F.col("n").alias("na"))
+    nb = sessions.select(F.col("item_id").alias("b"), F.col("n").alias("nb"))
+    return (pairs.join(na, "a").join(nb, "b")
+            .select("a", "b", (F.col("count") / F.sqrt(F.col("na") * F.col("nb"))).alias("score")))
+
+
+def neighbours(events: DataFrame, k: int, max_items: int) -> DataFrame:
+    """(a, b, score): each item's `k` most co-visited items, ties broken by item id."""
+    w = Window.partitionBy("a").orderBy(F.desc("score"), "b")
+    return (covisitation(events, max_items).withColumn("_r", F.row_number().over(w))
+            .where(F.col("_r") <= k).drop("_r"))
