@@ -85,3 +85,10 @@ def test_yaml_is_data_not_code(write_conf, tmp_path):
 def test_generation_requests_are_checked(write_conf, generate, message):
     with pytest.raises(ConfigError, match=message):
         load_config(write_conf({"simulate": {}, "generate": generate}))
+
+
+def test_holdout_needs_days_or_sources(write_conf):
+    for holdout in ({}, {"days": 1, "sources": [SOURCE]}):
+        with pytest.raises(ConfigError, match="evaluate.holdout.*set one of 'days'"):
+            load_config(write_conf({"simulate": {}, "evaluate": {"holdout": holdout}}))
+    assert load_config(write_conf({"simulate": {}, "evaluate": {"holdout": {"sources": [SOURCE]}}})).evaluate.holdout

@@ -31,7 +31,10 @@ def test_taobao_reads_all_rows_and_sessionizes(spark, tmp_path):
     run = ingest(spark, conf)
     assert run["rows_read"] == 84474 and run["accepted"] == 84474 and run["quarantined"] == 0
     events = _events(spark, conf)
-    assert events.select("session_id").distinct().count() == 14122
+    # The conf holds out the last day: sessions stay whole on one side.
+    assert run["holdout"]["first_date"] == "2017-12-03"
+    assert events.select("session_id").distinct().count() + run["holdout"]["sessions"] == 14122
+    assert events.count() + run["holdout"]["events"] == 84474
     assert events.select("user_id").distinct().count() == 815
     assert {r[0] for r in events.select("event_type").distinct().collect()} == {"view", "cart", "fav", "purchase"}
 
@@ -40,8 +43,10 @@ def test_taobao_reads_all_rows_and_sessionizes(spark, tmp_path):
 def test_yoochoose_sessions_only(spark, tmp_path):
     conf = _shared("yoochoose", tmp_path)
     run = ingest(spark, conf)
-    # 70,278 rows, one of them an exact copy of another (checked with `sort | uniq -d`).
-    assert run["rows_read"] == 70278 and run["accepted"] == 70277
+    # 70,278 rows, one of them an exact copy of another (checked with `sort | uniq -d`), and
+    # the 13,568 rows of the test file, the conf's holdout.
+    assert run["rows_read"] == 70278 + 13568 and run["accepted"] == 70277 + 13568
+    assert run["holdout"]["events"] == 13568 and _events(spark, conf).count() == 70277
     assert run["quarantine_reasons"] == {"duplicate event": 1}
     events = _events(spark, conf)
     assert events.select("session_id").distinct().count() == events.select("user_id").distinct().count()
@@ -144,3 +149,31 @@ def test_nested_column_is_refused(spark, write_conf, tmp_path):
 def test_shared_data_folder_layout_is_as_documented():
     if DATA.exists():
         assert (DATA / "taobao_userbehavior" / "user_behavior_head.csv.gz").exists()
+
+
+def _days_log(stray: int) -> str:
+    """Four users a day for three days (sessions of 5 events), one session across midnight
+    from day 2 into day 3, and `stray` events on day 4."""
+    day, base = 86400, 1_704_067_200  # 2024-01-01
+    rows = [f"u{u},i{u}{e},{base + d * day + 3600 * (u + 1) + 60 * e},pv" for d in range(3) for u in range(4) for e in range(5)]
+    rows += [f"n,j{e},{base + 2 * day - 120 + 60 * e},pv" for e in range(4)]  # 23:58 .. 00:01
+    rows += [f"s,k{e},{base + 3 * day + 60 * e},pv" for e in range(stray)]
+    return "\n".join(rows) + "\n"
+
+
+def test_holdout_takes_the_last_days_sessions_whole(spark, write_conf, tmp_path):
+    conf = _conf(write_conf, tmp_path, _days_log(stray=1), ["evaluate.holdout.days=1"])
+    run = ingest(spark, conf)
+    # Day 4 holds 1 event, under a tenth of a usual day (20): the last day is day 3.
+    assert run["holdout"]["first_date"] == "2024-01-03"
+    test = spark.read.format("delta").load(conf.path("ingest", "test"))
+    assert test.count() == 4 * 5 + 1 and run["holdout"]["events"] == 21
+    train = _events(spark, conf)
+    assert train.where("user_id = 'n'").count() == 4  # started on day 2: training, whole
+    assert train.count() + test.count() == run["accepted"] == 3 * 20 + 4 + 1
+
+
+def test_holdout_that_takes_everything_is_refused(spark, write_conf, tmp_path):
+    conf = _conf(write_conf, tmp_path, "u1,a,1704067200,pv\nu1,b,1704067260,pv\n", ["evaluate.holdout.days=1"])
+    with pytest.raises(InputError, match="holdout took every session.*lower evaluate.holdout.days"):
+        ingest(spark, conf)
