@@ -24,7 +24,7 @@ from synthlib.delta_io import is_delta, table_properties, write_table
 from synthlib.encode import sample_users
 from synthlib.fidelity import compare, describe
 from synthlib.privacy import distances, verbatim_copies
-from synthlib.report import write_report
+from synthlib.report import metric_kind, write_report
 from synthlib.utility import utility
 
 METRICS_DDL = "run_id string, model string, kind string, metric string, value double, mark string, evaluated_at timestamp"
@@ -81,7 +81,12 @@ def _read(spark: SparkSession, path: str, step: str, conf: Config) -> DataFrame:
 
 
 def _finite(v):
-    return v if not isinstance(v, float) or math.isfinite(v) else None
+    """NaN and infinity as None, recursively: metrics.json is strict JSON."""
+    if isinstance(v, dict):
+        return {k: _finite(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_finite(x) for x in v]
+    return None if isinstance(v, float) and not math.isfinite(v) else v
 
 
 def mia_populations(train: DataFrame, test: DataFrame, conf: Config) -> tuple[DataFrame, DataFrame, str]:
@@ -95,6 +100,27 @@ def mia_populations(train: DataFrame, test: DataFrame, conf: Config) -> tuple[Da
     return train, test, "the held-out test split"
 
 
+def _evaluate_run(real, train: DataFrame, test: DataFrame | None, synthetic: DataFrame, conf: Config,
+                  mia: tuple | None) -> tuple[dict, dict]:
+    """(run result, figures) of one synthetic run: fidelity and privacy."""
+    desc = describe(synthetic)
+    try:
+        metrics, figures = compare(real, desc)
+    finally:
+        desc.release()
+    copies = verbatim_copies(train, synthetic)
+    metrics["copy_share"] = copies["share"]
+    privacy = {"copies": copies}
+    if test is not None:
+        members, non_members, population = mia
+        dist = distances(train, test, synthetic, members=members, non_members=non_members,
+                         seed=conf.seed, records=conf.evaluate.privacy_records)
+        metrics.update({k: dist[k] for k in ("dcr_median_synthetic", "dcr_median_holdout", "mia_auc")})
+        privacy.update(distances={k: v for k, v in dist.items() if k != "histograms"}, mia_non_members=population)
+        figures["dcr"] = dist["histograms"]
+    return {"events": desc.summary["events"], "metrics": metrics, "privacy": privacy}, figures
+
+
 def evaluate(spark: SparkSession, conf: Config, run_id: str | None = None) -> dict:
     """Evaluate the configured runs; write metrics.json, the metrics table and report.html."""
     ev = conf.evaluate
@@ -105,36 +131,16 @@ def evaluate(spark: SparkSession, conf: Config, run_id: str | None = None) -> di
     test = spark.read.format("delta").load(test_path) if ev.holdout and is_delta(spark, test_path) else None
     lineage = _runs(spark, conf, path, run_id)
     evaluated = [r for r in lineage if r != ev.augment_run]
-    synthetic = {r: table.where(F.col("run_id") == r).drop("run_id") for r in lineage}
-    for df in synthetic.values():
-        df.persist()
-    if test is not None:
-        members, non_members, population = mia_populations(train, test, conf)
+    synthetic = {r: table.where(F.col("run_id") == r).drop("run_id").persist() for r in lineage}
+    mia = mia_populations(train, test, conf) if test is not None else None
     real = describe(train)
-    runs, figures, skipped = {}, {"runs": {}}, []
+    runs, figures, util, skipped = {}, {"runs": {}, "real": real.summary}, None, []
     try:
         for r in evaluated:
-            desc = describe(synthetic[r])
-            try:
-                metrics, figs = compare(real, desc)
-            finally:
-                desc.release()
-            copies = verbatim_copies(train, synthetic[r])
-            metrics["copy_share"] = copies["share"]
-            privacy = {"copies": copies}
-            if test is not None:
-                dist = distances(train, test, synthetic[r], members=members, non_members=non_members,
-                                 seed=conf.seed, records=ev.privacy_records)
-                metrics.update({k: dist[k] for k in ("dcr_median_synthetic", "dcr_median_holdout", "mia_auc")})
-                privacy["distances"] = {k: v for k, v in dist.items() if k != "histograms"}
-                privacy["mia_non_members"] = population
-                figs["dcr"] = dist["histograms"]
-            runs[r] = {"model": lineage[r].get("model"), "events": desc.summary["events"],
-                       "metrics": metrics, "privacy": privacy}
-            figures["runs"][r] = figs
+            runs[r], figures["runs"][r] = _evaluate_run(real, train, test, synthetic[r], conf, mia)
+            runs[r]["model"] = lineage[r].get("model")
         if test is None:
             skipped.append("privacy distances and utility: no real test split; set evaluate.holdout and rerun profile")
-            util = None
         else:
             augment = synthetic[ev.augment_run] if ev.augment_run else None
             util = utility(train, test, {r: synthetic[r] for r in evaluated}, ev, conf.seed, augment)
@@ -146,30 +152,27 @@ def evaluate(spark: SparkSession, conf: Config, run_id: str | None = None) -> di
         for df in synthetic.values():
             df.unpersist()
     for r in runs:
-        runs[r]["metrics"] = {k: _finite(v) for k, v in runs[r]["metrics"].items()}
+        runs[r]["metrics"] = _finite(runs[r]["metrics"])
         runs[r]["marks"] = _marks(runs[r]["metrics"], ev)
-    out = {"runs": runs, "real": {"train_events": real.summary["events"],
-                                  "test_events": test.count() if test is not None else None},
-           "utility": util, "skipped": skipped,
-           "thresholds": ev.model_dump(include={"pass_at", "warn_at", "max_copy_share", "max_mia_auc",
-                                                "min_utility_ratio", "warn_utility_ratio", "k"})}
-    figures["real"] = real.summary
+    out = _finite({"runs": runs, "utility": util, "skipped": skipped,
+                   "real": {"train_events": real.summary["events"],
+                            "test_events": test.count() if test is not None else None},
+                   "thresholds": ev.model_dump(include={"pass_at", "warn_at", "max_copy_share", "max_mia_auc",
+                                                        "min_utility_ratio", "warn_utility_ratio", "k"})})
     os.makedirs(conf.path("eval"), exist_ok=True)
     with open(conf.path("eval", "metrics.json"), "w") as fh:
         json.dump(out, fh, indent=2, sort_keys=True, default=str)
     _write_metrics_table(spark, conf, runs)
     write_report(conf.path("eval", "report.html"), out, figures)
     return {"runs": {r: {"metrics": v["metrics"], "marks": v["marks"]} for r, v in runs.items()},
-            "utility": util and {"scores": util["scores"], "ratios": util["ratios"]},
+            "utility": out["utility"] and {k: out["utility"][k] for k in ("scores", "ratios")},
             "metrics_path": conf.path("eval", "metrics.json"), "metrics_table": conf.path("eval", "metrics"),
             "report_path": conf.path("eval", "report.html")}
 
 
 def _write_metrics_table(spark: SparkSession, conf: Config, runs: dict) -> None:
     now = datetime.now(timezone.utc).replace(tzinfo=None)
-    kind = lambda m: ("utility" if m.endswith("_ratio") else  # noqa: E731
-                      "privacy" if m in ("copy_share", "mia_auc") or m.startswith("dcr_") else "fidelity")
-    rows = [(r, v["model"], kind(m), m, value, v["marks"].get(m), now)
+    rows = [(r, v["model"], metric_kind(m), m, value, v["marks"].get(m), now)
             for r, v in runs.items() for m, value in v["metrics"].items()]
     ids = ", ".join("'" + r + "'" for r in runs)  # run ids are [A-Za-z0-9._-]
     write_table(spark.createDataFrame(rows, METRICS_DDL), conf.path("eval", "metrics"), mode="overwrite",

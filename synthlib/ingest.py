@@ -251,12 +251,12 @@ def ingest(spark: SparkSession, conf: Config) -> dict:
                .load(conf.path("ingest", "quarantine")).groupBy("reason").count().collect()}
     accepted_rows = events.count()
     held = None
-    if holdout:
+    if test is not None:  # written above
         test = spark.read.format("delta").load(conf.path("ingest", "test"))
         row = test.agg(F.count(F.lit(1)).alias("events"), F.countDistinct("session_id").alias("sessions")).first()
         held = {"path": conf.path("ingest", "test"), "events": row["events"], "sessions": row["sessions"],
                 "first_date": cutoff}
-    if accepted_rows == 0 and held and held["events"]:
+    if accepted_rows == 0 and held and held["events"] and holdout.days:
         raise InputError(f"the holdout took every session ({held['events']} events from {cutoff}); "
                          "lower evaluate.holdout.days so that earlier days remain for training")
     if accepted_rows == 0:

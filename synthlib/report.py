@@ -91,7 +91,7 @@ def _legend(names: list[str]) -> str:
 
 def _summary_table(result: dict) -> str:
     runs = result["runs"]
-    names = sorted({m for r in runs.values() for m in r["metrics"]}, key=lambda m: (_kind(m), m))
+    names = sorted({m for r in runs.values() for m in r["metrics"]}, key=lambda m: (metric_kind(m), m))
     head = "".join(f"<th>{html.escape(r)} ({html.escape(str(v['model']))})</th>" for r, v in runs.items())
     rows = []
     for m in names:
@@ -100,11 +100,12 @@ def _summary_table(result: dict) -> str:
             value, mark = v["metrics"].get(m), v["marks"].get(m, "")
             text = "n/a" if value is None else f"{value:.4f}"
             cells.append(f'<td class="{mark}">{text} {mark}</td>')
-        rows.append(f"<tr><td>{_kind(m)}</td><td>{html.escape(m)}</td>{''.join(cells)}</tr>")
+        rows.append(f"<tr><td>{metric_kind(m)}</td><td>{html.escape(m)}</td>{''.join(cells)}</tr>")
     return f"<table><tr><th>kind</th><th>metric</th>{head}</tr>{''.join(rows)}</table>"
 
 
-def _kind(metric: str) -> str:
+def metric_kind(metric: str) -> str:
+    """fidelity, privacy or utility."""
     if metric.endswith("_ratio"):
         return "utility"
     return "privacy" if metric in ("copy_share", "mia_auc") or metric.startswith("dcr_") else "fidelity"

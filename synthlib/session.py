@@ -44,6 +44,7 @@ def get_spark(conf: SparkConf | None = None) -> SparkSession:
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.shuffle.partitions": "8",
         "spark.ui.showConsoleProgress": "false",
+        "spark.driver.memory": "4g",  # local mode: the driver is the executor too (the JVM default is 1g)
         **conf.conf,
     }
     for key, value in settings.items():

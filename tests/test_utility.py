@@ -68,13 +68,17 @@ def test_als_folds_in_a_history(spark):
     assert recs == {("e", "a2"), ("e", "a3"), ("f", "b0"), ("f", "b3")}
 
 
-def test_synthetic_equal_to_real_has_ratio_one(spark):
+def test_ratio_is_one_for_a_copy_and_zero_for_other_items(spark):
     train = _clusters(spark)
     test = log(spark, [("v1", "x", 900, "view", "a0"), ("v1", "x", 901, "view", "a1"),
                        ("v2", "y", 900, "view", "b2"), ("v2", "y", 901, "view", "b1")])  # new users: sparse
-    result = utility(train, test, {"copy": train}, CONF, seed=3, augment=train)
+    disjoint = log(spark, [(f"w{u}", f"w{u}", j, "view", f"z{(u + j) % 5}") for u in range(6) for j in range(3)])
+    result = utility(train, test, {"copy": train, "disjoint": disjoint}, CONF, seed=3, augment=train)
     assert result["examples"] == 2
     assert result["ratios"]["copy"] == {"knn": pytest.approx({"recall": 1.0, "ndcg": 1.0, "hit_rate": 1.0}),
                                         "als": pytest.approx({"recall": 1.0, "ndcg": 1.0, "hit_rate": 1.0})}
+    # A log of other items can only recommend those: the worst ratio.
+    assert result["ratios"]["disjoint"] == {"knn": {"recall": 0.0, "ndcg": 0.0, "hit_rate": 0.0},
+                                            "als": {"recall": 0.0, "ndcg": 0.0, "hit_rate": 0.0}}
     assert result["augmentation"]["sparse_examples"] == 2
-    assert set(result["scores"]) == {"popularity", "real", "copy"}
+    assert set(result["scores"]) == {"popularity", "real", "copy", "disjoint"}
