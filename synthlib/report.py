@@ -128,6 +128,10 @@ def _fidelity_plots(figures: dict) -> list[str]:
         bars("Inter-event gap (log2 seconds)", pick("gap_log2_seconds")),
         heatmap("Event transitions: real", real["transitions"]),
     ]
+    first = next(iter(runs.values()))
+    for key, title in (("click_position", "Clicks by result position"), ("query_words", "Query length (words)")):
+        if key in first:
+            plots.append(bars(title, pick(key)))
     return plots + [heatmap(f"Event transitions: {r}", f["transitions"][1]) for r, f in runs.items()]
 
 

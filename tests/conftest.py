@@ -44,6 +44,9 @@ def log(spark, rows):
 
     from synthlib.schema import EVENTS_DDL
 
-    full = [(u, s, datetime(2024, 1, 1) + timedelta(minutes=m), t, i, *(rest + (None, None))[:2], None, None, None)
-            for u, s, m, t, i, *rest in ((*r,) for r in rows) for rest in [tuple(rest)]]
+    full = []
+    for user, session, minute, event, item, *attrs in rows:
+        category, price = (list(attrs) + [None, None])[:2]
+        full.append((user, session, datetime(2024, 1, 1) + timedelta(minutes=minute), event, item, category, price,
+                     None, None, None))
     return spark.createDataFrame(full, EVENTS_DDL)

@@ -68,7 +68,7 @@ def test_report_shows_every_plot(evaluated):
     page = open(conf.path("eval", "report.html")).read()
     for caption in ("rank-frequency, log-log", "Session length", "Funnel", "Hour of day", "Event transitions: real",
                     "Event transitions: seed5-stats", "Distance to the closest training session", "recall @20",
-                    "Augmentation", "copy_share", "mia_auc"):
+                    "Augmentation", "Clicks by result position", "Query length", "copy_share", "mia_auc"):
         assert caption in page, caption
     assert page.count("<svg") >= 14 and "http" not in page.replace("http://www.w3.org/2000/svg", "")
 
