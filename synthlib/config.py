@@ -119,6 +119,7 @@ class SimulateConf(_Strict):
 
 class ProfileConf(_Strict):
     top_queries: int = Field(200, ge=1, le=100_000)  # queries kept in the stats summary
+    min_query_users: int = Field(5, ge=1)  # a query string is kept only when this many distinct users issued it
     max_position: int = Field(20, ge=1)  # click-through is reported for positions 1..N
 
 
@@ -220,6 +221,7 @@ class AlsConf(_Strict):
     iterations: int = Field(10, ge=1)
     reg: float = Field(0.05, gt=0)
     alpha: float = Field(10.0, gt=0)  # implicit feedback confidence: 1 + alpha * events
+    max_users: int = Field(200_000, ge=1)  # users the factors are learned from, by seeded hash
 
 
 class EvaluateConf(_Strict):
@@ -233,6 +235,7 @@ class EvaluateConf(_Strict):
     max_copy_share: float = Field(0.01, ge=0, le=1)
     max_mia_auc: float = Field(0.6, ge=0.5, le=1)
     privacy_records: int = Field(20_000, ge=10)  # sessions per side in the LSH distances, by seeded hash
+    reference_records: int = Field(500_000, ge=10)  # training sessions searched for the closest, by seeded hash
     # Utility: Recall, NDCG and HitRate at k on the real test sessions; pass at a synthetic/real
     # ratio >= min_utility_ratio, warn at >= warn_utility_ratio.
     k: int = Field(20, ge=1, le=1000)

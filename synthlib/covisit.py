@@ -32,3 +32,28 @@ def neighbours(events: DataFrame, k: int, max_items: int) -> DataFrame:
     w = Window.partitionBy("a").orderBy(F.desc("score"), "b")
     return (covisitation(events, max_items).withColumn("_r", F.row_number().over(w))
             .where(F.col("_r") <= k).drop("_r"))
+
+
+def next_items(events: DataFrame, *, min_users: int, per_item: int) -> DataFrame:
+    """(item_id, next_items, next_counts, transitions): what came right after each item.
+
+    A transition is a session's item event followed by an event of a different item (events
+    without an item are skipped). `transitions` counts an item's transitions; `next_items`
+    are the items it led to in at least `min_users` distinct users' sessions, the `per_item`
+    most frequent (ties by id), with their transition counts. Items that never lead to a
+    kept item have no row.
+    """
+    w = Window.partitionBy("session_id").orderBy("ts", "item_id")
+    steps = (events.where(F.col("item_id").isNotNull())
+             .withColumn("prev", F.lag("item_id").over(w))
+             .where(F.col("prev").isNotNull() & (F.col("prev") != F.col("item_id"))))
+    totals = steps.groupBy(F.col("prev").alias("item_id")).agg(F.count(F.lit(1)).alias("transitions"))
+    pairs = (steps.groupBy("prev", "item_id")
+             .agg(F.count(F.lit(1)).alias("n"), F.countDistinct("user_id").alias("users"))
+             .where(F.col("users") >= min_users))
+    ranked = pairs.withColumn("_r", F.row_number().over(
+        Window.partitionBy("prev").orderBy(F.desc("n"), "item_id"))).where(F.col("_r") <= per_item)
+    kept = ranked.groupBy(F.col("prev").alias("item_id")).agg(
+        F.sort_array(F.collect_list(F.struct("_r", F.col("item_id").alias("next"), "n"))).alias("_next"))
+    return kept.join(totals, "item_id").select(
+        "item_id", F.col("_next.next").alias("next_items"), F.col("_next.n").alias("next_counts"), "transitions")

@@ -49,7 +49,7 @@ def _marks(metrics: dict, ev: EvaluateConf) -> dict:
             marks[name] = "pass" if v <= ev.max_mia_auc else "fail"
         elif name == "dcr_median_synthetic":
             marks[name] = "pass" if v >= (metrics["dcr_median_holdout"] or 0.0) else "fail"
-        elif name == "dcr_median_holdout":
+        elif name in ("dcr_median_holdout", "copy_share_holdout"):  # the real held-out reference
             marks[name] = "info"
         else:
             marks[name] = _mark_fidelity(v, ev)
@@ -101,7 +101,7 @@ def mia_populations(train: DataFrame, test: DataFrame, conf: Config) -> tuple[Da
 
 
 def _evaluate_run(real, train: DataFrame, test: DataFrame | None, synthetic: DataFrame, conf: Config,
-                  mia: tuple | None) -> tuple[dict, dict]:
+                  mia: tuple | None, held_copies: dict | None) -> tuple[dict, dict]:
     """(run result, figures) of one synthetic run: fidelity and privacy."""
     desc = describe(synthetic)
     try:
@@ -112,9 +112,14 @@ def _evaluate_run(real, train: DataFrame, test: DataFrame | None, synthetic: Dat
     metrics["copy_share"] = copies["share"]
     privacy = {"copies": copies}
     if test is not None:
+        # How often real sessions of the held-out days repeat a training session: the level
+        # that popular short sessions reach without any copying.
+        metrics["copy_share_holdout"] = held_copies["share"]
+        privacy["holdout_copies"] = held_copies
         members, non_members, population = mia
         dist = distances(train, test, synthetic, members=members, non_members=non_members,
-                         seed=conf.seed, records=conf.evaluate.privacy_records)
+                         seed=conf.seed, records=conf.evaluate.privacy_records,
+                         reference_records=conf.evaluate.reference_records)
         metrics.update({k: dist[k] for k in ("dcr_median_synthetic", "dcr_median_holdout", "mia_auc")})
         privacy.update(distances={k: v for k, v in dist.items() if k != "histograms"}, mia_non_members=population)
         figures["dcr"] = dist["histograms"]
@@ -133,11 +138,12 @@ def evaluate(spark: SparkSession, conf: Config, run_id: str | None = None) -> di
     evaluated = [r for r in lineage if r != ev.augment_run]
     synthetic = {r: table.where(F.col("run_id") == r).drop("run_id").persist() for r in lineage}
     mia = mia_populations(train, test, conf) if test is not None else None
+    held_copies = verbatim_copies(train, test) if test is not None else None
     real = describe(train)
     runs, figures, util, skipped = {}, {"runs": {}, "real": real.summary}, None, []
     try:
         for r in evaluated:
-            runs[r], figures["runs"][r] = _evaluate_run(real, train, test, synthetic[r], conf, mia)
+            runs[r], figures["runs"][r] = _evaluate_run(real, train, test, synthetic[r], conf, mia, held_copies)
             runs[r]["model"] = lineage[r].get("model")
         if test is None:
             skipped.append("privacy distances and utility: no real test split; set evaluate.holdout and rerun profile")

@@ -32,9 +32,20 @@ class Description:
     categories: dict  # category -> (events, mean price)
     funnel: dict  # rate name -> share of sessions, None when no session has the condition
     events: DataFrame
+    _neighbours: DataFrame | None = None
+
+    def popular_neighbours(self, popular: DataFrame, max_items: int = 50) -> DataFrame:
+        """(a, b, score): the top co-visited neighbours of the `popular` items (column a),
+        computed once per description."""
+        if self._neighbours is None:
+            self._neighbours = (neighbours(self.events, TOP_NEIGHBOURS, max_items).join(popular, "a")
+                                .persist(StorageLevel.MEMORY_AND_DISK))
+        return self._neighbours
 
     def release(self) -> None:
         self.items.unpersist()
+        if self._neighbours is not None:
+            self._neighbours.unpersist()
 
 
 def funnel_rates(events: DataFrame) -> dict:
@@ -119,11 +130,11 @@ def price_by_category(real: dict, synthetic: dict) -> float:
                for c, (n, p) in priced.items())
 
 
-def covisit_overlap(real: Description, synthetic: Description, max_items: int = 50) -> float:
+def covisit_overlap(real: Description, synthetic: Description) -> float:
     """Mean share of the top co-visited neighbours of the real log's popular items that the
     synthetic log gives the same items (1: identical neighbourhoods)."""
     popular = real.items.orderBy(F.desc("n"), "item_id").limit(POPULAR_ITEMS).select(F.col("item_id").alias("a"))
-    top = [neighbours(d.events, TOP_NEIGHBOURS, max_items).join(popular, "a") for d in (real, synthetic)]
+    top = [d.popular_neighbours(popular) for d in (real, synthetic)]
     same = top[1].select("a", "b", F.lit(1).alias("hit"))
     per_item = (top[0].join(same, ["a", "b"], "left")
                 .groupBy("a").agg(F.count("hit").alias("shared"), F.count(F.lit(1)).alias("kept")))

@@ -17,6 +17,7 @@ from pyspark.sql.types import ArrayType, MapType, StructType
 from synthlib.config import Config, InputConf, ItemsConf, SourceConf
 from synthlib.delta_io import is_delta, write_table
 from synthlib.schema import COLUMN_NAMES, CANONICAL_COLUMNS, EVENT_TYPES, SYNTHETIC_PREFIX
+from synthlib.scrub import scrub_column
 
 EARLIEST = datetime(1990, 1, 1, tzinfo=timezone.utc)
 REASON = "_reason"
@@ -187,13 +188,16 @@ def _read_sources(spark: SparkSession, sources: list[SourceConf], key: str) -> D
     return df
 
 
-def split_holdout(df: DataFrame, days: int) -> tuple[DataFrame, DataFrame, str]:
-    """(train, test, first test date): sessions that start in the last `days` days are the test.
+def split_holdout(df: DataFrame, days: int) -> tuple[DataFrame, DataFrame | None, str | None]:
+    """(train, test, first test date): sessions that start in the last `days` days are the test
+    (no test for an empty log).
 
     The last day is the latest one with at least a tenth of the median day's events, so that
     a few stray late events do not make a test day of their own.
     """
     per_day = sorted((r[0], r[1]) for r in df.groupBy(F.to_date("ts")).count().collect())
+    if not per_day:
+        return df, None, None
     typical = sorted(n for _, n in per_day)[len(per_day) // 2]
     last = max(day for day, n in per_day if n >= typical / 10)
     cutoff = (last - timedelta(days=days - 1)).isoformat()
@@ -209,8 +213,12 @@ def ingest(spark: SparkSession, conf: Config) -> dict:
     With `evaluate.holdout`, the real test split goes to `<output>/ingest/test` instead:
     the sessions of the log's last days, or the configured test files.
 
+    Personal data in query strings (e-mail addresses, phone and card numbers, links with
+    tokens) is replaced by a placeholder before anything is written (`synthlib.scrub`).
+
     Returns:
-        The run summary: rows read, accepted, quarantined (by reason) and the table paths.
+        The run summary: rows read, accepted, quarantined (by reason), queries scrubbed (by
+        kind) and the table paths.
     """
     inp = conf.require_input()
     holdout = conf.evaluate.holdout
@@ -221,6 +229,8 @@ def ingest(spark: SparkSession, conf: Config) -> dict:
     if inp.items:
         df = _join_items(spark, df, inp.items)
     df = df.withColumn(REASON, _reason(inp))
+    query, pii = scrub_column("query")
+    df = df.withColumns({f"_pii_{kind}": flag for kind, flag in pii.items()}).withColumn("query", query)
     if inp.drop_duplicates:
         df = _mark_duplicates(df)
     df = df.persist(StorageLevel.MEMORY_AND_DISK)
@@ -235,7 +245,7 @@ def ingest(spark: SparkSession, conf: Config) -> dict:
         accepted, test, cutoff = sessions(False), None, None
         if holdout and holdout.sources:
             test = sessions(True)
-        elif holdout and ok.limit(1).count():
+        elif holdout:
             accepted, test, cutoff = split_holdout(accepted, holdout.days)
         for frame, name in ((accepted, "events"), (test, "test")):
             if frame is not None:
@@ -243,7 +253,9 @@ def ingest(spark: SparkSession, conf: Config) -> dict:
                             mode="overwrite", partition_by=["date"], commit_info=run, overwrite_schema=True)
         write_table(quarantine, conf.path("ingest", "quarantine"), mode="overwrite", commit_info=run,
                     overwrite_schema=True)
-        rows_read = df.count()
+        read = df.agg(F.count(F.lit(1)).alias("rows"),
+                      *[F.sum(F.col(f"_pii_{kind}").cast("long")).alias(kind) for kind in pii]).first()
+        rows_read = read["rows"]
     finally:
         df.unpersist()
     events = spark.read.format("delta").load(conf.path("ingest", "events"))
@@ -265,6 +277,7 @@ def ingest(spark: SparkSession, conf: Config) -> dict:
                          f"(the refused rows are in {conf.path('ingest', 'quarantine')})")
     summary = {"rows_read": rows_read, "accepted": accepted_rows + (held["events"] if held else 0),
                "quarantined": sum(reasons.values()), "quarantine_reasons": reasons,
+               "scrubbed_queries": {kind: int(read[kind] or 0) for kind in pii},
                "events_path": conf.path("ingest", "events"),
                "quarantine_path": conf.path("ingest", "quarantine")}
     if held:

@@ -11,6 +11,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from synthlib.config import Config, ConfigError
+from synthlib.covisit import next_items
 from synthlib.encode import encode, sample_users, token_table
 from synthlib.tokens import END, FIELDS, N_TYPES, build_vocab
 from synthlib.fit import evaluate_nll, fit
@@ -51,12 +52,31 @@ def vocabulary(spark: SparkSession, conf: Config, summary: dict, items: pd.DataF
                        max_position=conf.profile.max_position)
 
 
-def session_rows(spark: SparkSession, conf: Config, summary: dict, items: pd.DataFrame, cfg: SessionConfig):
+def session_rows(spark: SparkSession, conf: Config, summary: dict, items: pd.DataFrame, cfg: SessionConfig,
+                 events=None):
     """(vocabulary, cached token rows of the training sample) for the session model."""
     vocab = vocabulary(spark, conf, summary, items, cfg)
-    rows = encode(spark, sampled_events(spark, conf), vocab, max_events=cfg.max_events,
+    rows = encode(spark, sampled_events(spark, conf) if events is None else events, vocab, max_events=cfg.max_events,
                   sessions_per_row=cfg.sessions_per_row, validation=conf.train.validation, seed=conf.seed)
     return vocab, rows.cache()
+
+
+def with_next_items(spark: SparkSession, events, items: pd.DataFrame, cfg: SessionConfig) -> tuple[pd.DataFrame, dict]:
+    """The item table with the training sample's kept item transitions (covisit.next_items)
+    between its items, and a summary of them."""
+    found = pd.DataFrame(columns=["item_id", "next_items", "next_counts", "transitions"])
+    if len(items):
+        known = F.broadcast(spark.createDataFrame(items[["item_id"]]))
+        table = next_items(events.join(known, "item_id"), min_users=cfg.next_min_users, per_item=cfg.next_items)
+        found = table.toPandas()  # bounded: at most one row per item of the table
+    out = items.merge(found, on="item_id", how="left")
+    for c in ("next_items", "next_counts"):
+        out[c] = out[c].astype(object).where(out[c].notna(), None)
+    out["transitions"] = out["transitions"].fillna(0).astype("int64")
+    return out, {"min_users": cfg.next_min_users, "items": len(found),
+                 "pairs": int(found["next_items"].map(len).sum()),
+                 "kept_transitions": int(found["next_counts"].map(sum).sum()),
+                 "transitions_of_those_items": int(found["transitions"].sum())}
 
 
 def rows_per_step(rows, batch_size: int) -> int:
@@ -82,7 +102,11 @@ def calibrate(net: SessionNet, source: PetastormSource, cfg: SessionConfig, seed
 def train_session(spark: SparkSession, conf: Config, summary: dict, items: pd.DataFrame, lineage: dict) -> SessionModel:
     started = time.time()
     cfg = model_params(conf, SessionConfig)
-    vocab, rows = session_rows(spark, conf, summary, items, cfg)
+    events = sampled_events(spark, conf)
+    vocab, rows = session_rows(spark, conf, summary, items, cfg, events)
+    # Real transitions are not covered by DP-SGD's guarantee: under train.dp none are kept.
+    table, transitions = (vocab.items, {"min_users": None}) if conf.train.dp or not cfg.next_min_users else \
+        with_next_items(spark, events, vocab.items, cfg)
     home = rows.where("chunk = 0").groupBy("activity", "home_cat").count().collect()  # bounded: 16 x categories
     home_by_activity: dict[str, dict[str, int]] = {}
     for r in home:
@@ -128,7 +152,7 @@ def train_session(spark: SparkSession, conf: Config, summary: dict, items: pd.Da
                 "validation_nll": model_nll, "validation_components": parts,
                 "stats_baseline_validation_nll": sum(base_parts.values()) if held_out else None,
                 "stats_baseline_components": base_parts,
-                "end_bias": end_bias, "privacy": result.privacy, "epsilon": result.epsilon,
+                "end_bias": end_bias, "next_items": transitions, "privacy": result.privacy, "epsilon": result.epsilon,
                 "delta": conf.train.dp.delta if conf.train.dp else None, "device": str(dev)}
     spec = {**base_spec(conf, "session", summary, lineage, started), "args": args, "training": training,
             "home_by_activity": home_by_activity,
@@ -137,7 +161,7 @@ def train_session(spark: SparkSession, conf: Config, summary: dict, items: pd.Da
     spec["lineage"] = {**lineage, "sample_fraction": conf.train.sample_fraction, "max_users": conf.train.max_users,
                        "sample_users": sum(users.values())}
     net.to("cpu")
-    return SessionModel(spec, vocab.items, net.state_dict())
+    return SessionModel(spec, table, net.state_dict())
 
 
 def train_tabular(spark: SparkSession, conf: Config, summary: dict, items: pd.DataFrame, lineage: dict):

@@ -99,9 +99,11 @@ def auc(positive: dict, negative: dict) -> float:
 
 
 def distances(train: DataFrame, holdout: DataFrame, synthetic: DataFrame, *, members: DataFrame,
-              non_members: DataFrame, seed: int, records: int) -> dict:
+              non_members: DataFrame, seed: int, records: int, reference_records: int | None = None) -> dict:
     """DCR of synthetic and held-out sessions, and the membership-inference AUC of telling
-    `members` (sessions the model trained on) from `non_members`.
+    `members` (sessions the model trained on) from `non_members`. Synthetic and held-out
+    sessions are both measured against the same `reference_records` training sessions (all of
+    them when None), so a sampled reference moves both medians alike.
 
     Real sessions outside the training set keep only items of the training catalog: an item
     the model never saw can never be in a synthetic log, and would set those sessions apart
@@ -109,7 +111,7 @@ def distances(train: DataFrame, holdout: DataFrame, synthetic: DataFrame, *, mem
     """
     catalog = train.where(F.col("item_id").isNotNull()).select("item_id").distinct()
     reference, syn, held, outside = (
-        item_sets(train, seed).persist(), item_sets(synthetic, seed, records).persist(),
+        item_sets(train, seed, reference_records).persist(), item_sets(synthetic, seed, records).persist(),
         item_sets(holdout, seed, records, catalog).persist(), item_sets(non_members, seed, records, catalog).persist())
     try:
         inside = item_sets(members, seed, outside.count())  # as many members as non-members

@@ -23,6 +23,7 @@ SMALL_STATS = ("event_type", "transition", "day", "hour", "dow", "gap", "same_it
                "click_position", "query_words", "null", "all")
 START, END = "(start)", "(end)"  # pseudo event types of the transition matrix
 ARROW = " -> "
+QUERY_USER = "\u0001"  # joins a query and its user in the query_user stat key
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 
 
@@ -62,6 +63,8 @@ def _stat_rows(events: DataFrame, max_position: int) -> DataFrame:
         ("query_words", F.when((F.col("event_type") == "search") & F.col("query").isNotNull(),
                                F.least(F.size(F.split(F.trim("query"), r"\s+")), F.lit(20)).cast("string"))),
         ("query", F.when(F.col("event_type") == "search", F.col("query"))),
+        ("query_user", F.when(F.col("event_type") == "search",
+                              F.concat(F.col("query"), F.lit(QUERY_USER), F.col("user_id")))),
         ("item", F.col("item_id")),
         ("category", F.col("category")),
         ("user", F.col("user_id")),
@@ -137,7 +140,14 @@ def _small(rows: list, stat: str) -> dict[str, int]:
     return {r["key"]: int(r["n"]) for r in rows if r["stat"] == stat}
 
 
-def summarise(agg: DataFrame, top_queries: int = 200) -> dict:
+def _issued_by(agg: DataFrame, min_users: int) -> DataFrame:
+    """(key): the queries that at least `min_users` distinct users issued."""
+    users = (agg.where(F.col("stat") == "query_user")
+             .select(F.substring_index("key", QUERY_USER, 1).alias("key")).groupBy("key").count())
+    return users.where(F.col("count") >= min_users).select("key")
+
+
+def summarise(agg: DataFrame, top_queries: int = 200, min_query_users: int = 1) -> dict:
     """The JSON summary of an `aggregate` result (bounded: histograms, top lists, rates)."""
     small = agg.where(F.col("stat").isin(*SMALL_STATS)).collect()
     kinds = {r["stat"]: int(r["count"]) for r in agg.groupBy("stat").count().collect()}
@@ -155,7 +165,10 @@ def summarise(agg: DataFrame, top_queries: int = 200) -> dict:
     users = agg.where(F.col("stat") == "user")
     items = agg.where(F.col("stat") == "item")
     freq = [(int(r["n"]), int(r["count"])) for r in items.groupBy("n").count().collect()]
-    queries = (agg.where(F.col("stat") == "query").orderBy(F.desc("n"), "key").limit(top_queries).collect())
+    queries = agg.where(F.col("stat") == "query")
+    if min_query_users > 1:  # a rarer query never reaches the stats or a model
+        queries = queries.join(_issued_by(agg, min_query_users), "key", "left_semi")
+    queries = queries.orderBy(F.desc("n"), "key").limit(top_queries).collect()
     summary = {
         "events": n_events,
         "users": kinds.get("user", 0),
@@ -203,7 +216,7 @@ def profile(spark: SparkSession, conf: Config) -> dict:
     events = spark.read.format("delta").load(run["events_path"])
     agg = aggregate(events, conf.profile.max_position).persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        summary = summarise(agg, conf.profile.top_queries)
+        summary = summarise(agg, conf.profile.top_queries, conf.profile.min_query_users)
         lineage = {"operation": "profile", "seed": conf.seed,
                    "source_version": table_version(spark, run["events_path"])}
         write_table(item_table(agg), conf.path("stats", "items"), mode="overwrite",

@@ -108,7 +108,7 @@ def metric_kind(metric: str) -> str:
     """fidelity, privacy or utility."""
     if metric.endswith("_ratio"):
         return "utility"
-    return "privacy" if metric in ("copy_share", "mia_auc") or metric.startswith("dcr_") else "fidelity"
+    return "privacy" if metric.startswith(("copy_share", "dcr_", "mia_")) else "fidelity"
 
 
 def _fidelity_plots(figures: dict) -> list[str]:

@@ -92,8 +92,12 @@ def recommend_knn(examples: DataFrame, log: DataFrame, popular: list[str], conf:
 
 
 def item_factors(log: DataFrame, conf: EvaluateConf, seed: int) -> tuple[list[str], np.ndarray]:
-    """(item ids, factors): implicit-feedback ALS on the log's (user, item, events) counts."""
-    counts = log.where(F.col("item_id").isNotNull()).groupBy("user_id", "item_id").agg(
+    """(item ids, factors): implicit-feedback ALS on the log's (user, item, events) counts, of
+    at most `als.max_users` users (by seeded hash)."""
+    log = log.where(F.col("item_id").isNotNull())
+    kept = (log.select("user_id").distinct()
+            .orderBy(F.xxhash64(F.lit(seed), F.lit("als"), "user_id"), "user_id").limit(conf.als.max_users))
+    counts = log.join(kept, "user_id", "left_semi").groupBy("user_id", "item_id").agg(
         F.count(F.lit(1)).cast("float").alias("events"))
     users = StringIndexer(inputCol="user_id", outputCol="u", stringOrderType="alphabetAsc").fit(counts)
     items = StringIndexer(inputCol="item_id", outputCol="i", stringOrderType="alphabetAsc").fit(counts)

@@ -14,9 +14,11 @@ from synthlib.train import train
 def test_marks_against_thresholds():
     ev = EvaluateConf(pass_at=0.1, warn_at=0.2, min_utility_ratio=0.9, warn_utility_ratio=0.7, max_mia_auc=0.6)
     metrics = {"event_mix_tv": 0.15, "gap_ks": 0.3, "knn_recall_ratio": 0.95, "als_recall_ratio": 0.8,
-               "copy_share": 0.02, "mia_auc": 0.55, "dcr_median_synthetic": 0.4, "dcr_median_holdout": 0.5}
+               "copy_share": 0.02, "copy_share_holdout": 0.03, "mia_auc": 0.55, "dcr_median_synthetic": 0.4,
+               "dcr_median_holdout": 0.5}
     assert _marks(metrics, ev) == {"event_mix_tv": "warn", "gap_ks": "fail", "knn_recall_ratio": "pass",
-                                   "als_recall_ratio": "warn", "copy_share": "fail", "mia_auc": "pass",
+                                   "als_recall_ratio": "warn", "copy_share": "fail", "copy_share_holdout": "info",
+                                   "mia_auc": "pass",
                                    "dcr_median_synthetic": "fail", "dcr_median_holdout": "info"}
 
 
@@ -42,10 +44,9 @@ def test_every_kind_of_metric_is_reported(evaluated):
     assert list(saved["runs"]) == ["seed5-stats"]  # the augmentation run is used, not scored
     metrics, marks = saved["runs"]["seed5-stats"]["metrics"], saved["runs"]["seed5-stats"]["marks"]
     assert {"item_rank_frequency_ks", "transition_l1", "covisit_neighbour_distance", "copy_share",
-            "dcr_median_synthetic", "mia_auc", "knn_recall_ratio", "als_recall_ratio"} <= set(metrics)
+            "copy_share_holdout", "dcr_median_synthetic", "mia_auc", "knn_recall_ratio", "als_recall_ratio"} <= set(metrics)
     assert set(marks) == set(metrics) and set(marks.values()) <= {"pass", "warn", "fail", "info", "n/a"}
     scores = saved["utility"]["scores"]
-    print(json.dumps(saved["utility"]))
     assert scores["real"]["knn"]["recall"] > scores["popularity"]["popularity"]["recall"] > 0
     assert set(scores) == {"popularity", "real", "seed5-stats"} and scores["real"]["knn"]["examples"] > 20
     aug = saved["utility"]["augmentation"]

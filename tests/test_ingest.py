@@ -177,3 +177,20 @@ def test_holdout_that_takes_everything_is_refused(spark, write_conf, tmp_path):
     conf = _conf(write_conf, tmp_path, "u1,a,1704067200,pv\nu1,b,1704067260,pv\n", ["evaluate.holdout.days=1"])
     with pytest.raises(InputError, match="holdout took every session.*lower evaluate.holdout.days"):
         ingest(spark, conf)
+
+
+def test_personal_data_in_queries_is_scrubbed_and_counted(spark, write_conf, tmp_path):
+    path = tmp_path / "searches.csv"
+    path.write_text("user,item,ts,action,q\n"
+                    "u1,,1700000000,search,red sofa\n"
+                    "u1,,1700000060,search,sofa for jane.doe@example.com\n"
+                    "u2,,1700000000,search,call 555-123-4567 about delivery\n"
+                    "u2,i1,1700000060,teleport,card 4111 1111 1111 1111\n")  # quarantined, scrubbed all the same
+    source = {**CSV_SOURCE, "path": str(path), "columns": {**CSV_SOURCE["columns"], "query": "q"}}
+    conf = load_config(write_conf({"input": {"sources": [source]}}))
+    run = ingest(spark, conf)
+    assert run["scrubbed_queries"] == {"url": 0, "email": 1, "card": 1, "phone": 1}
+    queries = {r[0] for r in _events(spark, conf).select("query").collect()}
+    assert queries == {"red sofa", "sofa for <email>", "call <phone> about delivery"}
+    quarantined = spark.read.format("delta").load(conf.path("ingest", "quarantine")).select("query").first()[0]
+    assert quarantined == "card <card>"

@@ -63,6 +63,29 @@ def test_session_training_reports_model_and_baseline_nll(spark, profiled):
     assert set(t["validation_components"]) == {"type", "gap", "repeat", "cat", "item", "pos", "query"}
 
 
+def _transitions(events) -> set:
+    """A log's consecutive (item, next item) pairs, both items present and different."""
+    rows = events.where("item_id IS NOT NULL").select("session_id", "ts", "item_id").toPandas()
+    rows = rows.sort_values(["session_id", "ts", "item_id"], kind="stable")
+    prev = rows.groupby("session_id")["item_id"].shift()
+    keep = prev.notna() & (prev != rows["item_id"])
+    return list(zip(prev[keep], rows["item_id"][keep]))
+
+
+def test_session_model_follows_real_item_transitions(spark, profiled):
+    real = set(_transitions(spark.read.format("delta").load(_conf(profiled).path("ingest", "events"))))
+    shares = {}
+    for min_users in (0, 1):
+        conf = _conf(profiled, "train.model=session", "train.epochs=1", f"generate.run_id=next{min_users}",
+                     f"train.params={{next_min_users: {min_users}}}")
+        kept = train(spark, conf)["training"]["next_items"]
+        synthetic = _transitions(spark.read.format("delta").load(generate(spark, conf)["path"])
+                                 .where(f"run_id = 'next{min_users}'"))
+        shares[min_users] = sum(p in real for p in synthetic) / len(synthetic)
+    assert kept["min_users"] == 1 and kept["pairs"] > 0
+    assert shares[1] > shares[0] + 0.3, shares
+
+
 def test_session_generation_is_independent_of_partitioning(spark, profiled):
     conf = _conf(profiled, "train.model=session", "generate.run_id=parts")
     train(spark, conf)

@@ -105,3 +105,19 @@ def test_popularity_matches_direct_formulas():
     top = sorted(counts, reverse=True)[: -(-len(counts) // 100)]
     assert pop["top1pct_share"] == pytest.approx(sum(top) / sum(counts))
     assert popularity([(3, 10)])["gini"] == pytest.approx(0.0)  # all equal
+
+
+def test_queries_fewer_than_k_users_issued_are_not_kept(spark):
+    # "sofa": 5 users; "jane doe 12 elm st": one user, 9 times (planted); "lamp": 4 users.
+    searches = ([(f"u{i}", "sofa") for i in range(5)] + [("u9", "jane doe 12 elm st")] * 9
+                + [(f"u{i}", "lamp") for i in range(4)])
+    rows = [(u, f"{u}-s", (T0 + pd.Timedelta(seconds=k)).to_pydatetime(), "search", None, None, None, q, None, None)
+            for k, (u, q) in enumerate(searches)]
+    events = spark.createDataFrame(rows, "user_id string, session_id string, ts timestamp, event_type string, "
+                                   "item_id string, category string, price double, query string, "
+                                   "position int, device string")
+    agg = aggregate(events, max_position=20)
+    kept = lambda k: [q["query"] for q in summarise(agg, top_queries=10, min_query_users=k)["top_queries"]]  # noqa: E731
+    assert kept(5) == ["sofa"]
+    assert kept(4) == ["sofa", "lamp"]
+    assert kept(1) == ["jane doe 12 elm st", "sofa", "lamp"]  # by events

@@ -117,6 +117,7 @@ class ItemTable:
         self.start = np.searchsorted(cats, np.arange(n_cats), "left")
         self.end = np.searchsorted(cats, np.arange(n_cats), "right")
         self.categories = categories  # names of category tokens 1..len(categories)
+        self.follow = NextItems(items, self.ids) if "next_items" in items else None
 
     def lookups(self) -> dict[str, pd.DataFrame]:
         """Item rows and category tokens to their ids and names (decoded in Spark)."""
@@ -149,6 +150,59 @@ class ItemTable:
         return row
 
 
+class NextItems:
+    """Item-to-item transitions kept from the real log (`covisit.next_items`): after an
+    item, each kept next item follows with its share of the item's transitions; otherwise
+    the model's own draw stands."""
+
+    def __init__(self, items: pd.DataFrame, ids: np.ndarray):
+        row_of = {item: i for i, item in enumerate(ids)}
+        nxt, share = [], []
+        for item, nexts, counts, total in zip(items["item_id"], items["next_items"], items["next_counts"],
+                                              items["transitions"]):
+            if not hasattr(nexts, "__len__") or not len(nexts):  # None or NaN: no kept transition
+                continue
+            r = row_of[item]
+            rows = [row_of.get(n, -1) for n in nexts]
+            keep = [j for j, n in enumerate(rows) if n >= 0]
+            nxt.append(np.asarray(rows)[keep])
+            share.append(2.0 * r + np.cumsum(np.asarray(counts, dtype=float)[keep]) / float(total))
+        order = np.argsort([s[0] for s in share], kind="stable") if share else []
+        self.next = np.concatenate([nxt[i] for i in order]) if share else np.zeros(0, dtype=np.int64)
+        # Keys 2 * row + cumulative share: one sorted array searched for every row at once.
+        self.key = np.concatenate([share[i] for i in order]) if share else np.zeros(0)
+        self.pairs = len(self.next)
+
+    def draw(self, prev: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """The next item's row after each previous row (-1: none), given uniforms; -1 where
+        the draw falls outside the kept transitions."""
+        if not self.pairs:
+            return np.full(len(prev), -1, dtype=np.int64)
+        j = np.searchsorted(self.key, 2.0 * prev + u, side="right")
+        hit = (prev >= 0) & (j < self.pairs)
+        j = np.minimum(j, self.pairs - 1)
+        hit &= np.floor(self.key[j] / 2.0 + 1e-12).astype(np.int64) == prev
+        return np.where(hit, self.next[j], -1)
+
+
+def follow_items(row: np.ndarray, item_token: np.ndarray, session: np.ndarray, step: np.ndarray,
+                 follow: NextItems, u: np.ndarray) -> np.ndarray:
+    """Item rows of events (grouped by session, in order) once real transitions are applied:
+    an event repeating its predecessor's token repeats its item, and an event with a fresh
+    item follows the session's previous item with the kept transitions' shares."""
+    row = row.copy()
+    last = np.full(len(row), -1, dtype=np.int64)  # the session's latest item row, per event
+    for t in range(1, int(step.max(initial=0)) + 1):
+        i = np.nonzero(step == t)[0]
+        prev_row = np.where(row[i - 1] >= 0, row[i - 1], last[i - 1])
+        last[i] = prev_row
+        has_item = row[i] >= 0
+        repeat = has_item & (item_token[i] == item_token[i - 1])
+        drawn = follow.draw(np.where(has_item & ~repeat, prev_row, -1), u[i])
+        row[i] = np.where(repeat, row[i - 1], np.where(drawn >= 0, drawn, row[i]))
+    return row
+
+
 def to_codes(tokens: dict[str, np.ndarray], users: np.ndarray, session_k: np.ndarray, starts: np.ndarray,
              items: ItemTable, key: int, sessions: np.ndarray, item_power: float = 1.0) -> pd.DataFrame:
     """Event codes (schema.CODES_DDL) from generated (S, T) token arrays."""
@@ -159,7 +213,10 @@ def to_codes(tokens: dict[str, np.ndarray], users: np.ndarray, session_k: np.nda
     b = np.maximum(g - 1, 0).astype(np.float64)
     gap = np.where(g > 0, (2.0 ** b - 1) + rng.uniform(key, ent, 16 * step + 7) * 2.0 ** b, 0.0)
     cat = tokens["cat"][s_idx, t_idx]
-    row = items.resolve(tokens["item"][s_idx, t_idx], cat, rng.uniform(key, ent, 16 * step + 8), item_power)
+    item = tokens["item"][s_idx, t_idx]
+    row = items.resolve(item, cat, rng.uniform(key, ent, 16 * step + 8), item_power)
+    if items.follow is not None:
+        row = follow_items(row, item, s_idx, t_idx, items.follow, rng.uniform(key, ent, 16 * step + 9))
     return codes_frame(users[s_idx], session_k[s_idx], starts[s_idx] + within_session(gap, s_idx),
                        typ[s_idx, t_idx] - 1, row, np.where(cat > 0, cat, -1),
                        tokens["query"][s_idx, t_idx] - 1, tokens["pos"][s_idx, t_idx])

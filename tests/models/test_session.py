@@ -14,7 +14,7 @@ from synthlib.loader import memory_batches
 from synthlib.models.artifact import ModelArtifactError
 from synthlib.models.session import SessionConfig, SessionModel, SessionNet, build, model_args
 from synthlib.models.session_baseline import CountBaseline
-from synthlib.models.timeline import Conditions
+from synthlib.models.timeline import Conditions, NextItems, follow_items
 from synthlib.schema import EVENT_TYPES
 
 CFG = SessionConfig(dim=16, max_events=6, sessions_per_row=2, vocab_items=6, max_categories=3, candidates=4)
@@ -220,3 +220,26 @@ def test_end_calibration_matches_the_mean_session_length():
     for target in (2.0, 4.5):
         net.calibrate_end(ctx, target, seed=0)
         assert abs(mean_length() - target) < 0.5
+
+
+def test_next_items_follow_real_transitions_with_their_shares():
+    ids = np.array(["a", "b", "c", "d"], dtype=object)
+    items = pd.DataFrame({"item_id": ["a", "c", "d"], "next_items": [["b", "c", "zz"], ["a"], None],
+                          "next_counts": [[3, 1, 4], [2], None], "transitions": [8, 2, 0]})
+    follow = NextItems(items, ids)  # "zz" is not in the table: dropped, its share not followed
+    u = (np.arange(100) + 0.5) / 100
+    after_a = follow.draw(np.zeros(100, dtype=np.int64), u)
+    assert [(after_a == r).sum() for r in (1, 2, -1)] == [37, 13, 50]  # u < 3/8, u < 4/8, the rest
+    assert (follow.draw(np.full(100, 2), u) == 0).all()  # c -> a always
+    assert (follow.draw(np.full(100, 1), u) == -1).all() and (follow.draw(np.full(100, -1), u) == -1).all()
+
+
+def test_follow_items_repeats_and_follows_within_sessions():
+    follow = NextItems(pd.DataFrame({"item_id": ["a"], "next_items": [["b"]], "next_counts": [[1]],
+                                     "transitions": [1]}), np.array(["a", "b", "c"], dtype=object))
+    # Session 0: a, (search), c-token -> follows a to b; session 1: tail token twice -> one item.
+    row = np.array([0, -1, 2, 2, 1])
+    token = np.array([5, 0, 7, 9, 9])
+    session, step = np.array([0, 0, 0, 1, 1]), np.array([0, 1, 2, 0, 1])
+    out = follow_items(row, token, session, step, follow, np.full(5, 0.5))
+    assert out.tolist() == [0, -1, 1, 2, 2]
