@@ -7,6 +7,7 @@ evaluation of all runs side by side (fidelity, privacy, utility, report).
 
     .venv/bin/python benchmarks/quality.py [--logs taobao,yoochoose] [--models session,stats,ctgan,tvae]
                                            [--minutes 6] [--baseline-minutes 3] [--out out/quality]
+                                           [--set train.params.next_min_users=1 ...]
 
 Prints one JSON object; each log's report is at <out>/<log>/eval/report.html.
 """
@@ -30,7 +31,8 @@ KEY_METRICS = ("knn_recall_ratio", "als_recall_ratio", "copy_share", "dcr_median
                "covisit_neighbour_distance", "hour_of_day_tv")
 
 
-def run_log(spark, log: str, models: list[str], minutes: float, baseline_minutes: float, out: str) -> dict:
+def run_log(spark, log: str, models: list[str], minutes: float, baseline_minutes: float, out: str,
+            overrides: list[str] = ()) -> dict:
     conf_file = os.path.join(ROOT, "conf", f"{log}.yaml")
     base = [f"output={os.path.join(out, log)}"]
     conf = lambda *more: load_config(conf_file, [*base, *more])  # noqa: E731
@@ -45,14 +47,14 @@ def run_log(spark, log: str, models: list[str], minutes: float, baseline_minutes
     summary = timed("profile", profile, conf())
     for model in models:
         # The confs' train.params are the session model's; the others keep their defaults.
-        budget = [f"train.max_minutes={minutes}"] if model == "session" else \
+        budget = [f"train.max_minutes={minutes}", *overrides] if model == "session" else \
             [f"train.max_minutes={baseline_minutes}", "train.params={}"]
         c = conf(f"train.model={model}", f"generate.run_id={model}", *budget)
         timed(f"train_{model}", train, c)
         timed(f"generate_{model}", generate, c)
         if model == "session":
             timed("generate_session_augment", generate,
-                  conf("train.model=session", "generate.run_id=session-augment", "generate.augment=true"))
+                  conf("train.model=session", "generate.run_id=session-augment", "generate.augment=true", *overrides))
     augment = ["evaluate.augment_run=session-augment"] if "session" in models else []
     result = timed("evaluate", evaluate, conf(f"evaluate.runs=[{','.join(models)}]", *augment))
     saved = json.load(open(result["metrics_path"]))
@@ -79,10 +81,11 @@ def main() -> None:
     p.add_argument("--models", default="session,stats,ctgan,tvae")
     p.add_argument("--minutes", type=float, default=6.0, help="training budget of the session model")
     p.add_argument("--baseline-minutes", type=float, default=3.0, help="training budget of ctgan and tvae")
+    p.add_argument("--set", action="append", default=[], help="a conf override for the session model")
     p.add_argument("--out", default=os.path.join(ROOT, "out", "quality"))
     args = p.parse_args()
     spark = get_spark(load_config(os.path.join(ROOT, "conf", "taobao.yaml")).spark)
-    results = {log: run_log(spark, log, args.models.split(","), args.minutes, args.baseline_minutes, args.out)
+    results = {log: run_log(spark, log, args.models.split(","), args.minutes, args.baseline_minutes, args.out, args.set)
                for log in args.logs.split(",")}
     print(json.dumps(results, indent=2, sort_keys=True, default=str))
 

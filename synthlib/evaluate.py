@@ -25,6 +25,7 @@ from synthlib.encode import sample_users
 from synthlib.fidelity import compare, describe
 from synthlib.privacy import distances, verbatim_copies
 from synthlib.report import metric_kind, write_report
+from synthlib.text_quality import query_text
 from synthlib.utility import utility
 
 METRICS_DDL = "run_id string, model string, kind string, metric string, value double, mark string, evaluated_at timestamp"
@@ -50,6 +51,10 @@ def _marks(metrics: dict, ev: EvaluateConf) -> dict:
         elif name == "dcr_median_synthetic":
             marks[name] = "pass" if v >= (metrics["dcr_median_holdout"] or 0.0) else "fail"
         elif name in ("dcr_median_holdout", "copy_share_holdout"):  # the real held-out reference
+            marks[name] = "info"
+        elif name == "query_rare_events":  # the k-user rule
+            marks[name] = "pass" if v == 0 else "fail"
+        elif name.startswith("query_"):  # text quality: compared with the real text in the report
             marks[name] = "info"
         else:
             marks[name] = _mark_fidelity(v, ev)
@@ -123,6 +128,10 @@ def _evaluate_run(real, train: DataFrame, test: DataFrame | None, synthetic: Dat
         metrics.update({k: dist[k] for k in ("dcr_median_synthetic", "dcr_median_holdout", "mia_auc")})
         privacy.update(distances={k: v for k, v in dist.items() if k != "histograms"}, mia_non_members=population)
         figures["dcr"] = dist["histograms"]
+        text = query_text(train, test, synthetic, min_users=conf.profile.min_query_users, seed=conf.seed)
+        if text:
+            metrics.update({f"query_{k}": v for k, v in text.items() if not k.endswith("_real")})
+            figures["text_real"] = {k: v for k, v in text.items() if k.endswith("_real")}
     return {"events": desc.summary["events"], "metrics": metrics, "privacy": privacy}, figures
 
 
@@ -178,7 +187,7 @@ def evaluate(spark: SparkSession, conf: Config, run_id: str | None = None) -> di
 
 def _write_metrics_table(spark: SparkSession, conf: Config, runs: dict) -> None:
     now = datetime.now(timezone.utc).replace(tzinfo=None)
-    rows = [(r, v["model"], metric_kind(m), m, value, v["marks"].get(m), now)
+    rows = [(r, v["model"], metric_kind(m), m, None if value is None else float(value), v["marks"].get(m), now)
             for r, v in runs.items() for m, value in v["metrics"].items()]
     ids = ", ".join("'" + r + "'" for r in runs)  # run ids are [A-Za-z0-9._-]
     write_table(spark.createDataFrame(rows, METRICS_DDL), conf.path("eval", "metrics"), mode="overwrite",

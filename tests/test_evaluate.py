@@ -54,12 +54,22 @@ def test_every_kind_of_metric_is_reported(evaluated):
     assert saved["runs"]["seed5-stats"]["privacy"]["mia_non_members"] == "the held-out test split"
 
 
+def test_search_text_is_measured_and_keeps_the_k_user_rule(evaluated):
+    conf, _ = evaluated
+    saved = json.load(open(conf.path("eval", "metrics.json")))["runs"]["seed5-stats"]
+    m, marks = saved["metrics"], saved["marks"]
+    # The stats model only emits queries that at least profile.min_query_users users issued.
+    assert m["query_rare_events"] == 0 and marks["query_rare_events"] == "pass"
+    assert m["query_exact_share"] == 1.0 and 0 < m["query_bleu4"] <= 1 and 0 < m["query_distinct1"] <= 1
+
+
 def test_metrics_table_holds_one_row_per_run_and_metric(spark, evaluated):
     conf, result = evaluated
     table = spark.read.format("delta").load(conf.path("eval", "metrics"))
     rows = table.where("run_id = 'seed5-stats'").collect()
     assert len(rows) == len(result["runs"]["seed5-stats"]["metrics"])
-    assert {r["kind"] for r in rows} == {"fidelity", "privacy", "utility"} and {r["model"] for r in rows} == {"stats"}
+    assert {r["kind"] for r in rows} == {"fidelity", "privacy", "utility", "text"}
+    assert {r["model"] for r in rows} == {"stats"}
     evaluate(spark, conf)  # a rerun replaces its rows
     assert spark.read.format("delta").load(conf.path("eval", "metrics")).count() == len(rows)
 
@@ -69,7 +79,8 @@ def test_report_shows_every_plot(evaluated):
     page = open(conf.path("eval", "report.html")).read()
     for caption in ("rank-frequency, log-log", "Session length", "Funnel", "Hour of day", "Event transitions: real",
                     "Event transitions: seed5-stats", "Distance to the closest training session", "recall @20",
-                    "Augmentation", "Clicks by result position", "Query length", "copy_share", "mia_auc"):
+                    "Augmentation", "Clicks by result position", "Query length", "copy_share", "mia_auc",
+                    "Search text", "BLEU-4 against the held-out queries", "self-BLEU"):
         assert caption in page, caption
     assert page.count("<svg") >= 14 and "http" not in page.replace("http://www.w3.org/2000/svg", "")
 

@@ -1,0 +1,115 @@
+"""Training of the text model: tokenizer and conditions from Spark, pieces encoded on the
+executors, batches read back through Petastorm (`synthlib.loader`), then `fit`."""
+from __future__ import annotations
+
+import time
+from typing import Iterator
+
+import pandas as pd
+import torch
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from synthlib import __version__
+from synthlib.fit import FitConfig, evaluate_nll, fit
+from synthlib.loader import PetastormSource
+from synthlib.models.text import PAD, Conditions, TextConfig, TextModel, build, model_args, train_tokenizer
+from synthlib.text_quality import distinct
+
+COLUMNS = ["ids", "cat", "brand", "band"]
+TEXT_DDL = "text string, category string, brand string, price double"
+
+
+def _top(frame: DataFrame, col: str, n: int) -> list[str]:
+    """The n most frequent non-empty values of a column (bounded by n)."""
+    rows = (frame.where(F.col(col).isNotNull() & (F.col(col) != "")).groupBy(col).count()
+            .orderBy(F.desc("count"), col).limit(n).collect())
+    return [r[col] for r in rows]
+
+
+def conditions(frame: DataFrame, config: TextConfig) -> Conditions:
+    prices = frame.where(F.col("price").isNotNull() & ~F.isnan("price"))
+    edges = prices.approxQuantile("price", [i / config.price_bands for i in range(1, config.price_bands)], 0.001) \
+        if prices.limit(1).count() else []
+    return Conditions(_top(frame, "category", config.max_categories), _top(frame, "brand", config.max_brands),
+                      sorted(edges))
+
+
+def encoded(frame: DataFrame, tokenizer: bytes, cond: Conditions, config: TextConfig, *, validation: float,
+            seed: int) -> DataFrame:
+    """Rows (row_key, split, ids (BOS, pieces, EOS, padding), cat, brand, band), encoded on the executors."""
+    width = config.max_pieces + 2
+
+    def encode(parts: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        import sentencepiece as spm
+
+        sp = spm.SentencePieceProcessor(model_proto=tokenizer)
+        for pdf in parts:
+            pieces = sp.encode(pdf["text"].tolist())
+            c = cond.encode(pdf["category"].tolist(), pdf["brand"].tolist(), pdf["price"].tolist())
+            ids = [([2, *p[:config.max_pieces], 3] + [PAD] * width)[:width] for p in pieces]
+            yield pd.DataFrame({"row_key": pdf["row_key"], "ids": ids, **{k: v.numpy() for k, v in c.items()}})
+
+    keyed = frame.withColumn("row_key", F.xxhash64(F.lit(seed), F.lit("text"), "text", "category"))
+    out = keyed.select("row_key", "text", "category", "brand", "price").mapInPandas(
+        encode, "row_key long, ids array<int>, cat long, brand long, band long")
+    held = (F.abs(F.col("row_key")) % 10_000) < int(validation * 10_000)
+    return out.withColumn("split", F.when(held, "validation").otherwise("train"))
+
+
+def calibrate_temperature(model: TextModel, real: list, seed: int, rounds: int = 8) -> float:
+    """The sampling temperature at which strings generated for the conditions of `real` rows
+    have the real strings' distinct-2 (bisection between 0.2 and 1.5)."""
+    target = distinct([r["text"] for r in real], 2)
+    ids = list(range(len(real)))
+    conds = ([r["category"] for r in real], [r["brand"] for r in real], [r["price"] for r in real])
+    lo, hi = 0.2, 1.5
+    for _ in range(rounds):
+        mid = (lo + hi) / 2
+        texts = [t for t in model.sample(ids, *conds, seed=seed, tries=1, temperature=mid) if t]
+        lo, hi = (mid, hi) if distinct(texts, 2) < target else (lo, mid)
+    return round((lo + hi) / 2, 4)
+
+
+def train_text(spark: SparkSession, frame: DataFrame, config: TextConfig, fit_config: FitConfig, *,
+               cache_dir: str, seed: int, batch_size: int = 64, validation: float = 0.1,
+               tokenizer_strings: int = 200_000, calibration_strings: int = 1000,
+               lineage: dict | None = None) -> TextModel:
+    """Fit the text model on `frame` (TEXT_DDL columns; brand and price may be null)."""
+    started = time.time()
+    frame = frame.where(F.col("text").isNotNull() & (F.trim("text") != ""))
+    sample = [r[0] for r in frame.select("text").orderBy(F.xxhash64(F.lit(seed), F.lit("tokenizer"), "text"))
+              .limit(tokenizer_strings).collect()]  # bounded
+    if not sample:
+        raise ValueError("no text to train on: every string is null or empty")
+    tokenizer = train_tokenizer(sample, config)
+    cond = conditions(frame, config)
+    import sentencepiece as spm
+
+    n_pieces = spm.SentencePieceProcessor(model_proto=tokenizer).get_piece_size()
+    args = model_args(config, n_pieces, cond)
+    torch.manual_seed(seed)
+    net = build(args)
+    rows = encoded(frame, tokenizer, cond, config, validation=validation, seed=seed).cache()
+    loss = lambda b: net(b)  # noqa: E731
+    with PetastormSource(spark, rows.where("split = 'train'"), cache_dir=cache_dir, columns=COLUMNS,
+                         order_by=["row_key"]) as tr, \
+         PetastormSource(spark, rows.where("split = 'validation'"), cache_dir=cache_dir, columns=COLUMNS,
+                         order_by=["row_key"]) as va:
+        has_validation = len(va) > 0
+        val = (lambda e: va.batches(batch_size=256, seed=seed, epoch=0)) if has_validation else None
+        result = fit(net, loss, lambda e: tr.batches(batch_size=batch_size, seed=seed, epoch=e), val, fit_config)
+        net.eval()
+        nll = evaluate_nll(loss, val(0))[0] if has_validation else float("nan")
+        strings = {"train": len(tr), "validation": len(va)}
+    rows.unpersist()
+    real = (frame.orderBy(F.xxhash64(F.lit(seed), F.lit("calibrate"), "text", "category"))
+            .limit(calibration_strings).collect())  # bounded
+    model = TextModel({"args": args, "conditions": cond.to_json()}, tokenizer, net.state_dict())
+    temperature = calibrate_temperature(model, real, seed)
+    spec = {"model": "text", "version": __version__, "seed": seed, "args": args, "conditions": cond.to_json(),
+            "temperature": temperature, "lineage": lineage or {},
+            "training": {"strings": strings, "history": result.history, "best_epoch": result.best_epoch,
+                         "validation_nll_per_piece": nll, "pieces": n_pieces,
+                         "train_seconds": round(time.time() - started, 1)}}
+    return TextModel(spec, tokenizer, net.state_dict())
