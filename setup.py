@@ -29,6 +29,9 @@ setup(
         "torch>=2.3,<3",
         "petastorm==0.12.1",
         "opacus>=1.5,<1.6",
+        # The text model's tokenizer, and BLEU as the field computes it.
+        "sentencepiece==0.2.3",
+        "sacrebleu==2.6.0",
     ],
     extras_require={
         # Provided by Databricks Runtime 17.3 LTS; installed locally and on plain clusters.

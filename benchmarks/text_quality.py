@@ -1,7 +1,7 @@
 """Text benchmark: the text model against a category n-gram model and re-sampled real
 strings, on an 80/20 split of real search queries and of real product titles.
 
-    .venv/bin/python benchmarks/text_quality.py [--sets queries,titles] [--minutes 4] [--k 5]
+    .venv/bin/python benchmarks/text_quality.py [--sets queries,titles] [--minutes 4] [--k 5] [--params JSON]
 
 - queries: WANDS queries (category: the product class) and ESCI queries (no category);
 - titles: Walmart-Amazon product titles (category, brand, price).
@@ -69,7 +69,7 @@ def by_category(rows) -> dict:
     return out
 
 
-def run(spark, name: str, minutes: float, k: int, seed: int, out: str) -> dict:
+def run(spark, name: str, minutes: float, k: int, seed: int, out: str, params: dict) -> dict:
     train, test = split(load(name), seed)
     users = Counter(r[0] for r in train)
     blocked = {t for t, n in users.items() if n < k}
@@ -80,7 +80,7 @@ def run(spark, name: str, minutes: float, k: int, seed: int, out: str) -> dict:
 
     start = time.time()
     frame = spark.createDataFrame(train, TEXT_DDL)
-    model = train_text(spark, frame, TextConfig(), FitConfig(epochs=60, lr=3e-3, patience=3, max_minutes=minutes,
+    model = train_text(spark, frame, TextConfig(**params), FitConfig(epochs=60, lr=3e-3, patience=3, max_minutes=minutes,
                                                              seed=seed, progress=False),
                        cache_dir=os.path.join(out, "cache"), seed=seed)
     seconds["train_text"] = round(time.time() - start, 1)
@@ -140,10 +140,12 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=4.0, help="training budget of the text model, per set")
     p.add_argument("--k", type=int, default=5, help="users a training string needs to be emitted")
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--params", default="{}", help="TextConfig settings as JSON, e.g. '{\"dim\": 256}'")
     p.add_argument("--out", default=os.path.join(ROOT, "out", "text_quality"))
     a = p.parse_args()
     spark = get_spark()
-    print(json.dumps({s: run(spark, s, a.minutes, a.k, a.seed, a.out) for s in a.sets.split(",")}, indent=2))
+    params = json.loads(a.params)
+    print(json.dumps({s: run(spark, s, a.minutes, a.k, a.seed, a.out, params) for s in a.sets.split(",")}, indent=2))
 
 
 if __name__ == "__main__":

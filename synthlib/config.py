@@ -132,6 +132,15 @@ class DPConf(_Strict):
     users_per_step: int = Field(64, ge=1)  # expected users in a step's Poisson sample
 
 
+class TextTrainConf(_Strict):
+    """The text model that writes search queries (see synthlib.models.text)."""
+    epochs: int = Field(30, ge=1)
+    max_minutes: float = Field(5, gt=0)
+    batch_size: int = Field(64, ge=1)
+    max_strings: int = Field(500_000, ge=10)  # training queries, by seeded hash
+    params: dict[str, Any] = {}  # TextConfig settings, e.g. {dim: 192, vocab_size: 2000}
+
+
 class TrainConf(_Strict):
     model: Literal["session", "ctgan", "tvae", "stats"] = "session"
     max_items: int = Field(200_000, ge=1, le=20_000_000)  # items carried by the model, most popular first
@@ -148,6 +157,9 @@ class TrainConf(_Strict):
     max_minutes: float = Field(12, gt=0)  # training stops after the epoch that passes this budget
     dp: Optional[DPConf] = None
     params: dict[str, Any] = {}  # the model's own settings, e.g. {dim: 64, arch: gru}
+    # With a text section, `train` also fits a text model on the training sample's search
+    # queries, and `generate` gives synthetic searches without a frequent query one from it.
+    text: Optional[TextTrainConf] = None
 
 
 class SegmentConf(_Strict):

@@ -21,7 +21,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from synthlib.config import Config, ConfigError, GenerateConf
-from synthlib.delta_io import commit_of, sql_path, write_table
+from synthlib.delta_io import commit_of, is_delta, sql_path, write_table
 from synthlib.models import load_model, model_class
 from synthlib.models.artifact import ModelArtifactError
 from synthlib.models.timeline import MAX_SESSIONS, Conditions, Timeline
@@ -153,6 +153,20 @@ def events_frame(spark: SparkSession, conf: Config, model, run_id: str) -> tuple
     return events.withColumn("date", F.to_date("ts")).withColumn("run_id", F.lit(run_id)), p
 
 
+def _query_model(spark: SparkSession, conf: Config):
+    """(text model, real training log) when `train` saved a text model; None otherwise."""
+    from synthlib.models.text import TextModel
+
+    path = conf.path("model", "text")
+    if not os.path.exists(os.path.join(path, "model.json")):
+        return None
+    real = conf.path("ingest", "events")
+    if not is_delta(spark, real):  # the k-user rule needs the real log: no unchecked string goes out
+        raise FileNotFoundError(f"the text model at {path} needs the real training log at {real} to check the "
+                                f"k-user rule; run `synthlib profile --conf {conf.source_file}` or remove {path}")
+    return TextModel.load(path), spark.read.format("delta").load(real)
+
+
 def generate(spark: SparkSession, conf: Config) -> dict:
     """Write synthetic events to `<output>/tables/events`, replacing only this run's rows."""
     model = load_model(conf.path("model"))
@@ -163,6 +177,12 @@ def generate(spark: SparkSession, conf: Config) -> dict:
     run_id = conf.generate.run_id or f"seed{conf.seed}-{model.kind}"
     path = conf.path("tables", "events")
     events, p = events_frame(spark, conf, model, run_id)
+    text = _query_model(spark, conf)
+    if text is not None:
+        from synthlib.queries import fill_queries
+
+        events = fill_queries(spark, events, text[0], text[1], seed=conf.seed,
+                              min_users=conf.profile.min_query_users)
     lineage = {"operation": "generate", "run_id": run_id, "seed": conf.seed, "model": model.kind,
                "model_version": model.spec["version"], "users": p["users"],
                "start": str(p["start"]), "days": p["days"],

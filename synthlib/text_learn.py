@@ -2,6 +2,7 @@
 executors, batches read back through Petastorm (`synthlib.loader`), then `fit`."""
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Iterator
 
@@ -113,3 +114,30 @@ def train_text(spark: SparkSession, frame: DataFrame, config: TextConfig, fit_co
                          "validation_nll_per_piece": nll, "pieces": n_pieces,
                          "train_seconds": round(time.time() - started, 1)}}
     return TextModel(spec, tokenizer, net.state_dict())
+
+
+def train_queries(spark: SparkSession, conf) -> dict:
+    """`train.text`: fit the text model on the training sample's search queries and save it
+    to `<output>/model/text`; returns its info."""
+    from synthlib.config import ConfigError
+    from synthlib.learn import sampled_events
+    from synthlib.train import fit_config, model_params
+
+    t = conf.train.text
+    if conf.train.dp:
+        raise ConfigError("train.text: the text model is not trained with DP-SGD; remove train.text or train.dp")
+    cfg = model_params(conf.model_copy(update={"train": conf.train.model_copy(update={"params": t.params})}),
+                       TextConfig)
+    queries = (sampled_events(spark, conf).where((F.col("event_type") == "search") & F.col("query").isNotNull())
+               .select(F.col("query").alias("text"), "category", F.lit(None).cast("string").alias("brand"),
+                       F.lit(None).cast("double").alias("price"))
+               .orderBy(F.xxhash64(F.lit(conf.seed), F.lit("queries"), "text", "category")).limit(t.max_strings))
+    if not queries.limit(1).count():
+        raise ConfigError("train.text: the training sample has no search with a query; remove train.text")
+    fc = dataclasses.replace(fit_config(conf, progress=False), epochs=t.epochs, max_minutes=t.max_minutes)
+    model = train_text(spark, queries, cfg, fc, cache_dir=conf.path("cache", "petastorm"), seed=conf.seed,
+                       batch_size=t.batch_size, validation=conf.train.validation,
+                       lineage={"events_path": conf.path("ingest", "events")})
+    path = conf.path("model", "text")
+    model.save(path)
+    return {"path": path, "temperature": model.spec["temperature"], **model.spec["training"]}

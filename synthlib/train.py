@@ -6,6 +6,8 @@ users, encoded in Spark and read back through Petastorm (`synthlib.loader`).
 from __future__ import annotations
 
 import dataclasses
+import os
+import shutil
 import time
 
 from pyspark.sql import SparkSession
@@ -67,7 +69,15 @@ def train(spark: SparkSession, conf: Config) -> dict:
                           "lower train.max_items or the model's size, or raise the limit "
                           "(it is broadcast to every executor)")
     model.save(conf.path("model"))
-    return {**model.get_info(), "size_mb": round(size_mb, 2), "path": conf.path("model")}
+    info = {**model.get_info(), "size_mb": round(size_mb, 2), "path": conf.path("model")}
+    text_path = conf.path("model", "text")
+    if conf.train.text:
+        from synthlib.text_learn import train_queries
+
+        info["text"] = train_queries(spark, conf)
+    elif os.path.isdir(text_path):  # a text model of an earlier run must not outlive it
+        shutil.rmtree(text_path)
+    return info
 
 
 def base_spec(conf: Config, kind: str, summary: dict, lineage: dict, started: float) -> dict:

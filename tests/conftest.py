@@ -27,6 +27,26 @@ def spark():
     session.stop()
 
 
+COLORS = ["red", "blue", "grey", "green", "black", "white"]
+
+
+@pytest.fixture(scope="session")
+def text_model(spark, tmp_path_factory):
+    """A text model trained through the Petastorm loader on "<colour> sofa" and "<colour> lamp"
+    (sofas by acme at 500, lamps by lumo at 30) and one rare string."""
+    from synthlib.fit import FitConfig
+    from synthlib.models.text import TextConfig
+    from synthlib.text_learn import TEXT_DDL, train_text
+
+    rows = [(f"{c} {kind}", kind, brand, price) for _ in range(12) for c in COLORS
+            for kind, brand, price in (("sofa", "acme", 500.0), ("lamp", "lumo", 30.0))]
+    rows.append(("jane doe 12 elm st", "rare", None, None))
+    cfg = TextConfig(vocab_size=40, dim=32, dropout=0.0, max_pieces=12, price_bands=2)
+    fit = FitConfig(epochs=12, lr=1e-2, patience=12, max_minutes=2, seed=3, progress=False)
+    return train_text(spark, spark.createDataFrame(rows, TEXT_DDL), cfg, fit,
+                      cache_dir=str(tmp_path_factory.mktemp("text") / "cache"), seed=3, batch_size=8)
+
+
 @pytest.fixture
 def write_conf(tmp_path):
     """write_conf(dict) -> path of a YAML conf whose output defaults to a temp folder."""

@@ -130,3 +130,22 @@ def test_tabular_rows_respect_conditions():
     assert (column == 0).all() and value.tolist() == [0, 1, 2, 2]
     v = cond.vector(column, value)
     assert v.sum().item() == 4 and v[2, 2] == 1
+
+
+def test_text_model_writes_the_synthetic_searches_queries(spark, profiled):
+    import os
+
+    from synthlib.queries import rare_queries
+
+    conf = _conf(profiled, "train.model=session", "train.epochs=1", "generate.run_id=text",
+                 "train.text={epochs: 2, max_minutes: 1, params: {dim: 32, vocab_size: 200}}")
+    info = train(spark, conf)["text"]
+    assert info["strings"]["train"] > 0 and os.path.exists(conf.path("model", "text", "tokenizer.model"))
+    generate(spark, conf)
+    events = spark.read.format("delta").load(conf.path("tables", "events")).where("run_id = 'text'")
+    searches = events.where("event_type = 'search'")
+    assert searches.where("query IS NOT NULL").count() > 0.8 * searches.count() > 0
+    real = spark.read.format("delta").load(conf.path("ingest", "events"))
+    assert searches.join(rare_queries(real, conf.profile.min_query_users), "query").count() == 0
+    train(spark, _conf(profiled, "train.model=session", "train.epochs=1"))  # no text section: no text model
+    assert not os.path.exists(conf.path("model", "text"))

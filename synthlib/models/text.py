@@ -17,6 +17,7 @@ and `tokenizer.model` (the SentencePiece model), each pinned by hash.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -35,7 +36,7 @@ OTHER = "(other)"
 
 @dataclass(frozen=True)
 class TextConfig:
-    vocab_size: int = 2000  # SentencePiece pieces, at most a quarter of the training strings
+    vocab_size: int = 2000  # SentencePiece pieces, at most half as many as the training strings
     dim: int = 192
     layers: int = 1
     dropout: float = 0.3
@@ -53,7 +54,7 @@ def train_tokenizer(texts: list[str], config: TextConfig) -> bytes:
     out = io.BytesIO()
     spm.SentencePieceTrainer.train(
         sentence_iterator=iter(texts), model_writer=out, model_type="unigram",
-        vocab_size=max(64, min(config.vocab_size, len(texts) // 4)),
+        vocab_size=max(64, min(config.vocab_size, len(texts) // 2)),
         character_coverage=1.0, hard_vocab_limit=False, pad_id=PAD, unk_id=UNK, bos_id=BOS, eos_id=EOS,
         minloglevel=2, num_threads=1)
     return out.getvalue()
@@ -159,8 +160,18 @@ class TextModel:
     @classmethod
     def load(cls, path: str) -> "TextModel":
         spec, files = load_artifact(path, cls.kind)
+        return cls.from_bytes(json.dumps(spec), files[TOKENIZER], files[WEIGHTS])
+
+    def to_bytes(self) -> tuple[str, bytes, bytes]:
+        """(spec JSON, tokenizer, weights): plain data to broadcast, never a pickle."""
+        spec = {k: v for k, v in self.spec.items() if k != "files"}
+        return json.dumps(spec, sort_keys=True), self.tokenizer_bytes, state_bytes(self.net.state_dict())
+
+    @classmethod
+    def from_bytes(cls, spec_json: str, tokenizer: bytes, weights: bytes) -> "TextModel":
+        spec = {k: v for k, v in json.loads(spec_json).items() if k != "files"}
         try:
-            return cls({k: v for k, v in spec.items() if k != "files"}, files[TOKENIZER], load_state(files[WEIGHTS]))
+            return cls(spec, tokenizer, load_state(weights))
         except (KeyError, RuntimeError, TypeError, ValueError) as e:
             raise ModelArtifactError(f"the text model's files do not fit together ({type(e).__name__}: "
                                      f"{str(e).splitlines()[0]}); train it again") from None
