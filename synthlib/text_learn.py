@@ -126,8 +126,7 @@ def train_queries(spark: SparkSession, conf) -> dict:
     t = conf.train.text
     if conf.train.dp:
         raise ConfigError("train.text: the text model is not trained with DP-SGD; remove train.text or train.dp")
-    cfg = model_params(conf.model_copy(update={"train": conf.train.model_copy(update={"params": t.params})}),
-                       TextConfig)
+    cfg = model_params(conf, TextConfig, t.params, "train.text.params")
     queries = (sampled_events(spark, conf).where((F.col("event_type") == "search") & F.col("query").isNotNull())
                .select(F.col("query").alias("text"), "category", F.lit(None).cast("string").alias("brand"),
                        F.lit(None).cast("double").alias("price"))

@@ -23,15 +23,17 @@ PROFILE_KEYS = ("sessions_per_user", "hour_of_day", "day_of_week", "session_leng
                 "transitions", "gap_log2_seconds")
 
 
-def model_params(conf: Config, cls):
-    """`train.params` as the model's dataclass config; unknown keys name the valid ones."""
+def model_params(conf: Config, cls, params: dict | None = None, key: str = "train.params"):
+    """`train.params` (or the given `params` at `key`) as the model's dataclass config; unknown
+    keys name the valid ones."""
+    params = conf.train.params if params is None else params
     names = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(conf.train.params) - set(names))
+    unknown = sorted(set(params) - set(names))
     if unknown:
-        raise ConfigError(f"train.params: unknown key(s) {unknown} for model '{conf.train.model}'; "
+        raise ConfigError(f"{key}: unknown key(s) {unknown} for model '{cls.__name__.removesuffix('Config').lower()}'; "
                           f"valid keys: {', '.join(names)}")
     try:
-        return cls(**conf.train.params)
+        return cls(**params)
     except (TypeError, ValueError) as e:
         raise ConfigError(str(e)) from None
 
