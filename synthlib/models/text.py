@@ -36,7 +36,7 @@ OTHER = "(other)"
 
 @dataclass(frozen=True)
 class TextConfig:
-    vocab_size: int = 2000  # SentencePiece pieces, at most half as many as the training strings
+    vocab_size: int = 2000  # SentencePiece pieces, at most a quarter as many as the training strings
     dim: int = 192
     layers: int = 1
     dropout: float = 0.3
@@ -54,7 +54,7 @@ def train_tokenizer(texts: list[str], config: TextConfig) -> bytes:
     out = io.BytesIO()
     spm.SentencePieceTrainer.train(
         sentence_iterator=iter(texts), model_writer=out, model_type="unigram",
-        vocab_size=max(64, min(config.vocab_size, len(texts) // 2)),
+        vocab_size=max(64, min(config.vocab_size, len(texts) // 4)),
         character_coverage=1.0, hard_vocab_limit=False, pad_id=PAD, unk_id=UNK, bos_id=BOS, eos_id=EOS,
         minloglevel=2, num_threads=1)
     return out.getvalue()
