@@ -14,10 +14,11 @@ from pyspark.sql import functions as F
 from synthlib import __version__
 from synthlib.fit import FitConfig, evaluate_nll, fit
 from synthlib.loader import PetastormSource
-from synthlib.models.text import PAD, Conditions, TextConfig, TextModel, build, model_args, train_tokenizer
+from synthlib.models.text import BOS, EOS, PAD, Conditions, TextConfig, TextModel, build, model_args, train_tokenizer
 from synthlib.text_quality import distinct
 
 COLUMNS = ["ids", "cat", "brand", "band"]
+ORDER = ["row_key", "cat", "brand", "band"]  # a total order up to identical rows
 TEXT_DDL = "text string, category string, brand string, price double"
 
 
@@ -38,7 +39,8 @@ def conditions(frame: DataFrame, config: TextConfig) -> Conditions:
 
 def encoded(frame: DataFrame, tokenizer: bytes, cond: Conditions, config: TextConfig, *, validation: float,
             seed: int) -> DataFrame:
-    """Rows (row_key, split, ids (BOS, pieces, EOS, padding), cat, brand, band), encoded on the executors."""
+    """Rows (row_key, split, ids (BOS, pieces, EOS, padding), cat, brand, band), encoded on the
+    executors; a string's copies share a row key, so they fall on one side of the split."""
     width = config.max_pieces + 2
 
     def encode(parts: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
@@ -48,7 +50,7 @@ def encoded(frame: DataFrame, tokenizer: bytes, cond: Conditions, config: TextCo
         for pdf in parts:
             pieces = sp.encode(pdf["text"].tolist())
             c = cond.encode(pdf["category"].tolist(), pdf["brand"].tolist(), pdf["price"].tolist())
-            ids = [([2, *p[:config.max_pieces], 3] + [PAD] * width)[:width] for p in pieces]
+            ids = [([BOS, *p[:config.max_pieces], EOS] + [PAD] * width)[:width] for p in pieces]
             yield pd.DataFrame({"row_key": pdf["row_key"], "ids": ids, **{k: v.numpy() for k, v in c.items()}})
 
     keyed = frame.withColumn("row_key", F.xxhash64(F.lit(seed), F.lit("text"), "text", "category"))
@@ -94,9 +96,9 @@ def train_text(spark: SparkSession, frame: DataFrame, config: TextConfig, fit_co
     rows = encoded(frame, tokenizer, cond, config, validation=validation, seed=seed).cache()
     loss = lambda b: net(b)  # noqa: E731
     with PetastormSource(spark, rows.where("split = 'train'"), cache_dir=cache_dir, columns=COLUMNS,
-                         order_by=["row_key"]) as tr, \
+                         order_by=ORDER) as tr, \
          PetastormSource(spark, rows.where("split = 'validation'"), cache_dir=cache_dir, columns=COLUMNS,
-                         order_by=["row_key"]) as va:
+                         order_by=ORDER) as va:
         has_validation = len(va) > 0
         val = (lambda e: va.batches(batch_size=256, seed=seed, epoch=0)) if has_validation else None
         result = fit(net, loss, lambda e: tr.batches(batch_size=batch_size, seed=seed, epoch=e), val, fit_config)
