@@ -28,18 +28,21 @@ def fill_queries(spark: SparkSession, events: DataFrame, model: TextModel, real:
     """`events` with a generated query on every search that has none; each string is drawn
     from a uniform stream keyed by (seed, session, time)."""
     payload = spark.sparkContext.broadcast(model.to_bytes())
-    need = (F.col("event_type") == "search") & F.col("query").isNull()
-    todo = events.where(need).withColumn("_id", F.xxhash64(F.lit(seed), F.lit("query"), "session_id", "ts"))
+    keyed = events.withColumn("_id", F.xxhash64(F.lit(seed), F.lit("query"), "session_id", "ts"))
 
     def write(parts: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         m = TextModel.from_bytes(*payload.value)
         for pdf in parts:
-            categories = [None if c is None or c != c else c for c in pdf["category"]]
-            pdf["query"] = m.sample(pdf["_id"].to_numpy(), categories, seed=seed, tries=1)
+            need = ((pdf["event_type"] == "search") & pdf["query"].isna()).to_numpy()
+            if need.any():
+                categories = [None if c is None or c != c else c for c in pdf["category"][need]]
+                pdf.loc[need, "query"] = m.sample(pdf["_id"][need].to_numpy(), categories, seed=seed, tries=1)
             yield pdf
 
-    written = todo.mapInPandas(write, todo.schema).drop("_id")
+    # One pass over the events (they are sampled upstream: splitting them would sample twice).
+    # A frequent query never matches a rare one, so the check may see every row.
+    written = keyed.mapInPandas(write, keyed.schema).drop("_id")
     rare = rare_queries(real, min_users).withColumn("_rare", F.lit(True))
-    checked = written.join(rare, "query", "left").withColumn(
-        "query", F.when(F.col("_rare"), F.lit(None).cast("string")).otherwise(F.col("query"))).drop("_rare")
-    return events.where(~need).unionByName(checked.select(*events.columns))
+    return (written.join(rare, "query", "left")
+            .withColumn("query", F.when(F.col("_rare"), F.lit(None).cast("string")).otherwise(F.col("query")))
+            .select(*events.columns))

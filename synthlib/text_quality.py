@@ -31,6 +31,10 @@ def _ngrams(text: str) -> tuple[Counter, int]:
     return extract_all_word_ngrams(_tokenize(text), 1, ORDER)
 
 
+def _words(text: str) -> list[str]:
+    return _tokenize(text).split()
+
+
 def _closest(lengths: list[int], hyp_len: int) -> int:
     """The reference length closest to the hypothesis length (the shorter on a tie), as BLEU does."""
     return min(lengths, key=lambda r: (abs(r - hyp_len), r))
@@ -97,13 +101,13 @@ def self_bleu(texts: dict[str, list[str]]) -> float:
 
 def distinct(texts: list[str], n: int) -> float:
     """Distinct n-grams over all n-grams of the strings' words."""
-    grams = [tuple(w[i:i + n]) for w in (_tokenize(t).split() for t in texts) for i in range(len(w) - n + 1)]
+    grams = [tuple(w[i:i + n]) for w in map(_words, texts) for i in range(len(w) - n + 1)]
     return len(set(grams)) / len(grams) if grams else 0.0
 
 
 def length_distance(a: list[str], b: list[str]) -> float:
     """Total variation between the word counts of two sets of strings."""
-    count = lambda texts: Counter(len(_tokenize(t).split()) for t in texts)  # noqa: E731
+    count = lambda texts: Counter(len(_words(t)) for t in texts)  # noqa: E731
     ca, cb = count(a), count(b)
     na, nb = sum(ca.values()) or 1, sum(cb.values()) or 1
     return 0.5 * sum(abs(ca[k] / na - cb[k] / nb) for k in set(ca) | set(cb))
@@ -111,7 +115,7 @@ def length_distance(a: list[str], b: list[str]) -> float:
 
 def vocabulary_coverage(generated: list[str], real: list[str]) -> float:
     """The share of the real strings' distinct words that the generated strings use."""
-    vocab = lambda texts: {w for t in texts for w in _tokenize(t).split()}  # noqa: E731
+    vocab = lambda texts: {w for t in texts for w in _words(t)}  # noqa: E731
     real_words = vocab(real)
     return len(vocab(generated) & real_words) / len(real_words) if real_words else 0.0
 

@@ -17,6 +17,7 @@ and `tokenizer.model` (the SentencePiece model), each pinned by hash.
 """
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import asdict, dataclass
 
@@ -31,7 +32,6 @@ from synthlib.models.artifact import ModelArtifactError, load_artifact, load_sta
 
 PAD, UNK, BOS, EOS = 0, 1, 2, 3
 TOKENIZER, WEIGHTS = "tokenizer.model", "model.pt"
-OTHER = "(other)"
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,6 @@ class TextConfig:
 
 def train_tokenizer(texts: list[str], config: TextConfig) -> bytes:
     """A SentencePiece unigram model of the texts, as bytes."""
-    import io
-
     out = io.BytesIO()
     spm.SentencePieceTrainer.train(
         sentence_iterator=iter(texts), model_writer=out, model_type="unigram",
@@ -175,11 +173,6 @@ class TextModel:
         except (KeyError, RuntimeError, TypeError, ValueError) as e:
             raise ModelArtifactError(f"the text model's files do not fit together ({type(e).__name__}: "
                                      f"{str(e).splitlines()[0]}); train it again") from None
-
-    def encode(self, texts: list[str]) -> list[list[int]]:
-        """[BOS, pieces (cut to max_pieces), EOS] per string."""
-        m = self.spec["args"]["config"]["max_pieces"]
-        return [[BOS, *ids[:m], EOS] for ids in self.sp.encode(list(texts))]
 
     def sample(self, ids: np.ndarray, categories: list, brands: list | None = None, prices: list | None = None, *,
                seed: int, blocked=frozenset(), tries: int = 10, batch: int = 4096,
