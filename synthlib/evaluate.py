@@ -25,7 +25,7 @@ from synthlib.encode import sample_users
 from synthlib.fidelity import compare, describe
 from synthlib.privacy import distances, verbatim_copies
 from synthlib.report import metric_kind, write_report
-from synthlib.text_quality import query_text
+from synthlib.text_quality import RealQueries, query_text
 from synthlib.utility import utility
 
 METRICS_DDL = "run_id string, model string, kind string, metric string, value double, mark string, evaluated_at timestamp"
@@ -106,7 +106,7 @@ def mia_populations(train: DataFrame, test: DataFrame, conf: Config) -> tuple[Da
 
 
 def _evaluate_run(real, train: DataFrame, test: DataFrame | None, synthetic: DataFrame, conf: Config,
-                  mia: tuple | None, held_copies: dict | None) -> tuple[dict, dict]:
+                  mia: tuple | None, held_copies: dict | None, queries: RealQueries | None) -> tuple[dict, dict]:
     """(run result, figures) of one synthetic run: fidelity and privacy."""
     desc = describe(synthetic)
     try:
@@ -128,7 +128,7 @@ def _evaluate_run(real, train: DataFrame, test: DataFrame | None, synthetic: Dat
         metrics.update({k: dist[k] for k in ("dcr_median_synthetic", "dcr_median_holdout", "mia_auc")})
         privacy.update(distances={k: v for k, v in dist.items() if k != "histograms"}, mia_non_members=population)
         figures["dcr"] = dist["histograms"]
-        text = query_text(train, test, synthetic, min_users=conf.profile.min_query_users, seed=conf.seed)
+        text = query_text(queries, synthetic, min_users=conf.profile.min_query_users, seed=conf.seed)
         if text:
             metrics.update({f"query_{k}": v for k, v in text.items() if not k.endswith("_real")})
             figures["text_real"] = {k: v for k, v in text.items() if k.endswith("_real")}
@@ -148,11 +148,13 @@ def evaluate(spark: SparkSession, conf: Config, run_id: str | None = None) -> di
     synthetic = {r: table.where(F.col("run_id") == r).drop("run_id").persist() for r in lineage}
     mia = mia_populations(train, test, conf) if test is not None else None
     held_copies = verbatim_copies(train, test) if test is not None else None
+    queries = RealQueries.gather(train, test, seed=conf.seed) if test is not None else None
     real = describe(train)
     runs, figures, util, skipped = {}, {"runs": {}, "real": real.summary}, None, []
     try:
         for r in evaluated:
-            runs[r], figures["runs"][r] = _evaluate_run(real, train, test, synthetic[r], conf, mia, held_copies)
+            runs[r], figures["runs"][r] = _evaluate_run(real, train, test, synthetic[r], conf, mia, held_copies,
+                                                        queries)
             runs[r]["model"] = lineage[r].get("model")
         if test is None:
             skipped.append("privacy distances and utility: no real test split; set evaluate.holdout and rerun profile")
@@ -164,6 +166,8 @@ def evaluate(spark: SparkSession, conf: Config, run_id: str | None = None) -> di
                     runs[r]["metrics"][f"{rec}_recall_ratio"] = ratio["recall"]
     finally:
         real.release()
+        if queries is not None:
+            queries.release()
         for df in synthetic.values():
             df.unpersist()
     for r in runs:

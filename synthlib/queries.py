@@ -14,13 +14,12 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from synthlib.models.text import TextModel
+from synthlib.text_quality import query_users
 
 
 def rare_queries(real: DataFrame, min_users: int) -> DataFrame:
     """(query): the real log's search queries that fewer than `min_users` distinct users issued."""
-    return (real.where((F.col("event_type") == "search") & F.col("query").isNotNull())
-            .groupBy("query").agg(F.countDistinct("user_id").alias("users"))
-            .where(F.col("users") < min_users).select("query"))
+    return query_users(real).where(F.col("users") < min_users).select("query")
 
 
 def fill_queries(spark: SparkSession, events: DataFrame, model: TextModel, real: DataFrame, *, seed: int,

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 
 import numpy as np
 from sacrebleu.metrics.bleu import BLEU
@@ -182,7 +183,32 @@ def _query_sample(events, seed: int, per_category: int, max_strings: int) -> dic
     return out
 
 
-def query_text(train, test, synthetic, *, min_users: int, seed: int, per_category: int = 200,
+def query_users(events):
+    """(query, users): distinct users per search query of a log."""
+    from pyspark.sql import functions as F
+
+    return (events.where((F.col("event_type") == "search") & F.col("query").isNotNull())
+            .groupBy("query").agg(F.countDistinct("user_id").alias("users")))
+
+
+@dataclass
+class RealQueries:
+    """The real side of the query-text comparison, gathered once per evaluation."""
+
+    held_out: dict[str, list[str]]  # {category: queries} of the test split, sampled
+    training: list[str]  # training queries, sampled: the nearest-neighbour reference
+    users: object  # DataFrame (query, users) of the whole training split, persisted
+
+    @classmethod
+    def gather(cls, train, test, *, seed: int, per_category: int = 200, max_strings: int = 20_000) -> "RealQueries":
+        training = [t for v in _query_sample(train, seed, per_category, max_strings).values() for t in v]
+        return cls(_query_sample(test, seed, per_category, max_strings), training, query_users(train).persist())
+
+    def release(self) -> None:
+        self.users.unpersist()
+
+
+def query_text(real: RealQueries, synthetic, *, min_users: int, seed: int, per_category: int = 200,
                max_strings: int = 20_000) -> dict | None:
     """Text metrics of a synthetic log's search queries against the real held-out ones (by
     the search's category), and `rare_events`: synthetic searches whose query fewer than
@@ -191,18 +217,14 @@ def query_text(train, test, synthetic, *, min_users: int, seed: int, per_categor
     from pyspark.sql import functions as F
 
     generated = _query_sample(synthetic, seed, per_category, max_strings)
-    held_out = _query_sample(test, seed, per_category, max_strings)
-    if not generated or not held_out:
+    if not generated or not real.held_out:
         return None
-    training = [t for v in _query_sample(train, seed, per_category, max_strings).values() for t in v]
-    users = (train.where((F.col("event_type") == "search") & F.col("query").isNotNull())
-             .groupBy("query").agg(F.countDistinct("user_id").alias("users")))
-    rare = (synthetic.where(F.col("event_type") == "search").join(users, "query")
+    rare = (synthetic.where(F.col("event_type") == "search").join(real.users, "query")
             .where(F.col("users") < min_users).count())
-    metrics = text_metrics(generated, held_out, training)  # nearest neighbours within the training sample
+    metrics = text_metrics(generated, real.held_out, real.training)  # nearest neighbours within the sample
     sampled = [t for v in generated.values() for t in v]
-    spark = train.sparkSession
-    known = {r[0] for r in users.join(spark.createDataFrame([(t,) for t in set(sampled)], "query string"), "query")
-             .select("query").collect()}  # bounded by the sample
+    spark = synthetic.sparkSession
+    known = {r[0] for r in real.users.join(spark.createDataFrame([(t,) for t in set(sampled)], "query string"),
+                                           "query").select("query").collect()}  # bounded by the sample
     metrics["exact_share"] = sum(t in known for t in sampled) / len(sampled)  # against every training query
     return {**metrics, "rare_events": rare}
