@@ -84,7 +84,8 @@ class SourceConf(_Strict):
 
 
 class ItemsConf(_Strict):
-    """Item attributes (category, price) joined onto the events by item id."""
+    """Item attributes (category, price) joined onto the events by item id; with a title
+    column, ingest also keeps the catalog (item, category, brand, price, title)."""
 
     path: Optional[str] = None
     table: Optional[str] = None
@@ -93,6 +94,8 @@ class ItemsConf(_Strict):
     item_id: str
     category: Optional[str] = None
     price: Optional[str] = None
+    brand: Optional[str] = None
+    title: Optional[str] = None
 
 
 class InputConf(_Strict):
@@ -133,7 +136,7 @@ class DPConf(_Strict):
 
 
 class TextTrainConf(_Strict):
-    """The text model that writes search queries (see synthlib.models.text)."""
+    """A text model: search queries or item titles (see synthlib.models.text)."""
     epochs: int = Field(30, ge=1)
     max_minutes: float = Field(5, gt=0)
     batch_size: int = Field(64, ge=1)
@@ -160,6 +163,9 @@ class TrainConf(_Strict):
     # With a text section, `train` also fits a text model on the training sample's search
     # queries, and `generate` gives synthetic searches without a frequent query one from it.
     text: Optional[TextTrainConf] = None
+    # With a titles section, `train` also fits a text model on the real catalog's item titles
+    # (input.items.title), and `generate` writes a synthetic catalog for the generated items.
+    titles: Optional[TextTrainConf] = None
 
 
 class SegmentConf(_Strict):
@@ -291,13 +297,21 @@ class Config(_Strict):
     def simulated_path(self) -> str:
         return (self.simulate and self.simulate.path) or self.path("input", "events")
 
+    @property
+    def simulated_items_path(self) -> str:
+        return self.path("input", "items")
+
     def require_input(self) -> InputConf:
-        """The configured input; without one, the simulated demo log in canonical form."""
+        """The configured input; without one, the simulated demo log (and its catalog) in canonical form."""
         if self.input is not None:
             return self.input
         identity = ColumnMap(**{c: c for c in ColumnMap.model_fields if c != "timestamp"}, timestamp="ts")
+        items = self.simulated_items_path
+        catalog = "://" in items or os.path.exists(items)  # a demo log simulated before catalogs had none
         return InputConf(sources=[SourceConf(path=self.simulated_path, format="delta", columns=identity,
-                                             timestamp=TimestampConf(format="timestamp"))])
+                                             timestamp=TimestampConf(format="timestamp"))],
+                         items=ItemsConf(path=items, item_id="item_id", brand="brand", title="title") if catalog
+                         else None)
 
 
 def _set_dotted(tree: dict, dotted: str, value: Any) -> None:

@@ -153,18 +153,37 @@ def events_frame(spark: SparkSession, conf: Config, model, run_id: str) -> tuple
     return events.withColumn("date", F.to_date("ts")).withColumn("run_id", F.lit(run_id)), p
 
 
-def _query_model(spark: SparkSession, conf: Config):
-    """(text model, real training log) when `train` saved a text model; None otherwise."""
+def _text_model(spark: SparkSession, conf: Config, name: str, real: str, rule: str):
+    """(text model, real table) when `train` saved `model/<name>`; None otherwise. The real
+    table is what the generated strings are checked against: none goes out unchecked."""
     from synthlib.models.text import TextModel
 
-    path = conf.path("model", "text")
+    path = conf.path("model", name)
     if not os.path.exists(os.path.join(path, "model.json")):
         return None
-    real = conf.path("ingest", "events")
-    if not is_delta(spark, real):  # the k-user rule needs the real log: no unchecked string goes out
-        raise FileNotFoundError(f"the text model at {path} needs the real training log at {real} to check the "
-                                f"k-user rule; run `synthlib profile --conf {conf.source_file}` or remove {path}")
+    if not is_delta(spark, real):
+        raise FileNotFoundError(f"the text model at {path} needs the real table at {real} to check {rule}; "
+                                f"run `synthlib profile --conf {conf.source_file}` or remove {path}")
     return TextModel.load(path), spark.read.format("delta").load(real)
+
+
+def write_catalog(spark: SparkSession, conf: Config, run_id: str, lineage: dict) -> dict | None:
+    """With a titles model: the synthetic catalog of this run's items to `<output>/tables/catalog`."""
+    titles = _text_model(spark, conf, "titles", conf.path("ingest", "items"), "that no real title is copied")
+    path = conf.path("tables", "catalog")
+    if titles is None:
+        if is_delta(spark, path):  # this run's items of an earlier catalog would not match its events
+            spark.sql(f"DELETE FROM delta.`{sql_path(path)}` WHERE run_id = '{run_id}'")
+        return None
+    from synthlib.catalog import synthetic_catalog
+
+    events = spark.read.format("delta").load(conf.path("tables", "events")).where(F.col("run_id") == run_id)
+    items = synthetic_catalog(spark, events, *titles, seed=conf.seed).withColumn("run_id", F.lit(run_id))
+    write_table(items, path, mode="overwrite", replace_where=f"run_id = '{run_id}'", commit_info=lineage,
+                properties={"synthlib.synthetic": "true", "synthlib.last_run": run_id})
+    row = (spark.read.format("delta").load(path).where(F.col("run_id") == run_id)
+           .agg(F.count(F.lit(1)).alias("items"), F.count("title").alias("titled")).first())
+    return {"items": row["items"], "titled": row["titled"], "path": path}
 
 
 def generate(spark: SparkSession, conf: Config) -> dict:
@@ -177,7 +196,7 @@ def generate(spark: SparkSession, conf: Config) -> dict:
     run_id = conf.generate.run_id or f"seed{conf.seed}-{model.kind}"
     path = conf.path("tables", "events")
     events, p = events_frame(spark, conf, model, run_id)
-    text = _query_model(spark, conf)
+    text = _text_model(spark, conf, "text", conf.path("ingest", "events"), "the k-user rule")
     if text is not None:
         from synthlib.queries import fill_queries
 
@@ -199,6 +218,10 @@ def generate(spark: SparkSession, conf: Config) -> dict:
         end = date.fromordinal(p["start"].toordinal() + p["days"] - 1)
         zorder = f" ZORDER BY ({', '.join(conf.generate.zorder_by)})" if conf.generate.zorder_by else ""
         spark.sql(f"OPTIMIZE delta.`{sql_path(path)}` WHERE date >= '{p['start']}' AND date <= '{end}'{zorder}")
-    return {"run_id": run_id, "events": int(written["metrics"].get("numOutputRows", 0)), "users": p["users"],
-            "expected_events": p["expected_events"], "partitions": p["partitions"],
-            "files": int(written["metrics"].get("numFiles", 0)), "path": path, "version": written["version"]}
+    summary = {"run_id": run_id, "events": int(written["metrics"].get("numOutputRows", 0)), "users": p["users"],
+               "expected_events": p["expected_events"], "partitions": p["partitions"],
+               "files": int(written["metrics"].get("numFiles", 0)), "path": path, "version": written["version"]}
+    catalog = write_catalog(spark, conf, run_id, lineage)
+    if catalog:
+        summary["catalog"] = catalog
+    return summary

@@ -159,16 +159,33 @@ def sessionize(df: DataFrame, gap_minutes: float) -> DataFrame:
     return df.where(F.col("session_id").isNotNull()).unionByName(with_ids)
 
 
-def _join_items(spark: SparkSession, df: DataFrame, items: ItemsConf) -> DataFrame:
+CATALOG = ("item_id", "category", "brand", "price", "title")
+
+
+def catalog(spark: SparkSession, items: ItemsConf) -> DataFrame:
+    """The configured item table as (item_id, category, brand, price, title), one row per
+    item (of duplicate rows, the least titled one); unmapped columns are null."""
     raw = read_raw(spark, items, "input.items")
-    attrs = {"item_id": items.item_id, "category": items.category, "price": items.price}
-    cols = [(_text(_column(raw, src, f"input.items.{name}")) if name != "price" else
-             F.expr(f"try_cast(`{src}` AS double)")).alias(f"_i_{name}")
-            for name, src in attrs.items() if src]
-    table = raw.select(*cols).dropDuplicates(["_i_item_id"])
+
+    def column(name: str) -> Column:
+        src = getattr(items, name)
+        if not src:
+            return F.lit(None).cast("double" if name == "price" else "string")
+        col = _column(raw, src, f"input.items.{name}")
+        return col.try_cast("double") if name == "price" else _text(col)
+
+    first = F.min(F.struct(F.isnull("title").alias("_untitled"), "title", "category", "brand", "price"))
+    return (raw.select(*[column(n).alias(n) for n in CATALOG]).where(F.col("item_id").isNotNull())
+            .groupBy("item_id").agg(first.alias("_a"))
+            .select("item_id", *[F.col(f"_a.{n}").alias(n) for n in CATALOG[1:]]))
+
+
+def _join_items(df: DataFrame, table: DataFrame, items: ItemsConf) -> DataFrame:
+    """Category and price from the item table where the event has none."""
+    table = table.select(*[F.col(n).alias(f"_i_{n}") for n in ("item_id", "category", "price")])
     joined = df.join(table, df["item_id"] == table["_i_item_id"], "left")
     for name in ("category", "price"):
-        if attrs[name]:
+        if getattr(items, name):
             joined = joined.withColumn(name, F.coalesce(name, f"_i_{name}"))
     return joined.select(*df.columns)
 
@@ -226,8 +243,9 @@ def ingest(spark: SparkSession, conf: Config) -> dict:
     if holdout and holdout.sources:
         test = _read_sources(spark, holdout.sources, "evaluate.holdout.sources")
         df = df.unionByName(test.withColumn("_held", F.lit(True)))
-    if inp.items:
-        df = _join_items(spark, df, inp.items)
+    items = catalog(spark, inp.items) if inp.items else None
+    if items is not None:
+        df = _join_items(df, items, inp.items)
     df = df.withColumn(REASON, _reason(inp))
     query, pii = scrub_column("query")
     df = df.withColumns({f"_pii_{kind}": flag for kind, flag in pii.items()}).withColumn("query", query)
@@ -253,6 +271,8 @@ def ingest(spark: SparkSession, conf: Config) -> dict:
                             mode="overwrite", partition_by=["date"], commit_info=run, overwrite_schema=True)
         write_table(quarantine, conf.path("ingest", "quarantine"), mode="overwrite", commit_info=run,
                     overwrite_schema=True)
+        if items is not None and inp.items.title:  # the real catalog: what train.titles learns from
+            write_table(items, conf.path("ingest", "items"), mode="overwrite", commit_info=run, overwrite_schema=True)
         read = df.agg(F.count(F.lit(1)).alias("rows"),
                       *[F.sum(F.col(f"_pii_{kind}").cast("long")).alias(kind) for kind in pii]).first()
         rows_read = read["rows"]
@@ -280,6 +300,8 @@ def ingest(spark: SparkSession, conf: Config) -> dict:
                "scrubbed_queries": {kind: int(read[kind] or 0) for kind in pii},
                "events_path": conf.path("ingest", "events"),
                "quarantine_path": conf.path("ingest", "quarantine")}
+    if items is not None and inp.items.title:
+        summary["items_path"] = conf.path("ingest", "items")
     if held:
         summary["holdout"] = held
     return summary

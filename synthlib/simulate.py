@@ -4,7 +4,8 @@ SIMULATED DATA. Users have latent category tastes and heavy-tailed activity; ite
 Zipf popularity inside categories and log-normal prices by category; sessions are bursts
 of activity separated by hours; searches carry query strings and show ten ranked results
 clicked with position-dependent probability; item pages lead to favourites, carts and
-purchases; timestamps follow a diurnal curve. Each user's events derive from
+purchases; timestamps follow a diurnal curve. Items have titles (brand, words of
+the category) in a catalog table beside the events. Each user's events derive from
 (seed, user index) alone, so the log is the same whatever the partitioning.
 """
 from __future__ import annotations
@@ -31,6 +32,9 @@ NOUNS = (
     "lego doll book pen notebook paint guitar drum"
 ).split()
 ADJECTIVES = "cheap red black white small large wooden leather wireless organic kids vintage modern".split()
+BRANDS = "acme nordal brightway kobo vela ostra lumen pika terra zento halden quill".split()
+COLOURS = "black white grey red blue green beige brown".split()
+SPECS = "mini compact classic pro deluxe xl 2-pack set-of-4 v2 slim".split()
 RESULTS_SHOWN = 10
 DEVICES = ("mobile", "desktop", "app")
 # Cumulative distributions as Python lists: the fast path of rng.pick for scalar draws.
@@ -56,6 +60,23 @@ class Catalog:
 
     def item_id(self, category: int, rank: int) -> int:
         return category * self.items_per_category + rank
+
+    def items(self, seed: int) -> pd.DataFrame:
+        """The catalog: (item_id, category, brand, price, title) per item. A category sells
+        three brands; a title is brand, adjective, the category's noun, a spec and a colour,
+        the optional words left out at random."""
+        n = len(self.price)
+        key = rng.stream_key(seed, "simulate", "titles")
+        u = rng.uniform(key, np.arange(n)[:, None], np.arange(7)[None, :])
+        category = np.arange(n) // self.items_per_category
+        word = lambda words, col: [words[int(x * len(words))] for x in u[:, col]]  # noqa: E731
+        brand = [BRANDS[(3 * c + int(x * 3)) % len(BRANDS)] for c, x in zip(category, u[:, 0])]
+        titles = [" ".join(w for w, keep in parts if keep) for parts in zip(
+            zip(brand, [True] * n), zip(word(ADJECTIVES, 1), u[:, 4] < 0.7), zip([self.noun[c] for c in category],
+                                                                                 [True] * n),
+            zip(word(SPECS, 2), u[:, 5] < 0.5), zip(word(COLOURS, 3), u[:, 6] < 0.6))]
+        return pd.DataFrame({"item_id": [str(i + 1) for i in range(n)], "category": [str(c + 1) for c in category],
+                             "brand": brand, "price": self.price, "title": titles})
 
 
 def _user_events(idx: int, u: rng.Tape, cat: Catalog, sim: SimulateConf) -> list[tuple]:
@@ -144,5 +165,7 @@ def simulate(spark: SparkSession, conf: Config) -> dict:
              "synthlib.simulate": json.dumps(sim.model_dump(mode="json"), sort_keys=True)}
     write_table(events, path, mode="overwrite", partition_by=["date"], properties=props,
                 commit_info={"operation": "simulate", "seed": conf.seed})
+    write_table(spark.createDataFrame(cat.items(conf.seed)), conf.simulated_items_path, mode="overwrite",
+                properties=props, commit_info={"operation": "simulate", "seed": conf.seed})
     rows = spark.read.format("delta").load(path).count()
-    return {"simulated_events": rows, "users": users, "path": path}
+    return {"simulated_events": rows, "users": users, "path": path, "items_path": conf.simulated_items_path}

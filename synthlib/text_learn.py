@@ -118,27 +118,55 @@ def train_text(spark: SparkSession, frame: DataFrame, config: TextConfig, fit_co
     return TextModel(spec, tokenizer, net.state_dict())
 
 
-def train_queries(spark: SparkSession, conf) -> dict:
-    """`train.text`: fit the text model on the training sample's search queries and save it
-    to `<output>/model/text`; returns its info."""
-    from synthlib.config import ConfigError
-    from synthlib.learn import sampled_events
+def _train_section(spark: SparkSession, conf, name: str, frame: DataFrame, lineage: dict) -> dict:
+    """Fit the text model of `train.<name>` on `frame` (TEXT_DDL) and save it to
+    `<output>/model/<name>`; returns its info."""
     from synthlib.train import fit_config, model_params
 
-    t = conf.train.text
-    if conf.train.dp:
-        raise ConfigError("train.text: the text model is not trained with DP-SGD; remove train.text or train.dp")
-    cfg = model_params(conf, TextConfig, t.params, "train.text.params")
-    queries = (sampled_events(spark, conf).where((F.col("event_type") == "search") & F.col("query").isNotNull())
-               .select(F.col("query").alias("text"), "category", F.lit(None).cast("string").alias("brand"),
-                       F.lit(None).cast("double").alias("price"))
-               .orderBy(F.xxhash64(F.lit(conf.seed), F.lit("queries"), "text", "category")).limit(t.max_strings))
-    if not queries.limit(1).count():
-        raise ConfigError("train.text: the training sample has no search with a query; remove train.text")
+    t = getattr(conf.train, name)
+    cfg = model_params(conf, TextConfig, t.params, f"train.{name}.params")
+    frame = frame.orderBy(F.xxhash64(F.lit(conf.seed), F.lit(name), "text", "category")).limit(t.max_strings)
     fc = dataclasses.replace(fit_config(conf, progress=False), epochs=t.epochs, max_minutes=t.max_minutes)
-    model = train_text(spark, queries, cfg, fc, cache_dir=conf.path("cache", "petastorm"), seed=conf.seed,
-                       batch_size=t.batch_size, validation=conf.train.validation,
-                       lineage={"events_path": conf.path("ingest", "events")})
-    path = conf.path("model", "text")
+    model = train_text(spark, frame, cfg, fc, cache_dir=conf.path("cache", "petastorm"), seed=conf.seed,
+                       batch_size=t.batch_size, validation=conf.train.validation, lineage=lineage)
+    path = conf.path("model", name)
     model.save(path)
     return {"path": path, "temperature": model.spec["temperature"], **model.spec["training"]}
+
+
+def _check_not_dp(conf, name: str) -> None:
+    from synthlib.config import ConfigError
+
+    if conf.train.dp:
+        raise ConfigError(f"train.{name}: the text model is not trained with DP-SGD; remove train.{name} or train.dp")
+
+
+def train_queries(spark: SparkSession, conf) -> dict:
+    """`train.text`: the text model of the training sample's search queries."""
+    from synthlib.config import ConfigError
+    from synthlib.learn import sampled_events
+
+    _check_not_dp(conf, "text")
+    queries = (sampled_events(spark, conf).where((F.col("event_type") == "search") & F.col("query").isNotNull())
+               .select(F.col("query").alias("text"), "category", F.lit(None).cast("string").alias("brand"),
+                       F.lit(None).cast("double").alias("price")))
+    if not queries.limit(1).count():
+        raise ConfigError("train.text: the training sample has no search with a query; remove train.text")
+    return _train_section(spark, conf, "text", queries, {"events_path": conf.path("ingest", "events")})
+
+
+def train_titles(spark: SparkSession, conf) -> dict:
+    """`train.titles`: the text model of the real catalog's item titles (`ingest/items`)."""
+    from synthlib.config import ConfigError
+    from synthlib.delta_io import is_delta
+
+    _check_not_dp(conf, "titles")
+    path = conf.path("ingest", "items")
+    if not is_delta(spark, path):
+        raise ConfigError(f"train.titles: no catalog at {path}; set input.items with a title column and rerun "
+                          "`synthlib profile`, or remove train.titles")
+    titles = (spark.read.format("delta").load(path).where(F.col("title").isNotNull())
+              .select(F.col("title").alias("text"), "category", "brand", "price"))
+    if not titles.limit(1).count():
+        raise ConfigError(f"train.titles: every title in {path} is empty; remove train.titles")
+    return _train_section(spark, conf, "titles", titles, {"items_path": path})

@@ -72,13 +72,13 @@ def train(spark: SparkSession, conf: Config) -> dict:
                           "(it is broadcast to every executor)")
     model.save(conf.path("model"))
     info = {**model.get_info(), "size_mb": round(size_mb, 2), "path": conf.path("model")}
-    text_path = conf.path("model", "text")
-    if conf.train.text:
-        from synthlib.text_learn import train_queries
+    for name in ("text", "titles"):  # the text models: search queries, catalog titles
+        if getattr(conf.train, name):
+            from synthlib import text_learn
 
-        info["text"] = train_queries(spark, conf)
-    elif os.path.isdir(text_path):  # a text model of an earlier run must not outlive it
-        shutil.rmtree(text_path)
+            info[name] = {"text": text_learn.train_queries, "titles": text_learn.train_titles}[name](spark, conf)
+        elif os.path.isdir(conf.path("model", name)):  # a text model of an earlier run must not outlive it
+            shutil.rmtree(conf.path("model", name))
     return info
 
 

@@ -194,3 +194,26 @@ def test_personal_data_in_queries_is_scrubbed_and_counted(spark, write_conf, tmp
     assert queries == {"red sofa", "sofa for <email>", "call <phone> about delivery"}
     quarantined = spark.read.format("delta").load(conf.path("ingest", "quarantine")).select("query").first()[0]
     assert quarantined == "card <card>"
+
+
+def test_item_titles_make_the_catalog_one_row_per_item(spark, write_conf, tmp_path):
+    items = tmp_path / "items.csv"
+    items.write_text("id,cat,maker,cost,name\n"
+                     "i1,tools,acme,9.5,\n"           # the same item twice: the titled row wins
+                     "i1,tools,acme,9.5,acme hammer 500 g\n"
+                     "i2,garden,,abc,  green hose\x07 20 m \n"
+                     ",garden,,1,orphan\n")
+    mapping = {"path": str(items), "format": "csv", "options": {"header": "true"}, "item_id": "id",
+               "category": "cat", "brand": "maker", "price": "cost", "title": "name"}
+    conf = _conf(write_conf, tmp_path, "u1,i1,1700000000,pv\nu1,i2,1700000060,pv\n", [f"input.items={mapping}"])
+    run = ingest(spark, conf)
+    rows = {r["item_id"]: r.asDict() for r in spark.read.format("delta").load(run["items_path"]).collect()}
+    assert rows == {"i1": {"item_id": "i1", "category": "tools", "brand": "acme", "price": 9.5,
+                           "title": "acme hammer 500 g"},
+                    "i2": {"item_id": "i2", "category": "garden", "brand": None, "price": None,
+                           "title": "green hose  20 m"}}
+    assert {r["category"] for r in _events(spark, conf).collect()} == {"tools", "garden"}
+
+    bad = _conf(write_conf, tmp_path, "u1,i1,1700000000,pv\n", [f"input.items={dict(mapping, title='label')}"])
+    with pytest.raises(InputError, match=r"input.items.title: column 'label' not found"):
+        ingest(spark, bad)

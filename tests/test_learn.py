@@ -149,3 +149,28 @@ def test_text_model_writes_the_synthetic_searches_queries(spark, profiled):
     assert searches.join(rare_queries(real, conf.profile.min_query_users), "query").count() == 0
     train(spark, _conf(profiled, "train.model=session", "train.epochs=1"))  # no text section: no text model
     assert not os.path.exists(conf.path("model", "text"))
+
+
+def test_titles_model_writes_the_synthetic_catalog(spark, profiled):
+    import os
+
+    conf = _conf(profiled, "train.model=stats", "generate.run_id=titles",
+                 "train.titles={epochs: 2, max_minutes: 1, params: {dim: 32, vocab_size: 200}}")
+    info = train(spark, conf)["titles"]
+    assert info["strings"]["train"] > 0 and os.path.exists(conf.path("model", "titles", "tokenizer.model"))
+    result = generate(spark, conf)
+    events = spark.read.format("delta").load(result["path"]).where("run_id = 'titles'")
+    catalog = spark.read.format("delta").load(conf.path("tables", "catalog")).where("run_id = 'titles'")
+    items = {r[0]: r[1] for r in events.where("item_id IS NOT NULL").groupBy("item_id").agg({"category": "min"})
+             .collect()}
+    rows = {r["item_id"]: r for r in catalog.collect()}
+    assert result["catalog"]["items"] == len(rows) == len(items) and {k: r["category"] for k, r in rows.items()} == items
+    assert result["catalog"]["titled"] == sum(r["title"] is not None for r in rows.values()) > 0.9 * len(rows)
+    real = {r[0] for r in spark.read.format("delta").load(conf.path("ingest", "items")).select("title").collect()}
+    assert not real & {r["title"] for r in rows.values()}
+    generate(spark, conf)  # a rerun replaces this run's catalog with the same titles
+    assert sorted(map(tuple, catalog.collect())) == sorted(tuple(r) for r in rows.values())
+    train(spark, _conf(profiled, "train.model=stats"))  # no titles section: no titles model, no catalog rows
+    assert not os.path.exists(conf.path("model", "titles"))
+    generate(spark, conf)
+    assert catalog.count() == 0
