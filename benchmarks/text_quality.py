@@ -1,7 +1,7 @@
 """Text benchmark: the text model against a category n-gram model and re-sampled real
 strings, on an 80/20 split of real search queries and of real product titles.
 
-    .venv/bin/python benchmarks/text_quality.py [--sets queries,titles] [--minutes 4] [--k 5] [--params JSON]
+    .venv/bin/python benchmarks/text_quality.py [--sets queries,titles] [--minutes 8] [--k 5] [--params JSON]
 
 - queries: WANDS queries (category: the product class) and ESCI queries (no category);
 - titles: Walmart-Amazon product titles (category, brand, price).
@@ -80,7 +80,7 @@ def run(spark, name: str, minutes: float, k: int, seed: int, out: str, params: d
 
     start = time.time()
     frame = spark.createDataFrame(train, TEXT_DDL)
-    model = train_text(spark, frame, TextConfig(**params), FitConfig(epochs=60, lr=3e-3, patience=3, max_minutes=minutes,
+    model = train_text(spark, frame, TextConfig(**params), FitConfig(epochs=200, lr=3e-3, patience=3, max_minutes=minutes,
                                                              seed=seed, progress=False),
                        cache_dir=os.path.join(out, "cache"), seed=seed)
     seconds["train_text"] = round(time.time() - start, 1)
@@ -137,7 +137,7 @@ def run(spark, name: str, minutes: float, k: int, seed: int, out: str, params: d
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sets", default="queries,titles")
-    p.add_argument("--minutes", type=float, default=4.0, help="training budget of the text model, per set")
+    p.add_argument("--minutes", type=float, default=8.0, help="training budget of the text model, per set")
     p.add_argument("--k", type=int, default=5, help="users a training string needs to be emitted")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--params", default="{}", help="TextConfig settings as JSON, e.g. '{\"dim\": 256}'")

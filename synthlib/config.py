@@ -137,7 +137,7 @@ class DPConf(_Strict):
 
 class TextTrainConf(_Strict):
     """A text model: search queries or item titles (see synthlib.models.text)."""
-    epochs: int = Field(30, ge=1)
+    epochs: int = Field(100, ge=1)  # upper bound: early stopping or the time budget ends sooner
     max_minutes: float = Field(5, gt=0)
     batch_size: int = Field(64, ge=1)
     max_strings: int = Field(500_000, ge=10)  # training queries, by seeded hash
@@ -310,7 +310,8 @@ class Config(_Strict):
         catalog = "://" in items or os.path.exists(items)  # a demo log simulated before catalogs had none
         return InputConf(sources=[SourceConf(path=self.simulated_path, format="delta", columns=identity,
                                              timestamp=TimestampConf(format="timestamp"))],
-                         items=ItemsConf(path=items, item_id="item_id", brand="brand", title="title") if catalog
+                         items=ItemsConf(path=items, item_id="item_id", category="category", price="price",
+                                         brand="brand", title="title") if catalog
                          else None)
 
 

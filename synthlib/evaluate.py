@@ -25,7 +25,7 @@ from synthlib.encode import sample_users
 from synthlib.fidelity import compare, describe
 from synthlib.privacy import distances, verbatim_copies
 from synthlib.report import metric_kind, write_report
-from synthlib.text_quality import RealQueries, query_text
+from synthlib.text_quality import RealQueries, query_text, title_text
 from synthlib.utility import utility
 
 METRICS_DDL = "run_id string, model string, kind string, metric string, value double, mark string, evaluated_at timestamp"
@@ -54,7 +54,7 @@ def _marks(metrics: dict, ev: EvaluateConf) -> dict:
             marks[name] = "info"
         elif name == "query_rare_events":  # the k-user rule
             marks[name] = "pass" if v == 0 else "fail"
-        elif name.startswith("query_"):  # text quality: compared with the real text in the report
+        elif name.startswith(("query_", "title_")):  # text quality: compared with the real text in the report
             marks[name] = "info"
         else:
             marks[name] = _mark_fidelity(v, ev)
@@ -105,9 +105,19 @@ def mia_populations(train: DataFrame, test: DataFrame, conf: Config) -> tuple[Da
     return train, test, "the held-out test split"
 
 
+def _catalog_text(spark: SparkSession, conf: Config, run_id: str) -> dict | None:
+    """Title metrics of the run's synthetic catalog against the real one; None without both."""
+    real, path = conf.path("ingest", "items"), conf.path("tables", "catalog")
+    if not (is_delta(spark, real) and is_delta(spark, path)):
+        return None
+    catalog = spark.read.format("delta").load(path).where(F.col("run_id") == run_id)
+    return title_text(spark.read.format("delta").load(real), catalog, seed=conf.seed)
+
+
 def _evaluate_run(real, train: DataFrame, test: DataFrame | None, synthetic: DataFrame, conf: Config,
-                  mia: tuple | None, held_copies: dict | None, queries: RealQueries | None) -> tuple[dict, dict]:
-    """(run result, figures) of one synthetic run: fidelity and privacy."""
+                  mia: tuple | None, held_copies: dict | None, queries: RealQueries | None,
+                  titles: dict | None) -> tuple[dict, dict]:
+    """(run result, figures) of one synthetic run: fidelity, privacy and text."""
     desc = describe(synthetic)
     try:
         metrics, figures = compare(real, desc)
@@ -131,7 +141,10 @@ def _evaluate_run(real, train: DataFrame, test: DataFrame | None, synthetic: Dat
         text = query_text(queries, synthetic, min_users=conf.profile.min_query_users, seed=conf.seed)
         if text:
             metrics.update({f"query_{k}": v for k, v in text.items() if not k.endswith("_real")})
-            figures["text_real"] = {k: v for k, v in text.items() if k.endswith("_real")}
+            figures["query_real"] = {k: v for k, v in text.items() if k.endswith("_real")}
+    if titles:
+        metrics.update({f"title_{k}": v for k, v in titles.items() if not k.endswith("_real")})
+        figures["title_real"] = {k: v for k, v in titles.items() if k.endswith("_real")}
     return {"events": desc.summary["events"], "metrics": metrics, "privacy": privacy}, figures
 
 
@@ -154,7 +167,7 @@ def evaluate(spark: SparkSession, conf: Config, run_id: str | None = None) -> di
     try:
         for r in evaluated:
             runs[r], figures["runs"][r] = _evaluate_run(real, train, test, synthetic[r], conf, mia, held_copies,
-                                                        queries)
+                                                        queries, _catalog_text(spark, conf, r))
             runs[r]["model"] = lineage[r].get("model")
         if test is None:
             skipped.append("privacy distances and utility: no real test split; set evaluate.holdout and rerun profile")

@@ -104,35 +104,37 @@ def _summary_table(result: dict) -> str:
     return f"<table><tr><th>kind</th><th>metric</th>{head}</tr>{''.join(rows)}</table>"
 
 
-TEXT_ROWS = (("bleu4", "BLEU-4 against the held-out queries of the category"),
+TEXT_ROWS = (("bleu4", "BLEU-4 against the real strings of the category"),
              ("self_bleu", "self-BLEU (diversity: lower is more diverse)"),
              ("distinct1", "distinct-1"), ("distinct2", "distinct-2"),
-             ("length_tv", "word-count distance (TV)"), ("vocabulary_coverage", "held-out vocabulary used"),
-             ("exact_share", "share equal to a training query"),
-             ("nn_similarity_mean", "similarity to the nearest training query (3-gram Jaccard)"),
+             ("length_tv", "word-count distance (TV)"), ("vocabulary_coverage", "real vocabulary used"),
+             ("exact_share", "share equal to a real training string"),
+             ("nn_similarity_mean", "similarity to the nearest real training string (3-gram Jaccard)"),
              ("rare_events", "searches with a query fewer than k users issued"))
 
 
-def _text_table(result: dict, figures: dict) -> str:
-    """Text metrics per run beside the real held-out text's own self-BLEU and distinct-n."""
-    runs = {r: v for r, v in result["runs"].items() if "query_bleu4" in v["metrics"]}
+def _text_table(result: dict, figures: dict, prefix: str, real_name: str) -> str:
+    """Text metrics (`<prefix>_*`) per run beside the real text's own self-BLEU and distinct-n."""
+    runs = {r: v for r, v in result["runs"].items() if f"{prefix}_bleu4" in v["metrics"]}
     if not runs:
         return ""
-    real = next(f["text_real"] for r, f in figures["runs"].items() if r in runs and "text_real" in f)
+    real = next(f[f"{prefix}_real"] for r, f in figures["runs"].items() if r in runs and f"{prefix}_real" in f)
     head = "".join(f"<th>{html.escape(r)}</th>" for r in runs)
     rows = []
     for key, label in TEXT_ROWS:
+        if f"{prefix}_{key}" not in next(iter(runs.values()))["metrics"]:
+            continue
         ref = real.get(f"{key}_real")
-        cells = "".join(f"<td>{v['metrics'][f'query_{key}']:.4g}</td>" for v in runs.values())
+        cells = "".join(f"<td>{v['metrics'][f'{prefix}_{key}']:.4g}</td>" for v in runs.values())
         rows.append(f"<tr><td>{html.escape(label)}</td><td>{'' if ref is None else f'{ref:.4g}'}</td>{cells}</tr>")
-    return f"<table><tr><th>query text</th><th>real held-out</th>{head}</tr>{''.join(rows)}</table>"
+    return f"<table><tr><th>{prefix} text</th><th>{real_name}</th>{head}</tr>{''.join(rows)}</table>"
 
 
 def metric_kind(metric: str) -> str:
     """fidelity, privacy, utility or text."""
     if metric.endswith("_ratio"):
         return "utility"
-    if metric.startswith("query_"):
+    if metric.startswith(("query_", "title_")):
         return "text"
     return "privacy" if metric.startswith(("copy_share", "dcr_", "mia_")) else "fidelity"
 
@@ -192,9 +194,13 @@ def write_report(path: str, result: dict, figures: dict) -> None:
     th = result["thresholds"]
     sections = [("Fidelity: synthetic against the real training log", _legend(names), _fidelity_plots(figures)),
                 ("Privacy", _legend(["held-out real", "synthetic"]), _privacy_plots(figures))]
-    text = _text_table(result, figures)
+    text = _text_table(result, figures, "query", "real held-out")
     if text:
         sections.append(("Search text: synthetic queries against real held-out ones", "", [text]))
+    titles = _text_table(result, figures, "title", "real catalog")
+    if titles:
+        sections.append(("Catalog: synthetic item titles against the real catalog (which the titles model "
+                         "learnt from)", "", [titles]))
     if result.get("utility"):
         sections.append(("Utility: train on the log, test on real held-out sessions",
                          _legend(["kNN", "ALS"]), _utility_plots(result["utility"], th["k"])))

@@ -15,7 +15,7 @@ from synthlib import __version__
 from synthlib.fit import FitConfig, evaluate_nll, fit
 from synthlib.loader import PetastormSource
 from synthlib.models.text import BOS, EOS, PAD, Conditions, TextConfig, TextModel, build, model_args, train_tokenizer
-from synthlib.text_quality import distinct
+from synthlib.text_quality import distinct, self_bleu
 
 COLUMNS = ["ids", "cat", "brand", "band"]
 ORDER = ["row_key", "cat", "brand", "band"]  # a total order up to identical rows
@@ -60,23 +60,37 @@ def encoded(frame: DataFrame, tokenizer: bytes, cond: Conditions, config: TextCo
     return out.withColumn("split", F.when(held, "validation").otherwise("train"))
 
 
+def _by_category(texts: list, categories: list) -> dict[str, list[str]]:
+    out: dict = {}
+    for t, c in zip(texts, categories):
+        if t:
+            out.setdefault(c, []).append(t)
+    return out
+
+
 def calibrate_temperature(model: TextModel, real: list, seed: int, rounds: int = 8) -> float:
     """The sampling temperature at which strings generated for the conditions of `real` rows
-    have the real strings' distinct-2 (bisection between 0.2 and 1.5)."""
-    target = distinct([r["text"] for r in real], 2)
+    are as diverse as the real strings: bisection (between 0.2 and 1.5) to where the relative
+    excess of distinct-2 and the relative deficit of self-BLEU (per category) cancel out."""
+    cats = [r["category"] for r in real]
+    texts = [r["text"] for r in real]
+    target_d2, target_sb = distinct(texts, 2), self_bleu(_by_category(texts, cats))
     ids = list(range(len(real)))
-    conds = ([r["category"] for r in real], [r["brand"] for r in real], [r["price"] for r in real])
+    conds = (cats, [r["brand"] for r in real], [r["price"] for r in real])
     lo, hi = 0.2, 1.5
     for _ in range(rounds):
         mid = (lo + hi) / 2
-        texts = [t for t in model.sample(ids, *conds, seed=seed, tries=1, temperature=mid) if t]
-        lo, hi = (mid, hi) if distinct(texts, 2) < target else (lo, mid)
+        drawn = model.sample(ids, *conds, seed=seed, tries=1, temperature=mid)
+        excess = distinct([t for t in drawn if t], 2) / max(target_d2, 1e-9) - 1
+        if target_sb > 0:
+            excess += 1 - self_bleu(_by_category(drawn, cats)) / target_sb
+        lo, hi = (mid, hi) if excess < 0 else (lo, mid)
     return round((lo + hi) / 2, 4)
 
 
 def train_text(spark: SparkSession, frame: DataFrame, config: TextConfig, fit_config: FitConfig, *,
                cache_dir: str, seed: int, batch_size: int = 64, validation: float = 0.1,
-               tokenizer_strings: int = 200_000, calibration_strings: int = 1000,
+               tokenizer_strings: int = 200_000, calibration_strings: int = 5000,
                lineage: dict | None = None) -> TextModel:
     """Fit the text model on `frame` (TEXT_DDL columns; brand and price may be null)."""
     started = time.time()

@@ -166,21 +166,43 @@ def text_metrics(generated: dict[str, list[str]], held_out: dict[str, list[str]]
     }
 
 
-def _query_sample(events, seed: int, per_category: int, max_strings: int) -> dict[str, list[str]]:
-    """{category: queries}: up to `per_category` search queries per category (by seeded hash),
-    `max_strings` in all (bounded: they reach the driver)."""
+def _sample(frame, text: str, keys: tuple, seed: int, per_category: int, max_strings: int) -> dict[str, list[str]]:
+    """{category: texts}: up to `per_category` non-null values of column `text` per category,
+    by seeded hash of the `keys` columns, `max_strings` in all (bounded: they reach the driver)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    q = events.where((F.col("event_type") == "search") & F.col("query").isNotNull())
-    key = F.xxhash64(F.lit(seed), F.lit("text"), "session_id", "ts", "query")
-    w = Window.partitionBy("category").orderBy(key, "query")
-    rows = (q.withColumn("_r", F.row_number().over(w)).where(F.col("_r") <= per_category)
-            .orderBy("_r", key).limit(max_strings).select("category", "query").collect())
+    key = F.xxhash64(F.lit(seed), F.lit("text"), *keys)
+    w = Window.partitionBy("category").orderBy(key, text)
+    rows = (frame.where(F.col(text).isNotNull()).withColumn("_r", F.row_number().over(w))
+            .where(F.col("_r") <= per_category).orderBy("_r", key).limit(max_strings).select("category", text)
+            .collect())
     out: dict[str, list[str]] = {}
     for r in rows:
-        out.setdefault(r["category"], []).append(r["query"])
+        out.setdefault(r["category"], []).append(r[text])
     return out
+
+
+def _query_sample(events, seed: int, per_category: int, max_strings: int) -> dict[str, list[str]]:
+    from pyspark.sql import functions as F
+
+    return _sample(events.where(F.col("event_type") == "search"), "query", ("session_id", "ts", "query"), seed,
+                   per_category, max_strings)
+
+
+def title_text(real_items, catalog, *, seed: int, per_category: int = 200, max_strings: int = 20_000) -> dict | None:
+    """Text metrics of a synthetic catalog's titles against the real catalog's, by category.
+    The real catalog is what the titles model learnt from (there is no held-out catalog), so
+    BLEU-4 here is resemblance, not generalisation; `exact_share` is over every real title.
+    None when either has no title."""
+    generated = _sample(catalog, "title", ("item_id",), seed, per_category, max_strings)
+    real = _sample(real_items, "title", ("item_id",), seed, per_category, max_strings)
+    if not generated or not real:
+        return None
+    metrics = text_metrics(generated, real, [t for v in real.values() for t in v])
+    copies = catalog.where("title IS NOT NULL").join(real_items.select("title").distinct(), "title").count()
+    metrics["exact_share"] = copies / max(1, catalog.where("title IS NOT NULL").count())
+    return metrics
 
 
 def query_users(events):

@@ -27,7 +27,8 @@ def evaluated(spark, tmp_path_factory):
     out = tmp_path_factory.mktemp("eval")
     path = out / "run.yaml"
     path.write_text(f"seed: 5\noutput: {out / 'out'}\nsimulate: {{events: 5000, partitions: 2, days: 6}}\n"
-                    "train: {model: stats}\ngenerate: {partitions: 2}\n"
+                    "train: {model: stats, titles: {epochs: 1, max_minutes: 0.5, params: {dim: 16, vocab_size: 100}}}\n"
+                    "generate: {partitions: 2}\n"
                     "evaluate: {holdout: {days: 1}, runs: [seed5-stats], augment_run: aug, privacy_records: 500}\n")
     conf = load_config(str(path))
     simulate(spark, conf)
@@ -63,6 +64,14 @@ def test_search_text_is_measured_and_keeps_the_k_user_rule(evaluated):
     assert m["query_exact_share"] == 1.0 and 0 < m["query_bleu4"] <= 1 and 0 < m["query_distinct1"] <= 1
 
 
+def test_catalog_titles_are_measured_against_the_real_catalog(evaluated):
+    conf, _ = evaluated
+    saved = json.load(open(conf.path("eval", "metrics.json")))["runs"]["seed5-stats"]
+    m, marks = saved["metrics"], saved["marks"]
+    assert m["title_exact_share"] == 0.0 and 0 < m["title_bleu4"] <= 1 and 0 < m["title_vocabulary_coverage"] <= 1
+    assert {marks[k] for k in m if k.startswith("title_")} == {"info"}
+
+
 def test_metrics_table_holds_one_row_per_run_and_metric(spark, evaluated):
     conf, result = evaluated
     table = spark.read.format("delta").load(conf.path("eval", "metrics"))
@@ -80,7 +89,7 @@ def test_report_shows_every_plot(evaluated):
     for caption in ("rank-frequency, log-log", "Session length", "Funnel", "Hour of day", "Event transitions: real",
                     "Event transitions: seed5-stats", "Distance to the closest training session", "recall @20",
                     "Augmentation", "Clicks by result position", "Query length", "copy_share", "mia_auc",
-                    "Search text", "BLEU-4 against the held-out queries", "self-BLEU"):
+                    "Search text", "BLEU-4 against the real strings", "self-BLEU", "Catalog: synthetic item titles"):
         assert caption in page, caption
     assert page.count("<svg") >= 14 and "http" not in page.replace("http://www.w3.org/2000/svg", "")
 

@@ -164,7 +164,8 @@ def test_titles_model_writes_the_synthetic_catalog(spark, profiled):
     items = {r[0]: r[1] for r in events.where("item_id IS NOT NULL").groupBy("item_id").agg({"category": "min"})
              .collect()}
     rows = {r["item_id"]: r for r in catalog.collect()}
-    assert result["catalog"]["items"] == len(rows) == len(items) and {k: r["category"] for k, r in rows.items()} == items
+    assert result["catalog"]["items"] == len(rows) == len(items)
+    assert {k: r["category"] for k, r in rows.items()} == items
     assert result["catalog"]["titled"] == sum(r["title"] is not None for r in rows.values()) > 0.9 * len(rows)
     real = {r[0] for r in spark.read.format("delta").load(conf.path("ingest", "items")).select("title").collect()}
     assert not real & {r["title"] for r in rows.values()}

@@ -49,6 +49,19 @@ def test_pipeline_writes_every_artifact(spark, demo):
     assert table_properties(spark, conf.simulated_path)["synthlib.simulated"] == "true"
 
 
+def test_simulated_catalog_matches_the_log_and_reaches_ingest(spark, demo):
+    conf, _ = demo
+    items = spark.read.format("delta").load(conf.simulated_items_path)
+    assert items.count() == 40 * 250 and items.where("title IS NULL").count() == 0
+    assert all(r["title"].startswith(r["brand"] + " ") for r in items.limit(200).collect())
+    events = spark.read.format("delta").load(conf.simulated_path)
+    attrs = items.select("item_id", F.col("category").alias("c"), F.col("price").alias("p"))
+    assert events.join(attrs, "item_id").where("category <> c OR price <> p").count() == 0
+    assert events.join(attrs, "item_id", "left_anti").where("item_id IS NOT NULL").count() == 0
+    real = spark.read.format("delta").load(conf.path("ingest", "items"))
+    assert real.exceptAll(items.select(*real.columns)).count() == 0 and real.count() == items.count()
+
+
 def test_commit_records_lineage(spark, demo):
     conf, steps = demo
     history = DeltaTable.forPath(spark, conf.path("tables", "events")).history()

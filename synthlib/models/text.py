@@ -8,8 +8,8 @@ Sampling draws every piece from counter-based uniforms keyed by (seed, string id
 so a string depends on its own id and the seed alone.
 
 Sampling divides the scores by a temperature, calibrated after training so that the
-generated strings are as diverse (distinct word pairs) as real ones drawn with the same
-conditions. The k-user rule is applied at sampling: a string in `blocked` (real strings that fewer
+generated strings are as diverse (distinct word pairs and self-BLEU together) as real ones
+drawn with the same conditions. The k-user rule is applied at sampling: a string in `blocked` (real strings that fewer
 than k users issued) is drawn again, and left out after `tries` draws.
 
 Artifact: `model.json` (args, condition vocabularies, lineage), `model.pt` (weights only)
@@ -101,6 +101,7 @@ class TextNet(nn.Module):
 
     def forward(self, batch: dict[str, torch.Tensor]):
         ids = batch["ids"]
+        ids = ids[:, :int((ids != PAD).sum(1).max())]  # rows are padded to max_pieces: cut to the longest
         cond = {k: batch[k] for k in ("cat", "brand", "band")}
         if self.training and self.config.condition_dropout:
             cond = {k: v.masked_fill(torch.rand(v.shape, device=v.device) < self.config.condition_dropout, 0)
