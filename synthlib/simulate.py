@@ -64,19 +64,21 @@ class Catalog:
     def items(self, seed: int) -> pd.DataFrame:
         """The catalog: (item_id, category, brand, price, title) per item. A category sells
         three brands; a title is brand, adjective, the category's noun, a spec and a colour,
-        the optional words left out at random."""
+        the adjective, spec and colour each left out at random."""
         n = len(self.price)
         key = rng.stream_key(seed, "simulate", "titles")
         u = rng.uniform(key, np.arange(n)[:, None], np.arange(7)[None, :])
         category = np.arange(n) // self.items_per_category
-        word = lambda words, col: [words[int(x * len(words))] for x in u[:, col]]  # noqa: E731
-        brand = [BRANDS[(3 * c + int(x * 3)) % len(BRANDS)] for c, x in zip(category, u[:, 0])]
-        titles = [" ".join(w for w, keep in parts if keep) for parts in zip(
-            zip(brand, [True] * n), zip(word(ADJECTIVES, 1), u[:, 4] < 0.7), zip([self.noun[c] for c in category],
-                                                                                 [True] * n),
-            zip(word(SPECS, 2), u[:, 5] < 0.5), zip(word(COLOURS, 3), u[:, 6] < 0.6))]
+        pick = lambda words, x: words[int(x * len(words))]  # noqa: E731
+        brands, titles = [], []
+        for c, v in zip(category, u):
+            brand = BRANDS[(3 * c + int(v[0] * 3)) % len(BRANDS)]
+            words = [brand, pick(ADJECTIVES, v[1]) if v[4] < 0.7 else None, self.noun[c],
+                     pick(SPECS, v[2]) if v[5] < 0.5 else None, pick(COLOURS, v[3]) if v[6] < 0.6 else None]
+            brands.append(brand)
+            titles.append(" ".join(w for w in words if w))
         return pd.DataFrame({"item_id": [str(i + 1) for i in range(n)], "category": [str(c + 1) for c in category],
-                             "brand": brand, "price": self.price, "title": titles})
+                             "brand": brands, "price": self.price, "title": titles})
 
 
 def _user_events(idx: int, u: rng.Tape, cat: Catalog, sim: SimulateConf) -> list[tuple]:
