@@ -17,10 +17,6 @@ from pyspark.sql import functions as F
 from synthlib.models.text import TextModel
 
 
-def _values(column: pd.Series) -> list:
-    return [None if v is None or v != v else v for v in column]
-
-
 def synthetic_catalog(spark: SparkSession, events: DataFrame, model: TextModel, real: DataFrame, *, seed: int,
                       candidates: int = 3) -> DataFrame:
     """(item_id, category, price, title): one row per item of `events` (its least category
@@ -34,8 +30,8 @@ def synthetic_catalog(spark: SparkSession, events: DataFrame, model: TextModel, 
     def write(parts: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         m = TextModel.from_bytes(*payload.value)
         for pdf in parts:
-            pdf["title"] = m.sample(pdf["_id"].to_numpy(), _values(pdf["category"]), None, _values(pdf["price"]),
-                                    seed=seed, tries=1)
+            pdf["title"] = m.sample(pdf["_id"].to_numpy(), pdf["category"].tolist(), None, pdf["price"].tolist(),
+                                    seed=seed, tries=1)  # conditions read None and NaN alike
             yield pdf
 
     titled = drawn.mapInPandas(write, "item_id string, category string, price double, _try int, _id long, "

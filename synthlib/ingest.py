@@ -246,6 +246,7 @@ def ingest(spark: SparkSession, conf: Config) -> dict:
     items = catalog(spark, inp.items) if inp.items else None
     if items is not None:
         df = _join_items(df, items, inp.items)
+    keeps_catalog = items is not None and inp.items.title is not None  # what train.titles learns from
     df = df.withColumn(REASON, _reason(inp))
     query, pii = scrub_column("query")
     df = df.withColumns({f"_pii_{kind}": flag for kind, flag in pii.items()}).withColumn("query", query)
@@ -271,7 +272,7 @@ def ingest(spark: SparkSession, conf: Config) -> dict:
                             mode="overwrite", partition_by=["date"], commit_info=run, overwrite_schema=True)
         write_table(quarantine, conf.path("ingest", "quarantine"), mode="overwrite", commit_info=run,
                     overwrite_schema=True)
-        if items is not None and inp.items.title:  # the real catalog: what train.titles learns from
+        if keeps_catalog:
             write_table(items, conf.path("ingest", "items"), mode="overwrite", commit_info=run, overwrite_schema=True)
         read = df.agg(F.count(F.lit(1)).alias("rows"),
                       *[F.sum(F.col(f"_pii_{kind}").cast("long")).alias(kind) for kind in pii]).first()
@@ -300,7 +301,7 @@ def ingest(spark: SparkSession, conf: Config) -> dict:
                "scrubbed_queries": {kind: int(read[kind] or 0) for kind in pii},
                "events_path": conf.path("ingest", "events"),
                "quarantine_path": conf.path("ingest", "quarantine")}
-    if items is not None and inp.items.title:
+    if keeps_catalog:
         summary["items_path"] = conf.path("ingest", "items")
     if held:
         summary["holdout"] = held

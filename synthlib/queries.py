@@ -34,8 +34,8 @@ def fill_queries(spark: SparkSession, events: DataFrame, model: TextModel, real:
         for pdf in parts:
             need = ((pdf["event_type"] == "search") & pdf["query"].isna()).to_numpy()
             if need.any():
-                categories = [None if c is None or c != c else c for c in pdf["category"][need]]
-                pdf.loc[need, "query"] = m.sample(pdf["_id"][need].to_numpy(), categories, seed=seed, tries=1)
+                pdf.loc[need, "query"] = m.sample(pdf["_id"][need].to_numpy(), pdf["category"][need].tolist(),
+                                                  seed=seed, tries=1)
             yield pdf
 
     # One pass over the events (they are sampled upstream: splitting them would sample twice).

@@ -199,9 +199,13 @@ def title_text(real_items, catalog, *, seed: int, per_category: int = 200, max_s
     real = _sample(real_items, "title", ("item_id",), seed, per_category, max_strings)
     if not generated or not real:
         return None
+    from pyspark.sql import functions as F
+
     metrics = text_metrics(generated, real, [t for v in real.values() for t in v])
-    copies = catalog.where("title IS NOT NULL").join(real_items.select("title").distinct(), "title").count()
-    metrics["exact_share"] = copies / max(1, catalog.where("title IS NOT NULL").count())
+    known = real_items.select("title").distinct().withColumn("_real", F.lit(1))
+    row = (catalog.where(F.col("title").isNotNull()).join(known, "title", "left")
+           .agg(F.count(F.lit(1)).alias("titles"), F.count("_real").alias("copies")).first())
+    metrics["exact_share"] = row["copies"] / max(1, row["titles"])
     return metrics
 
 

@@ -9,8 +9,9 @@ so a string depends on its own id and the seed alone.
 
 Sampling divides the scores by a temperature, calibrated after training so that the
 generated strings are as diverse (distinct word pairs and self-BLEU together) as real ones
-drawn with the same conditions. The k-user rule is applied at sampling: a string in `blocked` (real strings that fewer
-than k users issued) is drawn again, and left out after `tries` draws.
+drawn with the same conditions. The k-user rule is applied at sampling: a string in
+`blocked` (real strings that fewer than k users issued) is drawn again, and left out after
+`tries` draws.
 
 Artifact: `model.json` (args, condition vocabularies, lineage), `model.pt` (weights only)
 and `tokenizer.model` (the SentencePiece model), each pinned by hash.
