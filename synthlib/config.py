@@ -190,6 +190,10 @@ class GenerateConf(_Strict):
     category_mix: dict[str, float] = {}
     segment: SegmentConf = SegmentConf()
     item_power: float = Field(1.0, gt=0, le=4)
+    # follow_transitions (session model): after an item with kept real next items, one of
+    # them follows at their share of its real transitions (0) up to always (1). Higher lifts
+    # item-to-item utility and brings sessions closer to training sessions (see the DCR).
+    follow_transitions: float = Field(0.0, ge=0, le=1)
     # Augmentation: sparse users (segment.max_sessions 2) and long-tail items (item_power
     # 0.5), where those are not set; write it under its own run_id next to the real log.
     augment: bool = False

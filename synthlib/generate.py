@@ -63,7 +63,8 @@ def conditions(g: GenerateConf) -> Conditions:
     max_sessions = g.segment.max_sessions or (AUGMENT_MAX_SESSIONS if augment else MAX_SESSIONS - 1)
     power = g.item_power if "item_power" in g.model_fields_set or not augment else AUGMENT_ITEM_POWER
     return Conditions(category_mix=dict(g.category_mix), min_sessions=g.segment.min_sessions,
-                      max_sessions=max_sessions, item_power=power)
+                      max_sessions=max_sessions, item_power=power,
+                      follow_transitions=g.follow_transitions)
 
 
 def window(model, g: GenerateConf) -> tuple[date, int]:
@@ -206,7 +207,7 @@ def generate(spark: SparkSession, conf: Config) -> dict:
                "model_version": model.spec["version"], "users": p["users"],
                "start": str(p["start"]), "days": p["days"],
                "conditions": conf.generate.model_dump(mode="json", include={"category_mix", "segment", "item_power",
-                                                                             "augment"}),
+                                                                             "follow_transitions", "augment"}),
                "source_version": model.spec["lineage"].get("source_version"),
                "stats_version": model.spec["lineage"].get("stats_items_version")}
     write_table(events, path, mode="overwrite", partition_by=["date"], replace_where=f"run_id = '{run_id}'",

@@ -78,6 +78,7 @@ def test_yaml_is_data_not_code(write_conf, tmp_path):
     ({"days": 3, "end": "2024-01-09"}, "set generate.days or generate.end, not both"),
     ({"start": "2024-01-09", "end": "2024-01-01"}, "generate.end 2024-01-01 is before generate.start"),
     ({"category_mix": {"a": -1}}, "category_mix: weights must be >= 0"),
+    ({"follow_transitions": 1.5}, "follow_transitions"),
     ({"segment": {"min_sessions": 5, "max_sessions": 2}}, "max_sessions is below min_sessions"),
     ({"zorder_by": ["user_id"]}, "zorder_by needs generate.optimize: true"),
     ({"optimize": True, "zorder_by": ["price"]}, "generate.zorder_by"),

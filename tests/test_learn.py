@@ -82,8 +82,14 @@ def test_session_model_follows_real_item_transitions(spark, profiled):
         synthetic = _transitions(spark.read.format("delta").load(generate(spark, conf)["path"])
                                  .where(f"run_id = 'next{min_users}'"))
         shares[min_users] = sum(p in real for p in synthetic) / len(synthetic)
+    # The same model, generated again with every kept pair followed where its item has any.
+    always = conf.model_copy(update={"generate": conf.generate.model_copy(
+        update={"run_id": "always", "follow_transitions": 1.0})})
+    synthetic = _transitions(spark.read.format("delta").load(generate(spark, always)["path"])
+                             .where("run_id = 'always'"))
+    shares["always"] = sum(p in real for p in synthetic) / len(synthetic)
     assert kept["min_users"] == 1 and kept["pairs"] > 0
-    assert shares[1] > shares[0] + 0.3, shares
+    assert shares["always"] > shares[1] > shares[0] + 0.3, shares
 
 
 def test_session_generation_is_independent_of_partitioning(spark, profiled):

@@ -30,6 +30,7 @@ class Conditions:
     min_sessions: int = 1  # the user segment: users with this many sessions ...
     max_sessions: int = MAX_SESSIONS - 1  # ... up to this many
     item_power: float = 1.0  # item probabilities ** power within a category; < 1 lifts the long tail
+    follow_transitions: float = 0.0  # kept real next items: 0 at their share of an item's transitions, 1 always
 
 
 def _bucket_draw(bins: np.ndarray, cdf: np.ndarray, u1: np.ndarray, u2: np.ndarray) -> np.ndarray:
@@ -172,12 +173,20 @@ class NextItems:
         # Keys 2 * row + cumulative share: one sorted array searched for every row at once.
         self.key = np.concatenate([share[i] for i in order]) if share else np.zeros(0)
         self.pairs = len(self.next)
+        self.kept = np.zeros(len(ids))  # per row: the share of its real transitions that was kept
+        for s in share:
+            r = int(s[0] // 2)
+            self.kept[r] = s[-1] - 2.0 * r
 
-    def draw(self, prev: np.ndarray, u: np.ndarray) -> np.ndarray:
+    def draw(self, prev: np.ndarray, u: np.ndarray, follow: float = 0.0) -> np.ndarray:
         """The next item's row after each previous row (-1: none), given uniforms; -1 where
-        the draw falls outside the kept transitions."""
+        the draw falls outside the kept transitions. `follow` moves that share of the transitions
+        not kept onto the kept ones, in proportion: 0 none, 1 all."""
         if not self.pairs:
             return np.full(len(prev), -1, dtype=np.int64)
+        if follow:  # the kept ones then take kept + follow * (1 - kept) of the transitions
+            kept = self.kept[np.maximum(prev, 0)]
+            u = u * kept / np.maximum(kept + follow * (1.0 - kept), 1e-12)
         j = np.searchsorted(self.key, 2.0 * prev + u, side="right")
         hit = (prev >= 0) & (j < self.pairs)
         j = np.minimum(j, self.pairs - 1)
@@ -186,10 +195,11 @@ class NextItems:
 
 
 def follow_items(row: np.ndarray, item_token: np.ndarray, session: np.ndarray, step: np.ndarray,
-                 follow: NextItems, u: np.ndarray) -> np.ndarray:
+                 follow: NextItems, u: np.ndarray, strength: float = 0.0) -> np.ndarray:
     """Item rows of events (grouped by session, in order) once real transitions are applied:
     an event repeating its predecessor's token repeats its item, and an event with a fresh
-    item follows the session's previous item with the kept transitions' shares."""
+    item follows the session's previous item with the kept transitions' shares (moved up by
+    `strength`, see NextItems.draw)."""
     row = row.copy()
     last = np.full(len(row), -1, dtype=np.int64)  # the session's latest item row, per event
     for t in range(1, int(step.max(initial=0)) + 1):
@@ -198,13 +208,14 @@ def follow_items(row: np.ndarray, item_token: np.ndarray, session: np.ndarray, s
         last[i] = prev_row
         has_item = row[i] >= 0
         repeat = has_item & (item_token[i] == item_token[i - 1])
-        drawn = follow.draw(np.where(has_item & ~repeat, prev_row, -1), u[i])
+        drawn = follow.draw(np.where(has_item & ~repeat, prev_row, -1), u[i], strength)
         row[i] = np.where(repeat, row[i - 1], np.where(drawn >= 0, drawn, row[i]))
     return row
 
 
 def to_codes(tokens: dict[str, np.ndarray], users: np.ndarray, session_k: np.ndarray, starts: np.ndarray,
-             items: ItemTable, key: int, sessions: np.ndarray, item_power: float = 1.0) -> pd.DataFrame:
+             items: ItemTable, key: int, sessions: np.ndarray, item_power: float = 1.0,
+             follow_transitions: float = 0.0) -> pd.DataFrame:
     """Event codes (schema.CODES_DDL) from generated (S, T) token arrays."""
     typ = tokens["type"]
     s_idx, t_idx = np.nonzero((typ > 0) & (typ != END))
@@ -216,7 +227,8 @@ def to_codes(tokens: dict[str, np.ndarray], users: np.ndarray, session_k: np.nda
     item = tokens["item"][s_idx, t_idx]
     row = items.resolve(item, cat, rng.uniform(key, ent, 16 * step + 8), item_power)
     if items.follow is not None:
-        row = follow_items(row, item, s_idx, t_idx, items.follow, rng.uniform(key, ent, 16 * step + 9))
+        row = follow_items(row, item, s_idx, t_idx, items.follow, rng.uniform(key, ent, 16 * step + 9),
+                           follow_transitions)
     return codes_frame(users[s_idx], session_k[s_idx], starts[s_idx] + within_session(gap, s_idx),
                        typ[s_idx, t_idx] - 1, row, np.where(cat > 0, cat, -1),
                        tokens["query"][s_idx, t_idx] - 1, tokens["pos"][s_idx, t_idx])

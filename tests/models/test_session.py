@@ -234,6 +234,20 @@ def test_next_items_follow_real_transitions_with_their_shares():
     assert (follow.draw(np.full(100, 1), u) == -1).all() and (follow.draw(np.full(100, -1), u) == -1).all()
 
 
+def test_follow_strength_moves_the_transitions_not_kept_onto_the_kept_ones():
+    ids = np.array(["a", "b", "c", "d"], dtype=object)
+    items = pd.DataFrame({"item_id": ["a", "c"], "next_items": [["b", "c"], ["a"]],
+                          "next_counts": [[3, 1], [2]], "transitions": [8, 2]})
+    follow = NextItems(items, ids)
+    u = (np.arange(100) + 0.5) / 100
+    a = np.zeros(100, dtype=np.int64)
+    counts = lambda out: [(out == r).sum() for r in (1, 2, -1)]  # noqa: E731
+    assert counts(follow.draw(a, u, 0.5)) == [56, 19, 25]  # kept 4/8: b 3/8 + 3/16, c 1/8 + 1/16
+    assert counts(follow.draw(a, u, 1.0)) == [75, 25, 0]  # b and c alone, 3 : 1
+    assert (follow.draw(np.full(100, 2), u, 1.0) == 0).all()  # every transition of c was kept
+    assert (follow.draw(np.full(100, 1), u, 1.0) == -1).all()  # b has none: the model's draw stands
+
+
 def test_follow_items_repeats_and_follows_within_sessions():
     follow = NextItems(pd.DataFrame({"item_id": ["a"], "next_items": [["b"]], "next_counts": [[1]],
                                      "transitions": [1]}), np.array(["a", "b", "c"], dtype=object))
