@@ -159,6 +159,7 @@ class NextItems:
     def __init__(self, items: pd.DataFrame, ids: np.ndarray):
         row_of = {item: i for i, item in enumerate(ids)}
         nxt, share = [], []
+        self.kept = np.zeros(len(ids))  # per row: the share of its real transitions that was kept
         for item, nexts, counts, total in zip(items["item_id"], items["next_items"], items["next_counts"],
                                               items["transitions"]):
             if not hasattr(nexts, "__len__") or not len(nexts):  # None or NaN: no kept transition
@@ -166,22 +167,22 @@ class NextItems:
             r = row_of[item]
             rows = [row_of.get(n, -1) for n in nexts]
             keep = [j for j, n in enumerate(rows) if n >= 0]
+            if not keep:  # every next item is outside the table
+                continue
             nxt.append(np.asarray(rows)[keep])
-            share.append(2.0 * r + np.cumsum(np.asarray(counts, dtype=float)[keep]) / float(total))
+            cumulative = np.cumsum(np.asarray(counts, dtype=float)[keep]) / float(total)
+            share.append(2.0 * r + cumulative)
+            self.kept[r] = cumulative[-1]
         order = np.argsort([s[0] for s in share], kind="stable") if share else []
         self.next = np.concatenate([nxt[i] for i in order]) if share else np.zeros(0, dtype=np.int64)
         # Keys 2 * row + cumulative share: one sorted array searched for every row at once.
         self.key = np.concatenate([share[i] for i in order]) if share else np.zeros(0)
         self.pairs = len(self.next)
-        self.kept = np.zeros(len(ids))  # per row: the share of its real transitions that was kept
-        for s in share:
-            r = int(s[0] // 2)
-            self.kept[r] = s[-1] - 2.0 * r
 
     def draw(self, prev: np.ndarray, u: np.ndarray, follow: float = 0.0) -> np.ndarray:
         """The next item's row after each previous row (-1: none), given uniforms; -1 where
-        the draw falls outside the kept transitions. `follow` moves that share of the transitions
-        not kept onto the kept ones, in proportion: 0 none, 1 all."""
+        the draw falls outside the kept transitions. `follow` moves that fraction of the
+        transitions not kept onto the kept ones, in proportion: 0 none, 1 all."""
         if not self.pairs:
             return np.full(len(prev), -1, dtype=np.int64)
         if follow:  # the kept ones then take kept + follow * (1 - kept) of the transitions

@@ -224,9 +224,9 @@ def test_end_calibration_matches_the_mean_session_length():
 
 def test_next_items_follow_real_transitions_with_their_shares():
     ids = np.array(["a", "b", "c", "d"], dtype=object)
-    items = pd.DataFrame({"item_id": ["a", "c", "d"], "next_items": [["b", "c", "zz"], ["a"], None],
-                          "next_counts": [[3, 1, 4], [2], None], "transitions": [8, 2, 0]})
-    follow = NextItems(items, ids)  # "zz" is not in the table: dropped, its share not followed
+    items = pd.DataFrame({"item_id": ["a", "c", "d", "b"], "next_items": [["b", "c", "zz"], ["a"], None, ["zz"]],
+                          "next_counts": [[3, 1, 4], [2], None, [1]], "transitions": [8, 2, 0, 1]})
+    follow = NextItems(items, ids)  # "zz" is not in the table: dropped, its share not followed (b has no other)
     u = (np.arange(100) + 0.5) / 100
     after_a = follow.draw(np.zeros(100, dtype=np.int64), u)
     assert [(after_a == r).sum() for r in (1, 2, -1)] == [37, 13, 50]  # u < 3/8, u < 4/8, the rest
