@@ -179,15 +179,15 @@ class NextItems:
         self.key = np.concatenate([share[i] for i in order]) if share else np.zeros(0)
         self.pairs = len(self.next)
 
-    def draw(self, prev: np.ndarray, u: np.ndarray, follow: float = 0.0) -> np.ndarray:
+    def draw(self, prev: np.ndarray, u: np.ndarray, strength: float = 0.0) -> np.ndarray:
         """The next item's row after each previous row (-1: none), given uniforms; -1 where
-        the draw falls outside the kept transitions. `follow` moves that fraction of the
+        the draw falls outside the kept transitions. `strength` moves that fraction of the
         transitions not kept onto the kept ones, in proportion: 0 none, 1 all."""
         if not self.pairs:
             return np.full(len(prev), -1, dtype=np.int64)
-        if follow:  # the kept ones then take kept + follow * (1 - kept) of the transitions
+        if strength:  # the kept ones then take kept + strength * (1 - kept) of the transitions
             kept = self.kept[np.maximum(prev, 0)]
-            u = u * kept / np.maximum(kept + follow * (1.0 - kept), 1e-12)
+            u = u * kept / np.maximum(kept + strength * (1.0 - kept), 1e-12)
         j = np.searchsorted(self.key, 2.0 * prev + u, side="right")
         hit = (prev >= 0) & (j < self.pairs)
         j = np.minimum(j, self.pairs - 1)
