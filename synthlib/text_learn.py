@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections import Counter
 from typing import Iterator
 
 import pandas as pd
 import torch
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from synthlib import __version__
@@ -53,11 +54,17 @@ def encoded(frame: DataFrame, tokenizer: bytes, cond: Conditions, config: TextCo
             ids = [([BOS, *p[:config.max_pieces], EOS] + [PAD] * width)[:width] for p in pieces]
             yield pd.DataFrame({"row_key": pdf["row_key"], "ids": ids, **{k: v.numpy() for k, v in c.items()}})
 
-    keyed = frame.withColumn("row_key", F.xxhash64(F.lit(seed), F.lit("text"), "text", "category"))
-    out = keyed.select("row_key", "text", "category", "brand", "price").mapInPandas(
-        encode, "row_key long, ids array<int>, cat long, brand long, band long")
-    held = (F.abs(F.col("row_key")) % 10_000) < int(validation * 10_000)
-    return out.withColumn("split", F.when(held, "validation").otherwise("train"))
+    out = frame.withColumn("row_key", _row_key(seed)).select("row_key", "text", "category", "brand", "price") \
+        .mapInPandas(encode, "row_key long, ids array<int>, cat long, brand long, band long")
+    return out.withColumn("split", F.when(_held(F.col("row_key"), validation), "validation").otherwise("train"))
+
+
+def _row_key(seed: int) -> Column:
+    return F.xxhash64(F.lit(seed), F.lit("text"), "text", "category")
+
+
+def _held(key: Column, validation: float) -> Column:
+    return (F.abs(key) % 10_000) < int(validation * 10_000)
 
 
 def _by_category(texts: list, categories: list) -> dict[str, list[str]]:
@@ -68,15 +75,33 @@ def _by_category(texts: list, categories: list) -> dict[str, list[str]]:
     return out
 
 
-def calibrate_temperature(model: TextModel, real: list, seed: int, rounds: int = 8) -> float:
-    """The sampling temperature at which strings generated for the conditions of `real` rows
-    are as diverse as the real strings: bisection (between 0.2 and 1.5) to where the relative
-    excess of distinct-2 and the relative deficit of self-BLEU (per category) cancel out."""
+def unseen_conditions(real: list, unseen: list) -> list[dict]:
+    """For each row of `real`, the conditions to ask for a string like it with: those of an
+    `unseen` row of its category, in turn, or its category alone where there is none."""
+    pool: dict = {}
+    for r in unseen:
+        pool.setdefault(r["category"], []).append(r)
+    used: Counter = Counter()
+    asked = []
+    for r in real:
+        rows, c = pool.get(r["category"]), r["category"]
+        asked.append(rows[used[c] % len(rows)] if rows else {"category": c, "brand": None, "price": None})
+        used[c] += 1
+    return asked
+
+
+def calibrate_temperature(model: TextModel, real: list, seed: int, asked: list | None = None,
+                          rounds: int = 8) -> float:
+    """The sampling temperature at which strings generated for the conditions of `asked` rows
+    (default: `real`'s own) are as diverse as the strings of `real`, category by category:
+    bisection (between 0.2 and 1.5) to where the relative excess of distinct-2 and the
+    relative deficit of self-BLEU cancel out."""
+    asked = asked or real
     cats = [r["category"] for r in real]
     texts = [r["text"] for r in real]
     target_d2, target_sb = distinct(texts, 2), self_bleu(_by_category(texts, cats))
-    ids = list(range(len(real)))
-    conds = (cats, [r["brand"] for r in real], [r["price"] for r in real])
+    ids = list(range(len(asked)))
+    conds = ([r["category"] for r in asked], [r["brand"] for r in asked], [r["price"] for r in asked])
     lo, hi = 0.2, 1.5
     for _ in range(rounds):
         mid = (lo + hi) / 2
@@ -120,10 +145,16 @@ def train_text(spark: SparkSession, frame: DataFrame, config: TextConfig, fit_co
         nll = evaluate_nll(loss, val(0))[0] if has_validation else float("nan")
         strings = {"train": len(tr), "validation": len(va)}
     rows.unpersist()
-    real = (frame.orderBy(F.xxhash64(F.lit(seed), F.lit("calibrate"), "text", "category"))
-            .limit(calibration_strings).collect())  # bounded
+    # Diversity is matched to the training strings, a large and stable target, but asked for
+    # with the conditions of validation strings: given a training string's own conditions
+    # (brand and price band pin down a product), the network writes back what it learnt.
+    held = _held(_row_key(seed), validation)
+    sample = lambda rows: (rows.orderBy(F.xxhash64(F.lit(seed), F.lit("calibrate"), "text", "category"))  # noqa: E731
+                           .limit(calibration_strings).collect())  # bounded
+    real = sample(frame.where(~held)) or sample(frame)
+    asked = unseen_conditions(real, sample(frame.where(held))) if has_validation else real
     model = TextModel({"args": args, "conditions": cond.to_json()}, tokenizer, net.state_dict())
-    temperature = calibrate_temperature(model, real, seed)
+    temperature = calibrate_temperature(model, real, seed, asked)
     spec = {"model": "text", "version": __version__, "seed": seed, "args": args, "conditions": cond.to_json(),
             "temperature": temperature, "lineage": lineage or {},
             "training": {"strings": strings, "history": result.history, "best_epoch": result.best_epoch,

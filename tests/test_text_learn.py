@@ -1,6 +1,7 @@
 """The text model trained through the real Petastorm loader on a small regular corpus
 (the `text_model` fixture in conftest)."""
 from synthlib.models.text import TextModel
+from synthlib.text_learn import unseen_conditions
 from tests.conftest import COLORS
 
 
@@ -30,3 +31,13 @@ def test_blocked_strings_are_never_emitted(text_model):
     blocked = _sample(text_model, 60, "sofa", blocked=known)
     assert not set(blocked) & known  # ... but not once they are blocked
     assert all(s is None or s for s in blocked)
+
+
+def test_calibration_asks_with_unseen_conditions_category_by_category():
+    real = [{"text": t, "category": c} for t, c in
+            (("red sofa", "sofa"), ("blue sofa", "sofa"), ("green sofa", "sofa"), ("red lamp", "lamp"))]
+    unseen = [{"text": "teal sofa", "category": "sofa", "brand": "a", "price": 1.0},
+              {"text": "pink sofa", "category": "sofa", "brand": "b", "price": 2.0}]
+    asked = unseen_conditions(real, unseen)
+    assert [(r["category"], r["brand"], r["price"]) for r in asked] == [
+        ("sofa", "a", 1.0), ("sofa", "b", 2.0), ("sofa", "a", 1.0), ("lamp", None, None)]  # no unseen lamp

@@ -7,11 +7,11 @@ each is hidden at random in training, so that strings can be asked for with any 
 Sampling draws every piece from counter-based uniforms keyed by (seed, string id, try),
 so a string depends on its own id and the seed alone.
 
-Sampling divides the scores by a temperature, calibrated after training so that the
-generated strings are as diverse (distinct word pairs and self-BLEU together) as real ones
-drawn with the same conditions. The k-user rule is applied at sampling: a string in
-`blocked` (real strings that fewer than k users issued) is drawn again, and left out after
-`tries` draws.
+Sampling divides the scores by a temperature, calibrated after training so that strings
+generated for the conditions of validation strings are as diverse (distinct word pairs and
+self-BLEU together) as the training strings of the same categories. The k-user rule is
+applied at sampling: a string in `blocked` (real strings that fewer than k users issued)
+is drawn again, and left out after `tries` draws.
 
 Artifact: `model.json` (args, condition vocabularies, lineage), `model.pt` (weights only)
 and `tokenizer.model` (the SentencePiece model), each pinned by hash.
@@ -37,7 +37,7 @@ TOKENIZER, WEIGHTS = "tokenizer.model", "model.pt"
 
 @dataclass(frozen=True)
 class TextConfig:
-    vocab_size: int = 2000  # SentencePiece pieces, at most a quarter as many as the training strings
+    vocab_size: int = 2000  # SentencePiece pieces at most (fewer on little text: see pieces_for)
     dim: int = 192
     layers: int = 1
     dropout: float = 0.3
@@ -48,12 +48,18 @@ class TextConfig:
     condition_dropout: float = 0.25  # training: each condition is hidden at this rate, so any may be left out
 
 
+def pieces_for(strings: int, config: TextConfig) -> int:
+    """The tokenizer's size for a corpus: 16 pieces per square root of its strings (about
+    400 for 600 strings, 1,200 for 5,500), within 64 .. config.vocab_size."""
+    return max(64, min(config.vocab_size, int(16 * strings ** 0.5)))
+
+
 def train_tokenizer(texts: list[str], config: TextConfig) -> bytes:
     """A SentencePiece unigram model of the texts, as bytes."""
     out = io.BytesIO()
     spm.SentencePieceTrainer.train(
         sentence_iterator=iter(texts), model_writer=out, model_type="unigram",
-        vocab_size=max(64, min(config.vocab_size, len(texts) // 4)),
+        vocab_size=pieces_for(len(texts), config),
         character_coverage=1.0, hard_vocab_limit=False, pad_id=PAD, unk_id=UNK, bos_id=BOS, eos_id=EOS,
         minloglevel=2, num_threads=1)
     return out.getvalue()
@@ -92,8 +98,11 @@ class TextNet(nn.Module):
         self.start = nn.Linear(c.dim, c.layers * c.dim)
         self.core = nn.GRU(c.dim, c.dim, c.layers, batch_first=True, dropout=c.dropout if c.layers > 1 else 0.0)
         self.drop = nn.Dropout(c.dropout)
+        # Output not tied to the input embeddings, and started small: the first scores are
+        # near uniform, not spread over tens of nats (which a few hundred strings never undo).
         self.out = nn.Linear(c.dim, n_pieces)
-        self.out.weight = self.embed.weight  # tied input and output embeddings
+        nn.init.normal_(self.out.weight, std=c.dim ** -0.5)
+        nn.init.zeros_(self.out.bias)
 
     def _condition(self, cond: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         v = sum(self.cond[k](cond[k]) for k in ("cat", "brand", "band"))  # (B, D)
