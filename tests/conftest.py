@@ -43,7 +43,8 @@ def text_model(spark, tmp_path_factory):
     rows.append(("jane doe 12 elm st", "rare", None, None))
     cfg = TextConfig(vocab_size=40, dim=32, dropout=0.0, max_pieces=12, price_bands=2)
     fit = FitConfig(epochs=12, lr=1e-2, patience=12, max_minutes=2, seed=3, progress=False)
-    # No validation split: it would hold out whole strings of a dozen, and stop training early.
+    # No validation split: of a dozen distinct strings it would hold out one or two whole, and
+    # training would stop at the epoch that guesses them best, before the categories are learnt.
     return train_text(spark, spark.createDataFrame(rows, TEXT_DDL), cfg, fit,
                       cache_dir=str(tmp_path_factory.mktemp("text") / "cache"), seed=3, batch_size=8, validation=0.0)
 
