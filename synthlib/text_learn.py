@@ -84,7 +84,8 @@ def unseen_conditions(real: list, unseen: list) -> list[dict]:
     used: Counter = Counter()
     asked = []
     for r in real:
-        rows, c = pool.get(r["category"]), r["category"]
+        c = r["category"]
+        rows = pool.get(c)
         asked.append(rows[used[c] % len(rows)] if rows else {"category": c, "brand": None, "price": None})
         used[c] += 1
     return asked
