@@ -3,8 +3,9 @@
 The physical limit is Spark writing the same number of rows, of the same schema and
 partitioning, with trivially random values, to Delta on the same session. Also measured:
 time growth from N to 10N events and peak memory of the JVM (driver and executor in local
-mode) and of the Python workers, per model; 1 against 2 cores per model, each in its own
-Spark pinned to that many CPUs (taskset); optionally one big run (--big).
+mode) and of the Python workers, per model; the cost of the copy rule (10N with
+`generate.drop_copies` against without, alternated); 1 against 2 cores per model, each in
+its own Spark pinned to that many CPUs (taskset); optionally one big run (--big).
 
     .venv/bin/python benchmarks/generate.py [--events 1000000] [--models stats,session] [--big 100000000]
 
@@ -102,7 +103,8 @@ def timed_generate(spark, conf: Config, events: int, run_id: str) -> dict:
         result = generate(spark, conf)
         seconds = time.perf_counter() - start
     return {"events": result["events"], "seconds": round(seconds, 2),
-            "events_per_s": round(result["events"] / seconds), "files": result["files"], **mem.peak}
+            "events_per_s": round(result["events"] / seconds), "files": result["files"],
+            "copies_dropped": result.get("copies_dropped"), **mem.peak}
 
 
 def timed_write_limit(spark, rows: int, days: int, partitions: int, path: str) -> dict:
@@ -182,9 +184,12 @@ def main() -> None:
     runs = {}
     for m, conf in confs.items():
         timed_generate(spark, conf, max(1, args.events // 10), "warm-up")  # JVM and Python workers warm
-        runs[m] = {"n": timed_generate(spark, conf, max(1, args.events // 10), "n"), "10n": [], "limit": []}
+        runs[m] = {"n": timed_generate(spark, conf, max(1, args.events // 10), "n"), "10n": [], "limit": [],
+                   "no_copy_rule": []}
+        no_rule = conf.model_copy(update={"generate": conf.generate.model_copy(update={"drop_copies": False})})
         for r in range(args.rounds):  # alternate with the limit: the machine's noise hits both alike
             runs[m]["10n"].append(timed_generate(spark, conf, args.events, "10n"))
+            runs[m]["no_copy_rule"].append(timed_generate(spark, no_rule, args.events, "10n-no-copy-rule"))
             runs[m]["limit"].append(timed_write_limit(spark, runs[m]["10n"][-1]["events"], days, partitions,
                                                       os.path.join(args.work, "limit")))
     spark.stop()
@@ -203,9 +208,13 @@ def main() -> None:
     for m, r in runs.items():
         ratios = [g["events_per_s"] / lim["events_per_s"] for g, lim in zip(r["10n"], r["limit"])]
         tenfold = median_run(r["10n"])
+        rule = [g["seconds"] / o["seconds"] for g, o in zip(r["10n"], r["no_copy_rule"])]
         report[m] = {**tenfold, "over_limit": round(statistics.median(ratios), 3),
                      "over_limit_rounds": [round(x, 3) for x in ratios], "limit": median_run(r["limit"]),
                      "n": r["n"], "n_to_10n_time_ratio": round(tenfold["seconds"] / r["n"]["seconds"], 2),
+                     "copy_rule_time_ratio": round(statistics.median(rule), 3),
+                     "copy_rule_time_ratio_rounds": [round(x, 3) for x in rule],
+                     "no_copy_rule": median_run(r["no_copy_rule"]),
                      "one_core": cores[m][1], "two_cores": cores[m][2],
                      "two_over_one_core": round(cores[m][2]["events_per_s"] / cores[m][1]["events_per_s"], 2)}
     print(json.dumps({"benchmark": "generate", "cpus": os.cpu_count(), "events": args.events, "models": report,

@@ -194,6 +194,9 @@ class GenerateConf(_Strict):
     # them follows at their share of its real transitions (0) up to always (1). Higher lifts
     # item-to-item utility and brings sessions closer to training sessions (see the DCR).
     follow_transitions: float = Field(0.0, ge=0, le=1)
+    # drop_copies: a synthetic session of at least 3 item events whose items, in order, are a
+    # real training session's is left out (checked against the real log in Spark).
+    drop_copies: bool = True
     # Augmentation: sparse users (segment.max_sessions 2) and long-tail items (item_power
     # 0.5), where those are not set; write it under its own run_id next to the real log.
     augment: bool = False

@@ -17,10 +17,11 @@ from typing import Iterator
 
 import pandas as pd
 import pyarrow as pa
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from synthlib.config import Config, ConfigError, GenerateConf
+from synthlib.copies import KEY_DDL, key_block, training_keys
 from synthlib.delta_io import commit_of, is_delta, sql_path, write_table
 from synthlib.models import load_model, model_class
 from synthlib.models.artifact import ModelArtifactError
@@ -92,16 +93,19 @@ def plan(model, g: GenerateConf, cond: Conditions) -> dict:
 
 
 def codes_frame(spark: SparkSession, model, g: GenerateConf, seed: int, cond: Conditions, p: dict) -> DataFrame:
-    """Event codes of p["users"] users, sampled block by block on the executors."""
+    """Event codes of p["users"] users, sampled block by block on the executors; with
+    `g.drop_copies`, each row also carries its session's copy key (synthlib.copies)."""
     kind, payload = model.kind, spark.sparkContext.broadcast(model.to_bytes())
     block, users, start, days = g.block_users, p["users"], p["start"], p["days"]
+    item_ids = spark.sparkContext.broadcast(model.lookups()["items"]["item_id"].to_numpy()) if g.drop_copies else None
 
     def sample(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         m, frames, rows = _model_from(kind, payload.value), [], 0
         for batch in batches:
             for b in batch["id"].tolist():
-                frames.append(m.sample_block(b * block, min((b + 1) * block, users), seed=seed, start=start,
-                                             days=days, conditions=cond))
+                codes = m.sample_block(b * block, min((b + 1) * block, users), seed=seed, start=start,
+                                       days=days, conditions=cond)
+                frames.append(key_block(codes, item_ids.value) if item_ids else codes)
                 rows += len(frames[-1])
                 if rows >= FRAME_ROWS:
                     yield pd.concat(frames, ignore_index=True)
@@ -109,7 +113,18 @@ def codes_frame(spark: SparkSession, model, g: GenerateConf, seed: int, cond: Co
         if frames:
             yield pd.concat(frames, ignore_index=True)
 
-    return spark.range(0, p["blocks"], numPartitions=p["partitions"]).mapInPandas(sample, CODES_DDL)
+    ddl = f"{CODES_DDL}, {KEY_DDL}" if item_ids else CODES_DDL
+    return spark.range(0, p["blocks"], numPartitions=p["partitions"]).mapInPandas(sample, ddl)
+
+
+def without_copies(codes: DataFrame, real: DataFrame, dropped: Observation) -> DataFrame:
+    """`codes` (with copy keys) less the sessions that repeat a real training session's items
+    in order; `dropped` observes their sessions and events as the result is written."""
+    known = training_keys(real).withColumn("_copy", F.lit(True))
+    flagged = codes.join(known, "copy_key", "left").observe(
+        dropped, F.count(F.when(F.col("_copy") & F.col("copy_first"), 1)).alias("sessions"),
+        F.count(F.when(F.col("_copy"), 1)).alias("events"))
+    return flagged.where(F.col("_copy").isNull()).drop("_copy", "copy_key", "copy_first")
 
 
 def _lookup_frame(spark: SparkSession, table: pd.DataFrame | None, name: str) -> DataFrame:
@@ -142,16 +157,31 @@ def decode(spark: SparkSession, codes: DataFrame, lookups: dict[str, pd.DataFram
         F.lit(None).cast("string").alias("device"))
 
 
-def events_frame(spark: SparkSession, conf: Config, model, run_id: str) -> tuple[DataFrame, dict]:
-    """The synthetic events as a lazy DataFrame (canonical + date, run_id), and the plan."""
+def events_frame(spark: SparkSession, conf: Config, model, run_id: str,
+                 dropped: Observation | None = None) -> tuple[DataFrame, dict]:
+    """The synthetic events as a lazy DataFrame (canonical + date, run_id), and the plan.
+    With `conf.generate.drop_copies`, `dropped` observes the copies left out."""
     cond = conditions(conf.generate)
     try:  # conditions the model cannot meet fail here, on the driver, with one user
         p = plan(model, conf.generate, cond)
         model.sample_block(0, 1, seed=conf.seed, start=p["start"], days=p["days"], conditions=cond)
     except ValueError as e:
         raise ConfigError(f"{conf.source_file or 'conf'}: {e}") from None
-    events = decode(spark, codes_frame(spark, model, conf.generate, conf.seed, cond, p), model.lookups())
+    codes = codes_frame(spark, model, conf.generate, conf.seed, cond, p)
+    if conf.generate.drop_copies:
+        codes = without_copies(codes, _real_log(spark, conf, "generate.drop_copies", "that no session copies it"),
+                               dropped)
+    events = decode(spark, codes, model.lookups())
     return events.withColumn("date", F.to_date("ts")).withColumn("run_id", F.lit(run_id)), p
+
+
+def _real_log(spark: SparkSession, conf: Config, needs: str, rule: str) -> DataFrame:
+    """The real training log, which generation checks its output against."""
+    real = conf.path("ingest", "events")
+    if not is_delta(spark, real):
+        raise FileNotFoundError(f"{needs} needs the real training log at {real} to check {rule}; "
+                                f"run `synthlib profile --conf {conf.source_file}`")
+    return spark.read.format("delta").load(real)
 
 
 def _text_model(spark: SparkSession, conf: Config, name: str, real: str, rule: str):
@@ -196,7 +226,8 @@ def generate(spark: SparkSession, conf: Config) -> dict:
                                  f"{conf.path('stats')}; rerun `synthlib train --conf {conf.source_file}`")
     run_id = conf.generate.run_id or f"seed{conf.seed}-{model.kind}"
     path = conf.path("tables", "events")
-    events, p = events_frame(spark, conf, model, run_id)
+    dropped = Observation("copies") if conf.generate.drop_copies else None
+    events, p = events_frame(spark, conf, model, run_id, dropped)
     text = _text_model(spark, conf, "text", conf.path("ingest", "events"), "the k-user rule")
     if text is not None:
         from synthlib.queries import fill_queries
@@ -207,7 +238,8 @@ def generate(spark: SparkSession, conf: Config) -> dict:
                "model_version": model.spec["version"], "users": p["users"],
                "start": str(p["start"]), "days": p["days"],
                "conditions": conf.generate.model_dump(mode="json", include={"category_mix", "segment", "item_power",
-                                                                             "follow_transitions", "augment"}),
+                                                                             "follow_transitions", "augment",
+                                                                             "drop_copies"}),
                "source_version": model.spec["lineage"].get("source_version"),
                "stats_version": model.spec["lineage"].get("stats_items_version")}
     write_table(events, path, mode="overwrite", partition_by=["date"], replace_where=f"run_id = '{run_id}'",
@@ -222,6 +254,8 @@ def generate(spark: SparkSession, conf: Config) -> dict:
     summary = {"run_id": run_id, "events": int(written["metrics"].get("numOutputRows", 0)), "users": p["users"],
                "expected_events": p["expected_events"], "partitions": p["partitions"],
                "files": int(written["metrics"].get("numFiles", 0)), "path": path, "version": written["version"]}
+    if dropped is not None:
+        summary["copies_dropped"] = dropped.get
     catalog = write_catalog(spark, conf, run_id, lineage)
     if catalog:
         summary["catalog"] = catalog

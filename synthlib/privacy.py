@@ -17,6 +17,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 MIN_COPY_LENGTH = 3
+SEPARATOR = "\u001f"  # between the item ids of a sequence
 HASH_TABLES = 5
 FEATURES = 1 << 20
 DCR_BINS = 10  # histogram bins over [0, 1] for the report
@@ -27,7 +28,7 @@ def item_sequences(events: DataFrame) -> DataFrame:
     ordered = F.array_sort(F.collect_list(F.struct(F.unix_micros("ts").alias("t"), "item_id")))
     return (events.where(F.col("item_id").isNotNull()).groupBy("session_id").agg(ordered.alias("e"))
             .where(F.size("e") >= MIN_COPY_LENGTH)
-            .select("session_id", F.concat_ws("\u001f", F.col("e.item_id")).alias("seq")))
+            .select("session_id", F.concat_ws(SEPARATOR, F.col("e.item_id")).alias("seq")))
 
 
 def verbatim_copies(train: DataFrame, synthetic: DataFrame) -> dict:
