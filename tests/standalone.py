@@ -20,6 +20,10 @@ SPARK_HOME = os.path.dirname(pyspark.__file__)
 LOOPBACK_ENV = {"SPARK_LOCAL_IP": "127.0.0.1", "SPARK_HOME": SPARK_HOME,
                 "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
 
+# Test logs are tiny: a few shuffle partitions, as in the tests' own session, instead of
+# Spark's 200 tasks per shuffle, which would cost each one-core worker minutes per pipeline.
+SMALL_DATA = ["--conf", "spark.sql.shuffle.partitions=4"]
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -92,7 +96,7 @@ class StandaloneCluster:
 
 def submit(command: str, conf: str, master: str, *overrides: str, wait: bool = True, log: str | None = None):
     """Run ./spark-submit.sh as a user would; returns the CompletedProcess or the Popen."""
-    args = ["./spark-submit.sh", command, "--conf", conf, "--master", master, *overrides]
+    args = ["./spark-submit.sh", command, "--conf", conf, "--master", master, *overrides, "--", *SMALL_DATA]
     env = {**os.environ, **LOOPBACK_ENV}
     if wait:
         return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)

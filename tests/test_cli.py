@@ -1,10 +1,8 @@
-"""The command line and spark-submit.sh, run as a user runs them."""
+"""The command line, run as a user runs it, and the Databricks job's entry points."""
 import json
 import os
 import subprocess
 import sys
-
-import pytest
 
 from tests.conftest import ROOT
 
@@ -33,20 +31,6 @@ def test_usage_lists_the_commands():
     assert result.returncode == 0
     for command in ("simulate", "profile", "train", "generate", "evaluate", "pipeline"):
         assert command in result.stdout
-
-
-@pytest.mark.slow
-def test_spark_submit_runs_the_pipeline_on_local2(write_conf, tmp_path):
-    path = write_conf({"seed": 5, "simulate": {"events": 2000, "partitions": 2}})
-    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
-    result = _run(["./spark-submit.sh", "pipeline", "--conf", path, "--master", "local[2]",
-                   "generate.users=50"], env=env)
-    assert result.returncode == 0, result.stderr[-3000:]
-    out = tmp_path / "out"
-    metrics = json.loads((out / "eval" / "metrics.json").read_text())
-    assert [run["events"] for run in metrics["runs"].values()][0] > 0
-    assert (out / "tables" / "events" / "_delta_log").is_dir()
-    assert "report" in result.stdout
 
 
 def test_databricks_job_uses_installed_entry_points():
