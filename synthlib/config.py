@@ -247,6 +247,10 @@ class AlsConf(_Strict):
     reg: float = Field(0.05, gt=0)
     alpha: float = Field(10.0, gt=0)  # implicit feedback confidence: 1 + alpha * events
     max_users: int = Field(200_000, ge=1)  # users the factors are learned from, by seeded hash
+    # Spark's numUserBlocks and numItemBlocks: about the cluster's cores for a large log; a
+    # small log fits faster in fewer. Fixed here, not taken from the cluster: the factors'
+    # seeded start depends on the blocks.
+    blocks: int = Field(10, ge=1, le=10_000)
 
 
 class EvaluateConf(_Strict):

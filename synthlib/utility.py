@@ -104,7 +104,7 @@ def item_factors(log: DataFrame, conf: EvaluateConf, seed: int) -> tuple[list[st
     indexed = items.transform(users.transform(counts))
     als = ALS(rank=conf.als.rank, maxIter=conf.als.iterations, regParam=conf.als.reg, alpha=conf.als.alpha,
               implicitPrefs=True, userCol="u", itemCol="i", ratingCol="events", seed=seed,
-              nonnegative=False, coldStartStrategy="drop")
+              numUserBlocks=conf.als.blocks, numItemBlocks=conf.als.blocks, nonnegative=False, coldStartStrategy="drop")
     model = als.fit(indexed)
     rows = model.itemFactors.orderBy("id").collect()  # bounded by the catalog, like the model
     labels = items.labels

@@ -29,7 +29,8 @@ def evaluated(spark, tmp_path_factory):
     path.write_text(f"seed: 5\noutput: {out / 'out'}\nsimulate: {{events: 5000, partitions: 2, days: 6}}\n"
                     "train: {model: stats, titles: {epochs: 1, max_minutes: 0.5, params: {dim: 16, vocab_size: 100}}}\n"
                     "generate: {partitions: 2}\n"
-                    "evaluate: {holdout: {days: 1}, runs: [seed5-stats], augment_run: aug, privacy_records: 500}\n")
+                    "evaluate: {holdout: {days: 1}, runs: [seed5-stats], augment_run: aug, privacy_records: 500,"
+                    " als: {blocks: 2}}\n")
     conf = load_config(str(path))
     simulate(spark, conf)
     profile(spark, conf)

@@ -176,7 +176,8 @@ def test_simulation_independent_of_partitioning(spark, demo, tmp_path):
     pytest.param("otto", marks=needs_data("otto")),
 ])
 def test_shared_logs_end_to_end(spark, tmp_path, name):
-    conf = load_config(str(ROOT / "conf" / f"{name}.yaml"), [f"output={tmp_path}", "train.epochs=1"])
+    conf = load_config(str(ROOT / "conf" / f"{name}.yaml"),
+                       [f"output={tmp_path}", "train.epochs=1", "evaluate.als.blocks=2"])
     steps = run_pipeline(spark, conf)
     assert steps["generate"]["events"] > 0
     assert os.path.exists(steps["evaluate"]["report_path"])

@@ -46,11 +46,12 @@ def runs(tmp_path_factory):
     return {"conf": str(conf), "local": str(root / "local"), "cluster": str(root / "cluster")}
 
 
-def _clean(spark, runs, output, run_id):
-    """The same generation run in-process, undisturbed: the reference for a faulty run."""
-    conf = load_config(runs["conf"], [f"output={output}", USERS, f"generate.run_id={run_id}"])
-    generate(spark, conf)
-    return checksum(events(spark, output, run_id))
+@pytest.fixture(scope="module")
+def clean(spark, runs):
+    """The faulty runs' generation, in-process and undisturbed: their reference. A run's
+    content depends neither on its run id nor on where it ran (the tests above and below)."""
+    generate(spark, load_config(runs["conf"], [f"output={runs['local']}", USERS, "generate.run_id=clean"]))
+    return checksum(events(spark, runs["local"], "clean"))
 
 
 def test_cluster_pipeline_equals_local(spark, cluster, runs):
@@ -66,7 +67,7 @@ def test_cluster_pipeline_equals_local(spark, cluster, runs):
     assert metrics[0] == pytest.approx(metrics[1], rel=1e-9)  # equal tables; float sums may differ in order
 
 
-def test_worker_killed_mid_generation(spark, cluster, runs):
+def test_worker_killed_mid_generation(spark, cluster, runs, clean):
     out = runs["cluster"]
     table = os.path.join(out, "tables", "events")
     before = data_files(table)
@@ -77,10 +78,10 @@ def test_worker_killed_mid_generation(spark, cluster, runs):
     assert proc.wait(timeout=600) == 0, open(os.path.join(cluster.workdir, "fault-worker.log")).read()[-3000:]
     cluster.add_worker()
     cluster.wait_for_workers(2)
-    assert checksum(events(spark, out, "fault-worker")) == _clean(spark, runs, out, "clean-worker")
+    assert checksum(events(spark, out, "fault-worker")) == clean
 
 
-def test_driver_killed_mid_write_leaves_the_previous_version(spark, runs):
+def test_driver_killed_mid_write_leaves_the_previous_version(spark, runs, clean):
     out = runs["local"]
     path = os.path.join(out, "tables", "events")
     version = DeltaTable.forPath(spark, path).history(1).first()["version"]
@@ -95,7 +96,7 @@ def test_driver_killed_mid_write_leaves_the_previous_version(spark, runs):
     assert checksum(events(spark, out)) == before_rows  # no partial run is visible
     rerun = submit("generate", runs["conf"], "local[2]", f"output={out}", USERS, "generate.run_id=fault-driver")
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    assert checksum(events(spark, out, "fault-driver")) == _clean(spark, runs, out, "clean-driver")
+    assert checksum(events(spark, out, "fault-driver")) == clean
 
 
 def test_concurrent_runs_both_land(spark, runs):

@@ -7,7 +7,7 @@ from synthlib.utility import (popular_items, recommend_als, recommend_knn, score
                               utility)
 from tests.conftest import log
 
-CONF = EvaluateConf(k=2, history_items=2, sparse_sessions=2, als=AlsConf(rank=4, iterations=15, reg=0.01))
+CONF = EvaluateConf(k=2, history_items=2, sparse_sessions=2, als=AlsConf(rank=4, iterations=15, reg=0.01, blocks=2))
 
 
 def _recs(spark, rows):
