@@ -51,6 +51,13 @@ class SessionConfig:
             raise ValueError(f"train.params.arch: '{self.arch}' is not a known architecture; use 'gru' or 'transformer'")
 
 
+# Item scores (SessionNet._item_scores): the fewest scores per category at which one matrix
+# product per category beats gathering each row's candidates, measured on CPU with
+# benchmarks/item_scores.py. On a GPU each product costs kernel launches: its bar is set
+# high, by estimate (run the benchmark there to set it).
+GROUPED_MIN_SCORES = {"cpu": 256, "cuda": 16_384}
+
+
 def _pick(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     """Inverse-CDF draw of one index per row from (unnormalised) probabilities, given uniforms."""
     cdf = probs.cumsum(-1)
@@ -155,11 +162,26 @@ class SessionNet(nn.Module):
         scores: the model can only improve on popularity where the context supports it."""
         cands = self.candidates[cat]
         pad = cands == 0
-        learned = torch.einsum("nd,ncd->nc", self.item_query(h), self.item_out(cands)) + self.item_bias(cands).squeeze(-1)
-        learned = F.softmax(learned.masked_fill(pad, float("-inf")), -1)
+        learned = F.softmax(self._item_scores(self.item_query(h), cat).masked_fill(pad, float("-inf")), -1)
         prior = F.softmax(self.item_prior[cands].masked_fill(pad, float("-inf")), -1)
         gate = torch.sigmoid(self.item_gate(h))
         return gate * prior + (1 - gate) * learned, cands
+
+    def _item_scores(self, query: torch.Tensor, cat: torch.Tensor) -> torch.Tensor:
+        """(N, C) learned scores of each row's candidates.
+
+        With few categories in the batch, rows are grouped by category and scored by one
+        matrix product per category; otherwise each row's candidate embeddings are gathered,
+        an (N, C, D) copy whose cost the products beat when a category has enough scores."""
+        order = torch.argsort(cat, stable=True)
+        cats, counts = torch.unique_consecutive(cat[order], return_counts=True)
+        if cat.numel() * self.candidates.shape[1] < GROUPED_MIN_SCORES.get(query.device.type, 16_384) * len(cats):
+            cands = self.candidates[cat]
+            return torch.einsum("nd,ncd->nc", query, self.item_out(cands)) + self.item_bias(cands).squeeze(-1)
+        cands = self.candidates[cats]  # (K, C)
+        out, bias = self.item_out(cands).unbind(0), self.item_bias(cands).squeeze(-1).unbind(0)
+        blocks = [q @ e.T + b for q, e, b in zip(query[order].split(counts.tolist()), out, bias)]
+        return torch.cat(blocks)[torch.argsort(order)]
 
     # -- training --------------------------------------------------------------------------
     @staticmethod
