@@ -43,6 +43,9 @@ def get_spark(conf: SparkConf | None = None) -> SparkSession:
         **DELTA_CONF,
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.shuffle.partitions": "8",
+        # Delta rebuilds a table's snapshot (its file list) in 50 tasks by default, sized for
+        # clusters: on one machine that is most of the time of a small table's read or write.
+        "spark.databricks.delta.snapshotPartitions": "8",
         "spark.ui.showConsoleProgress": "false",
         "spark.driver.memory": "4g",  # local mode: the driver is the executor too (the JVM default is 1g)
         **conf.conf,

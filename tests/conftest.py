@@ -21,7 +21,8 @@ def spark():
     from synthlib.session import get_spark
 
     session = get_spark(SparkConf(master="local[2]", app_name="synthlib-tests", conf={
-        "spark.sql.shuffle.partitions": "2", "spark.ui.enabled": "false",
+        "spark.sql.shuffle.partitions": "2", "spark.databricks.delta.snapshotPartitions": "2",
+        "spark.ui.enabled": "false",
         "spark.default.parallelism": "2"}))
     yield session
     session.stop()

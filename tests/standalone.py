@@ -21,8 +21,9 @@ LOOPBACK_ENV = {"SPARK_LOCAL_IP": "127.0.0.1", "SPARK_HOME": SPARK_HOME,
                 "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
 
 # Test logs are tiny: a few shuffle partitions, as in the tests' own session, instead of
-# Spark's 200 tasks per shuffle, which would cost each one-core worker minutes per pipeline.
-SMALL_DATA = ["--conf", "spark.sql.shuffle.partitions=4"]
+# Spark's 200 tasks per shuffle, which would cost each one-core worker minutes per pipeline;
+# and as few tasks per Delta snapshot instead of 50.
+SMALL_DATA = ["--conf", "spark.sql.shuffle.partitions=4", "--conf", "spark.databricks.delta.snapshotPartitions=4"]
 
 
 def free_port() -> int:
