@@ -124,7 +124,6 @@ def test_generation_is_deterministic_and_well_formed():
     pd.testing.assert_frame_equal(alone, a[a["user"] == 5].reset_index(drop=True))
 
 
-
 def test_item_scores_grouped_by_category_equal_the_gathered_ones(monkeypatch):
     net = trained_net(epochs=1)[0]
     query = torch.randn(40, CFG.dim, requires_grad=True)
@@ -144,6 +143,7 @@ def test_item_scores_grouped_by_category_equal_the_gathered_ones(monkeypatch):
     block = m.sample_block(0, 20, seed=5, start=date(2024, 1, 1), days=7)
     alone = m.sample_block(5, 6, seed=5, start=date(2024, 1, 1), days=7)
     pd.testing.assert_frame_equal(alone, block[block["user"] == 5].reset_index(drop=True))
+
 
 def test_conditions_shape_what_is_generated():
     m = model(trained_net(epochs=1)[0])
