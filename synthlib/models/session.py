@@ -175,7 +175,8 @@ class SessionNet(nn.Module):
         an (N, C, D) copy whose cost the products beat when a category has enough scores."""
         order = torch.argsort(cat, stable=True)
         cats, counts = torch.unique_consecutive(cat[order], return_counts=True)
-        if cat.numel() * self.candidates.shape[1] < GROUPED_MIN_SCORES.get(query.device.type, 16_384) * len(cats):
+        bar = GROUPED_MIN_SCORES.get(query.device.type, 16_384)
+        if not len(cats) or cat.numel() * self.candidates.shape[1] < bar * len(cats):
             cands = self.candidates[cat]
             return torch.einsum("nd,ncd->nc", query, self.item_out(cands)) + self.item_bias(cands).squeeze(-1)
         cands = self.candidates[cats]  # (K, C)

@@ -136,6 +136,7 @@ def test_item_scores_grouped_by_category_equal_the_gathered_ones(monkeypatch):
         scores = net._item_scores(query, cat)
         scores.sin().sum().backward()
         found[name] = (scores.detach(), query.grad.clone(), net.item_out.weight.grad.clone())
+        assert net._item_scores(query[:0], cat[:0]).shape == (0, CFG.candidates)  # a batch without item events
     for a, b in zip(found["gathered"], found["grouped"]):
         torch.testing.assert_close(a, b)
     # Grouped, a user's events are still the same alone or within a larger block.
