@@ -1,7 +1,7 @@
 """The session model's item scores, forward and backward, by the two ways SessionNet has to
 compute them: one matrix product per category in the batch, or each row's candidate
 embeddings gathered. Measured side by side per (categories, rows, candidates), on the CPU
-and on a GPU where torch sees one; prints JSON lines. Sets GROUPED_MIN_SCORES.
+and on a GPU where torch sees one; prints JSON lines. Sets item_scores.GROUPED_MIN_SCORES.
 
     .venv/bin/python benchmarks/item_scores.py [--reps 7]
 """
@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from synthlib.models import session
+from synthlib.models import item_scores
 from synthlib.models.session import build
 
 # (categories, rows, candidates, rows over categories by a Zipf law or uniform): from one
@@ -32,14 +32,16 @@ def _net(n_cats: int, candidates: int, dev: torch.device):
 
 
 def _seconds(net, query, cat, grouped: bool, reps: int) -> float:
-    session.GROUPED_MIN_SCORES[query.device.type] = 0 if grouped else float("inf")
+    item_scores.GROUPED_MIN_SCORES[query.device.type] = 0 if grouped else float("inf")
     times = []
     for _ in range(reps):
         net.zero_grad()
         if query.is_cuda:
             torch.cuda.synchronize()
         start = time.perf_counter()
-        net._item_scores(query, cat).sin().sum().backward()
+        scores = item_scores.candidate_scores(query, cat, net.candidates[cat], net.candidates, net.item_out,
+                                              net.item_bias)
+        scores.sin().sum().backward()
         if query.is_cuda:
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
@@ -61,8 +63,8 @@ def main() -> None:
             cat = cat.to(dev)
             k = int(cat.unique().numel())
             gathered, grouped = (_seconds(net, query, cat, g, args.reps) for g in (False, True))
-            print(json.dumps({"device": dev.type, "rows_over_categories": law, "categories": k, "rows": rows, "candidates": candidates,
-                              "scores_per_category": rows * candidates // k, "gathered_s": round(gathered, 5),
+            print(json.dumps({"device": dev.type, "rows_over_categories": law, "categories": k, "rows": rows,
+                              "candidates": candidates, "scores_per_category": rows * candidates // k, "gathered_s": round(gathered, 5),
                               "grouped_s": round(grouped, 5), "grouped_speedup": round(gathered / grouped, 2)}),
                   flush=True)
 

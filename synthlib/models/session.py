@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from synthlib import rng
 from synthlib.tokens import BOS, END, FIELDS, N_GAPS, N_TYPES, Vocab
 from synthlib.models.neural import NeuralModel
+from synthlib.models.item_scores import candidate_scores
 from synthlib.models.timeline import Conditions, ItemTable, Timeline, expand, to_codes
 from synthlib.schema import EVENT_TYPES
 
@@ -49,13 +50,6 @@ class SessionConfig:
     def __post_init__(self):
         if self.arch not in ("gru", "transformer"):
             raise ValueError(f"train.params.arch: '{self.arch}' is not a known architecture; use 'gru' or 'transformer'")
-
-
-# Item scores (SessionNet._item_scores): the fewest scores per category at which one matrix
-# product per category beats gathering each row's candidates, measured on CPU with
-# benchmarks/item_scores.py. On a GPU each product costs kernel launches: its bar is set
-# high, by estimate (run the benchmark there to set it).
-GROUPED_MIN_SCORES = {"cpu": 256, "cuda": 16_384}
 
 
 def _pick(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
@@ -162,27 +156,11 @@ class SessionNet(nn.Module):
         scores: the model can only improve on popularity where the context supports it."""
         cands = self.candidates[cat]
         pad = cands == 0
-        learned = F.softmax(self._item_scores(self.item_query(h), cat).masked_fill(pad, float("-inf")), -1)
+        learned = candidate_scores(self.item_query(h), cat, cands, self.candidates, self.item_out, self.item_bias)
+        learned = F.softmax(learned.masked_fill(pad, float("-inf")), -1)
         prior = F.softmax(self.item_prior[cands].masked_fill(pad, float("-inf")), -1)
         gate = torch.sigmoid(self.item_gate(h))
         return gate * prior + (1 - gate) * learned, cands
-
-    def _item_scores(self, query: torch.Tensor, cat: torch.Tensor) -> torch.Tensor:
-        """(N, C) learned scores of each row's candidates.
-
-        With few categories in the batch, rows are grouped by category and scored by one
-        matrix product per category; otherwise each row's candidate embeddings are gathered,
-        an (N, C, D) copy whose cost the products beat when a category has enough scores."""
-        order = torch.argsort(cat, stable=True)
-        cats, counts = torch.unique_consecutive(cat[order], return_counts=True)
-        bar = GROUPED_MIN_SCORES.get(query.device.type, 16_384)
-        if not len(cats) or cat.numel() * self.candidates.shape[1] < bar * len(cats):
-            cands = self.candidates[cat]
-            return torch.einsum("nd,ncd->nc", query, self.item_out(cands)) + self.item_bias(cands).squeeze(-1)
-        cands = self.candidates[cats]  # (K, C)
-        out, bias = self.item_out(cands).unbind(0), self.item_bias(cands).squeeze(-1).unbind(0)
-        blocks = [q @ e.T + b for q, e, b in zip(query[order].split(counts.tolist()), out, bias)]
-        return torch.cat(blocks)[torch.argsort(order)]
 
     # -- training --------------------------------------------------------------------------
     @staticmethod

@@ -12,7 +12,7 @@ from synthlib.tokens import END, FIELDS, build_vocab
 from synthlib.fit import FitConfig, fit
 from synthlib.loader import memory_batches
 from synthlib.models.artifact import ModelArtifactError
-from synthlib.models import session
+from synthlib.models import item_scores
 from synthlib.models.session import SessionConfig, SessionModel, SessionNet, build, model_args
 from synthlib.models.session_baseline import CountBaseline
 from synthlib.models.timeline import Conditions, NextItems, follow_items
@@ -124,19 +124,23 @@ def test_generation_is_deterministic_and_well_formed():
     pd.testing.assert_frame_equal(alone, a[a["user"] == 5].reset_index(drop=True))
 
 
+def scores_of(net, query, cat):
+    return item_scores.candidate_scores(query, cat, net.candidates[cat], net.candidates, net.item_out, net.item_bias)
+
+
 def test_item_scores_grouped_by_category_equal_the_gathered_ones(monkeypatch):
     net = trained_net(epochs=1)[0]
     query = torch.randn(40, CFG.dim, requires_grad=True)
     cat = torch.as_tensor(np.random.default_rng(0).integers(1, 4, 40))
     found = {}
     for name, bar in (("gathered", float("inf")), ("grouped", 0)):
-        monkeypatch.setitem(session.GROUPED_MIN_SCORES, "cpu", bar)
+        monkeypatch.setitem(item_scores.GROUPED_MIN_SCORES, "cpu", bar)
         net.zero_grad()
         query.grad = None
-        scores = net._item_scores(query, cat)
+        scores = scores_of(net, query, cat)
         scores.sin().sum().backward()
         found[name] = (scores.detach(), query.grad.clone(), net.item_out.weight.grad.clone())
-        assert net._item_scores(query[:0], cat[:0]).shape == (0, CFG.candidates)  # a batch without item events
+        assert scores_of(net, query[:0], cat[:0]).shape == (0, CFG.candidates)  # a batch without item events
     for a, b in zip(found["gathered"], found["grouped"]):
         torch.testing.assert_close(a, b)
     # Grouped, a user's events are still the same alone or within a larger block.
