@@ -194,6 +194,10 @@ class GenerateConf(_Strict):
     # them follows at their share of its real transitions (0) up to always (1). Higher lifts
     # item-to-item utility and brings sessions closer to training sessions (see the DCR).
     follow_transitions: float = Field(0.0, ge=0, le=1)
+    # follow_min_events: follow_transitions applies to sessions of at least this many events;
+    # shorter ones follow at the real shares. Item-to-item recommenders learn from the pairs
+    # within sessions, most of which long sessions hold, while most sessions are short.
+    follow_min_events: int = Field(1, ge=1)
     # drop_copies: a synthetic session of at least 3 item events whose items, in order, are a
     # real training session's is left out (checked against the real log in Spark).
     drop_copies: bool = True

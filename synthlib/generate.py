@@ -65,7 +65,7 @@ def conditions(g: GenerateConf) -> Conditions:
     power = g.item_power if "item_power" in g.model_fields_set or not augment else AUGMENT_ITEM_POWER
     return Conditions(category_mix=dict(g.category_mix), min_sessions=g.segment.min_sessions,
                       max_sessions=max_sessions, item_power=power,
-                      follow_transitions=g.follow_transitions)
+                      follow_transitions=g.follow_transitions, follow_min_events=g.follow_min_events)
 
 
 def window(model, g: GenerateConf) -> tuple[date, int]:
@@ -237,9 +237,9 @@ def generate(spark: SparkSession, conf: Config) -> dict:
     lineage = {"operation": "generate", "run_id": run_id, "seed": conf.seed, "model": model.kind,
                "model_version": model.spec["version"], "users": p["users"],
                "start": str(p["start"]), "days": p["days"],
-               "conditions": conf.generate.model_dump(mode="json", include={"category_mix", "segment", "item_power",
-                                                                             "follow_transitions", "augment",
-                                                                             "drop_copies"}),
+               "conditions": conf.generate.model_dump(mode="json", include={
+                   "category_mix", "segment", "item_power", "follow_transitions", "follow_min_events", "augment",
+                   "drop_copies"}),
                "source_version": model.spec["lineage"].get("source_version"),
                "stats_version": model.spec["lineage"].get("stats_items_version")}
     write_table(events, path, mode="overwrite", partition_by=["date"], replace_where=f"run_id = '{run_id}'",

@@ -79,6 +79,7 @@ def test_yaml_is_data_not_code(write_conf, tmp_path):
     ({"start": "2024-01-09", "end": "2024-01-01"}, "generate.end 2024-01-01 is before generate.start"),
     ({"category_mix": {"a": -1}}, "category_mix: weights must be >= 0"),
     ({"follow_transitions": 1.5}, "follow_transitions"),
+    ({"follow_min_events": 0}, "follow_min_events"),
     ({"segment": {"min_sessions": 5, "max_sessions": 2}}, "max_sessions is below min_sessions"),
     ({"zorder_by": ["user_id"]}, "zorder_by needs generate.optimize: true"),
     ({"optimize": True, "zorder_by": ["price"]}, "generate.zorder_by"),

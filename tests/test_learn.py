@@ -90,6 +90,18 @@ def test_session_model_follows_real_item_transitions(spark, profiled):
     shares["always"] = sum(p in real for p in synthetic) / len(synthetic)
     assert kept["min_users"] == 1 and kept["pairs"] > 0
     assert shares["always"] > shares[1] > shares[0] + 0.3, shares
+    # "Always" from 1,000 events on: no session is that long, so the real-share run's items.
+    longest = always.model_copy(update={"generate": always.generate.model_copy(
+        update={"run_id": "longest", "follow_min_events": 1000})})
+    table = spark.read.format("delta").load(generate(spark, longest)["path"])
+    assert _sessions(table.where("run_id = 'longest'")) == _sessions(table.where("run_id = 'next1'"))
+
+
+def _sessions(events) -> dict:
+    """Each session's items (None for a search) in time order."""
+    rows = events.select("session_id", "ts", "event_type", "item_id").toPandas()
+    rows = rows.sort_values(["session_id", "ts", "event_type", "item_id"], kind="stable")
+    return {k: tuple(g["item_id"]) for k, g in rows.groupby("session_id")}
 
 
 def test_session_generation_is_independent_of_partitioning(spark, profiled):

@@ -355,7 +355,7 @@ class SessionModel(NeuralModel):
             max_gap=min(N_GAPS - 1, 2 + max(map(int, self.spec["profile"]["gap_log2_seconds"]), default=N_GAPS)))
         tokens = {f: v.numpy() for f, v in tokens.items()}
         return to_codes(tokens, owner, k, starts, self.item_table, skey, sessions, conditions.item_power,
-                        conditions.follow_transitions)
+                        conditions.follow_transitions, conditions.follow_min_events)
 
     def _category_mix(self, mix: dict) -> tuple[np.ndarray, np.ndarray] | None:
         """(category tokens, cdf) of a requested category mix; None for the model's own."""

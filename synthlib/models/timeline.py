@@ -31,6 +31,7 @@ class Conditions:
     max_sessions: int = MAX_SESSIONS - 1  # ... up to this many
     item_power: float = 1.0  # item probabilities ** power within a category; < 1 lifts the long tail
     follow_transitions: float = 0.0  # kept real next items: 0 at their share of an item's transitions, 1 always
+    follow_min_events: int = 1  # follow_transitions applies to sessions of at least this many events
 
 
 def _bucket_draw(bins: np.ndarray, cdf: np.ndarray, u1: np.ndarray, u2: np.ndarray) -> np.ndarray:
@@ -179,13 +180,14 @@ class NextItems:
         self.key = np.concatenate([share[i] for i in order]) if share else np.zeros(0)
         self.pairs = len(self.next)
 
-    def draw(self, prev: np.ndarray, u: np.ndarray, strength: float = 0.0) -> np.ndarray:
+    def draw(self, prev: np.ndarray, u: np.ndarray, strength: float | np.ndarray = 0.0) -> np.ndarray:
         """The next item's row after each previous row (-1: none), given uniforms; -1 where
-        the draw falls outside the kept transitions. `strength` moves that fraction of the
-        transitions not kept onto the kept ones, in proportion: 0 none, 1 all."""
+        the draw falls outside the kept transitions. `strength` (one, or one per row) moves
+        that fraction of the transitions not kept onto the kept ones, in proportion: 0 none,
+        1 all."""
         if not self.pairs:
             return np.full(len(prev), -1, dtype=np.int64)
-        if strength:  # the kept ones then take kept + strength * (1 - kept) of the transitions
+        if np.any(strength):  # the kept ones then take kept + strength * (1 - kept) of the transitions
             kept = self.kept[np.maximum(prev, 0)]
             u = u * kept / np.maximum(kept + strength * (1.0 - kept), 1e-12)
         j = np.searchsorted(self.key, 2.0 * prev + u, side="right")
@@ -196,12 +198,12 @@ class NextItems:
 
 
 def follow_items(row: np.ndarray, item_token: np.ndarray, session: np.ndarray, step: np.ndarray,
-                 follow: NextItems, u: np.ndarray, strength: float = 0.0) -> np.ndarray:
+                 follow: NextItems, u: np.ndarray, strength: float | np.ndarray = 0.0) -> np.ndarray:
     """Item rows of events (grouped by session, in order) once real transitions are applied:
     an event repeating its predecessor's token repeats its item, and an event with a fresh
     item follows the session's previous item with the kept transitions' shares (moved up by
-    `strength`, see NextItems.draw)."""
-    row = row.copy()
+    `strength`, one or one per event, see NextItems.draw)."""
+    row, strength = row.copy(), np.broadcast_to(np.asarray(strength, dtype=float), row.shape)
     last = np.full(len(row), -1, dtype=np.int64)  # the session's latest item row, per event
     for t in range(1, int(step.max(initial=0)) + 1):
         i = np.nonzero(step == t)[0]
@@ -209,15 +211,17 @@ def follow_items(row: np.ndarray, item_token: np.ndarray, session: np.ndarray, s
         last[i] = prev_row
         has_item = row[i] >= 0
         repeat = has_item & (item_token[i] == item_token[i - 1])
-        drawn = follow.draw(np.where(has_item & ~repeat, prev_row, -1), u[i], strength)
+        drawn = follow.draw(np.where(has_item & ~repeat, prev_row, -1), u[i], strength[i])
         row[i] = np.where(repeat, row[i - 1], np.where(drawn >= 0, drawn, row[i]))
     return row
 
 
 def to_codes(tokens: dict[str, np.ndarray], users: np.ndarray, session_k: np.ndarray, starts: np.ndarray,
              items: ItemTable, key: int, sessions: np.ndarray, item_power: float = 1.0,
-             follow_transitions: float = 0.0) -> pd.DataFrame:
-    """Event codes (schema.CODES_DDL) from generated (S, T) token arrays."""
+             follow_transitions: float = 0.0, follow_min_events: int = 1) -> pd.DataFrame:
+    """Event codes (schema.CODES_DDL) from generated (S, T) token arrays; the real item
+    transitions are followed with `follow_transitions` in sessions of at least
+    `follow_min_events` events, at their real shares in shorter ones."""
     typ = tokens["type"]
     s_idx, t_idx = np.nonzero((typ > 0) & (typ != END))
     ent, step = sessions[s_idx], t_idx
@@ -228,8 +232,9 @@ def to_codes(tokens: dict[str, np.ndarray], users: np.ndarray, session_k: np.nda
     item = tokens["item"][s_idx, t_idx]
     row = items.resolve(item, cat, rng.uniform(key, ent, 16 * step + 8), item_power)
     if items.follow is not None:
-        row = follow_items(row, item, s_idx, t_idx, items.follow, rng.uniform(key, ent, 16 * step + 9),
-                           follow_transitions)
+        events = np.bincount(s_idx, minlength=len(typ))[s_idx]  # of each event's session
+        strength = np.where(events >= follow_min_events, follow_transitions, 0.0)
+        row = follow_items(row, item, s_idx, t_idx, items.follow, rng.uniform(key, ent, 16 * step + 9), strength)
     return codes_frame(users[s_idx], session_k[s_idx], starts[s_idx] + within_session(gap, s_idx),
                        typ[s_idx, t_idx] - 1, row, np.where(cat > 0, cat, -1),
                        tokens["query"][s_idx, t_idx] - 1, tokens["pos"][s_idx, t_idx])

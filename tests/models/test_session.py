@@ -15,7 +15,7 @@ from synthlib.models.artifact import ModelArtifactError
 from synthlib.models import item_scores
 from synthlib.models.session import SessionConfig, SessionModel, SessionNet, build, model_args
 from synthlib.models.session_baseline import CountBaseline
-from synthlib.models.timeline import Conditions, NextItems, follow_items
+from synthlib.models.timeline import Conditions, ItemTable, NextItems, follow_items, to_codes
 from synthlib.schema import EVENT_TYPES
 
 CFG = SessionConfig(dim=16, max_events=6, sessions_per_row=2, vocab_items=6, max_categories=3, candidates=4)
@@ -284,3 +284,25 @@ def test_follow_items_repeats_and_follows_within_sessions():
     session, step = np.array([0, 0, 0, 1, 1]), np.array([0, 1, 2, 0, 1])
     out = follow_items(row, token, session, step, follow, np.full(5, 0.5))
     assert out.tolist() == [0, -1, 1, 2, 2]
+
+
+def test_follow_strength_applies_from_the_session_length_set():
+    # Items a..d, each followed by the next one in half of its real transitions.
+    ids = ["a", "b", "c", "d"]
+    items = pd.DataFrame({"item_id": ids, "category": "x", "mean_price": 1.0, "cat_token": 1, "token": [1, 2, 3, 4],
+                          "weight": 1.0, "next_items": [[n] for n in ids[1:] + ids[:1]], "next_counts": [[1]] * 4,
+                          "transitions": 2})
+    table = ItemTable(items, 2, ("x",))
+    S, T = 200, 5  # sessions of 2 views, then sessions of 5
+    length = np.where(np.arange(S) < 100, 2, 5)
+    live = np.arange(T)[None, :] < length[:, None]
+    view = EVENT_TYPES.index("view") + 1
+    tokens = {"type": np.where(live, view, 0), "gap": live * 1, "cat": live * 1, "query": 0 * live, "pos": 0 * live,
+              "item": np.where(live, (np.arange(S)[:, None] - np.arange(T)[None, :]) % 4 + 1, 0)}  # d after a
+    zeros, sessions = np.zeros(S, dtype=np.int64), np.arange(S)
+    items_of = lambda strength, min_events=1: to_codes(  # noqa: E731
+        tokens, sessions, zeros, zeros.astype(float), table, 7, sessions, 1.0, strength, min_events)["item"].to_numpy()
+    real_share, always, from_five = items_of(0.0), items_of(1.0), items_of(1.0, 5)
+    short = np.repeat(length, length) < 5
+    assert (from_five[short] == real_share[short]).all() and (from_five[~short] == always[~short]).all()
+    assert (real_share[short] != always[short]).any() and (real_share[~short] != always[~short]).any()
