@@ -190,8 +190,8 @@ class GenerateConf(_Strict):
     category_mix: dict[str, float] = {}
     segment: SegmentConf = SegmentConf()
     item_power: float = Field(1.0, gt=0, le=4)
-    # follow_transitions (session model): after an item with kept real next items, one of
-    # them follows at their share of its real transitions (0) up to always (1). Higher lifts
+    # follow_transitions (session model): after an item with kept real session partners, one
+    # of them follows at their share of its real pairs (0) up to always (1). Higher lifts
     # item-to-item utility and brings sessions closer to training sessions (see the DCR).
     follow_transitions: float = Field(0.0, ge=0, le=1)
     # follow_min_events: follow_transitions applies to sessions of at least this many events;

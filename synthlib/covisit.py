@@ -6,12 +6,12 @@ from pyspark.sql import functions as F
 
 
 def session_items(events: DataFrame, max_items: int) -> DataFrame:
-    """(session_id, item_id): each session's distinct items, its `max_items` latest ones."""
+    """(session_id, user_id, item_id): each session's distinct items, its `max_items` latest ones."""
     last = (events.where(F.col("item_id").isNotNull())
-            .groupBy("session_id", "item_id").agg(F.max("ts").alias("ts")))
+            .groupBy("session_id", "user_id", "item_id").agg(F.max("ts").alias("ts")))
     w = Window.partitionBy("session_id").orderBy(F.desc("ts"), "item_id")
     return last.withColumn("_r", F.row_number().over(w)).where(F.col("_r") <= max_items).select(
-        "session_id", "item_id")
+        "session_id", "user_id", "item_id")
 
 
 def covisitation(events: DataFrame, max_items: int) -> DataFrame:
@@ -34,26 +34,25 @@ def neighbours(events: DataFrame, k: int, max_items: int) -> DataFrame:
             .where(F.col("_r") <= k).drop("_r"))
 
 
-def next_items(events: DataFrame, *, min_users: int, per_item: int) -> DataFrame:
-    """(item_id, next_items, next_counts, transitions): what came right after each item.
+def session_pairs(events: DataFrame, *, min_users: int, per_item: int, max_items: int = 50) -> DataFrame:
+    """(item_id, next_items, next_counts, transitions): the items each item shares sessions with.
 
-    A transition is a session's item event followed by an event of a different item (events
-    without an item are skipped). `transitions` counts an item's transitions; `next_items`
-    are the items it led to in at least `min_users` distinct users' sessions, the `per_item`
-    most frequent (ties by id), with their transition counts. Items that never lead to a
-    kept item have no row.
+    Pairs are counted over each session's distinct items (its `max_items` latest, which
+    bounds a very long session's pairs): `transitions` counts an item's pairs (each other
+    item of each of its sessions); `next_items` are the items it shares sessions of at least
+    `min_users` distinct users with, the `per_item` most frequent (ties by id), with their
+    session counts. Items that keep no pair have no row.
     """
-    w = Window.partitionBy("session_id").orderBy("ts", "item_id")
-    steps = (events.where(F.col("item_id").isNotNull())
-             .withColumn("prev", F.lag("item_id").over(w))
-             .where(F.col("prev").isNotNull() & (F.col("prev") != F.col("item_id"))))
-    totals = steps.groupBy(F.col("prev").alias("item_id")).agg(F.count(F.lit(1)).alias("transitions"))
-    pairs = (steps.groupBy("prev", "item_id")
-             .agg(F.count(F.lit(1)).alias("n"), F.countDistinct("user_id").alias("users"))
-             .where(F.col("users") >= min_users))
-    ranked = pairs.withColumn("_r", F.row_number().over(
-        Window.partitionBy("prev").orderBy(F.desc("n"), "item_id"))).where(F.col("_r") <= per_item)
-    kept = ranked.groupBy(F.col("prev").alias("item_id")).agg(
-        F.sort_array(F.collect_list(F.struct("_r", F.col("item_id").alias("next"), "n"))).alias("_next"))
-    return kept.join(totals, "item_id").select(
+    items = session_items(events, max_items)
+    pairs = (items.select("session_id", "user_id", F.col("item_id").alias("a"))
+             .join(items.select("session_id", F.col("item_id").alias("b")), "session_id")
+             .where(F.col("a") != F.col("b")))
+    totals = pairs.groupBy(F.col("a").alias("item_id")).agg(F.count(F.lit(1)).alias("transitions"))
+    kept = (pairs.groupBy("a", "b").agg(F.count(F.lit(1)).alias("n"), F.countDistinct("user_id").alias("users"))
+            .where(F.col("users") >= min_users))
+    ranked = kept.withColumn("_r", F.row_number().over(
+        Window.partitionBy("a").orderBy(F.desc("n"), "b"))).where(F.col("_r") <= per_item)
+    table = ranked.groupBy(F.col("a").alias("item_id")).agg(
+        F.sort_array(F.collect_list(F.struct("_r", F.col("b").alias("next"), "n"))).alias("_next"))
+    return table.join(totals, "item_id").select(
         "item_id", F.col("_next.next").alias("next_items"), F.col("_next.n").alias("next_counts"), "transitions")

@@ -11,7 +11,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from synthlib.config import Config, ConfigError
-from synthlib.covisit import next_items
+from synthlib.covisit import session_pairs
 from synthlib.encode import encode, sample_users, token_table
 from synthlib.tokens import END, FIELDS, N_TYPES, build_vocab
 from synthlib.fit import evaluate_nll, fit
@@ -62,12 +62,12 @@ def session_rows(spark: SparkSession, conf: Config, summary: dict, items: pd.Dat
 
 
 def with_next_items(spark: SparkSession, events, items: pd.DataFrame, cfg: SessionConfig) -> tuple[pd.DataFrame, dict]:
-    """The item table with the training sample's kept item transitions (covisit.next_items)
+    """The item table with the training sample's kept item pairs (covisit.session_pairs)
     between its items, and a summary of them."""
     found = pd.DataFrame(columns=["item_id", "next_items", "next_counts", "transitions"])
     if len(items):
         known = F.broadcast(spark.createDataFrame(items[["item_id"]]))
-        table = next_items(events.join(known, "item_id"), min_users=cfg.next_min_users, per_item=cfg.next_items)
+        table = session_pairs(events.join(known, "item_id"), min_users=cfg.next_min_users, per_item=cfg.next_items)
         found = table.toPandas()  # bounded: at most one row per item of the table
     out = items.merge(found, on="item_id", how="left")
     for c in ("next_items", "next_counts"):
@@ -75,8 +75,8 @@ def with_next_items(spark: SparkSession, events, items: pd.DataFrame, cfg: Sessi
     out["transitions"] = out["transitions"].fillna(0).astype("int64")
     return out, {"min_users": cfg.next_min_users, "items": len(found),
                  "pairs": int(found["next_items"].map(len).sum()),
-                 "kept_transitions": int(found["next_counts"].map(sum).sum()),
-                 "transitions_of_those_items": int(found["transitions"].sum())}
+                 "kept_pair_counts": int(found["next_counts"].map(sum).sum()),
+                 "pair_counts_of_those_items": int(found["transitions"].sum())}
 
 
 def rows_per_step(rows, batch_size: int) -> int:
@@ -104,7 +104,7 @@ def train_session(spark: SparkSession, conf: Config, summary: dict, items: pd.Da
     cfg = model_params(conf, SessionConfig)
     events = sampled_events(spark, conf)
     vocab, rows = session_rows(spark, conf, summary, items, cfg, events)
-    # Real transitions are not covered by DP-SGD's guarantee: under train.dp none are kept.
+    # Real item pairs are not covered by DP-SGD's guarantee: under train.dp none are kept.
     table, transitions = (vocab.items, {"min_users": None}) if conf.train.dp or not cfg.next_min_users else \
         with_next_items(spark, events, vocab.items, cfg)
     home = rows.where("chunk = 0").groupBy("activity", "home_cat").count().collect()  # bounded: 16 x categories

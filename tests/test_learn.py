@@ -63,7 +63,7 @@ def test_session_training_reports_model_and_baseline_nll(spark, profiled):
     assert set(t["validation_components"]) == {"type", "gap", "repeat", "cat", "item", "pos", "query"}
 
 
-def _transitions(events) -> set:
+def _transitions(events) -> list:
     """A log's consecutive (item, next item) pairs, both items present and different."""
     rows = events.where("item_id IS NOT NULL").select("session_id", "ts", "item_id").toPandas()
     rows = rows.sort_values(["session_id", "ts", "item_id"], kind="stable")
@@ -72,8 +72,15 @@ def _transitions(events) -> set:
     return list(zip(prev[keep], rows["item_id"][keep]))
 
 
-def test_session_model_follows_real_item_transitions(spark, profiled):
-    real = set(_transitions(spark.read.format("delta").load(_conf(profiled).path("ingest", "events"))))
+def _session_pairs(events) -> set:
+    """A log's (item, other item) pairs of items that share a session, both orders."""
+    rows = events.where("item_id IS NOT NULL").select("session_id", "item_id").distinct().toPandas()
+    both = rows.merge(rows, on="session_id")
+    return set(zip(both["item_id_x"], both["item_id_y"]))
+
+
+def test_session_model_follows_real_item_pairs(spark, profiled):
+    real = _session_pairs(spark.read.format("delta").load(_conf(profiled).path("ingest", "events")))
     shares = {}
     for min_users in (0, 1):
         conf = _conf(profiled, "train.model=session", "train.epochs=1", f"generate.run_id=next{min_users}",

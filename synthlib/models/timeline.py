@@ -30,7 +30,7 @@ class Conditions:
     min_sessions: int = 1  # the user segment: users with this many sessions ...
     max_sessions: int = MAX_SESSIONS - 1  # ... up to this many
     item_power: float = 1.0  # item probabilities ** power within a category; < 1 lifts the long tail
-    follow_transitions: float = 0.0  # kept real next items: 0 at their share of an item's transitions, 1 always
+    follow_transitions: float = 0.0  # kept real item pairs: 0 at their share of an item's pairs, 1 always
     follow_min_events: int = 1  # follow_transitions applies to sessions of at least this many events
 
 
@@ -153,17 +153,17 @@ class ItemTable:
 
 
 class NextItems:
-    """Item-to-item transitions kept from the real log (`covisit.next_items`): after an
-    item, each kept next item follows with its share of the item's transitions; otherwise
-    the model's own draw stands."""
+    """Item pairs kept from the real log (`covisit.session_pairs`): after an item, each item
+    it shares kept sessions with follows with its share of the item's pairs; otherwise the
+    model's own draw stands."""
 
     def __init__(self, items: pd.DataFrame, ids: np.ndarray):
         row_of = {item: i for i, item in enumerate(ids)}
         nxt, share = [], []
-        self.kept = np.zeros(len(ids))  # per row: the share of its real transitions that was kept
+        self.kept = np.zeros(len(ids))  # per row: the share of its real pairs that was kept
         for item, nexts, counts, total in zip(items["item_id"], items["next_items"], items["next_counts"],
                                               items["transitions"]):
-            if not hasattr(nexts, "__len__") or not len(nexts):  # None or NaN: no kept transition
+            if not hasattr(nexts, "__len__") or not len(nexts):  # None or NaN: no kept pair
                 continue
             r = row_of[item]
             rows = [row_of.get(n, -1) for n in nexts]
@@ -182,12 +182,11 @@ class NextItems:
 
     def draw(self, prev: np.ndarray, u: np.ndarray, strength: float | np.ndarray = 0.0) -> np.ndarray:
         """The next item's row after each previous row (-1: none), given uniforms; -1 where
-        the draw falls outside the kept transitions. `strength` (one, or one per row) moves
-        that fraction of the transitions not kept onto the kept ones, in proportion: 0 none,
-        1 all."""
+        the draw falls outside the kept pairs. `strength` (one, or one per row) moves that
+        fraction of the pairs not kept onto the kept ones, in proportion: 0 none, 1 all."""
         if not self.pairs:
             return np.full(len(prev), -1, dtype=np.int64)
-        if np.any(strength):  # the kept ones then take kept + strength * (1 - kept) of the transitions
+        if np.any(strength):  # the kept ones then take kept + strength * (1 - kept) of the draws
             kept = self.kept[np.maximum(prev, 0)]
             u = u * kept / np.maximum(kept + strength * (1.0 - kept), 1e-12)
         j = np.searchsorted(self.key, 2.0 * prev + u, side="right")
@@ -199,9 +198,9 @@ class NextItems:
 
 def follow_items(row: np.ndarray, item_token: np.ndarray, session: np.ndarray, step: np.ndarray,
                  follow: NextItems, u: np.ndarray, strength: float | np.ndarray = 0.0) -> np.ndarray:
-    """Item rows of events (grouped by session, in order) once real transitions are applied:
+    """Item rows of events (grouped by session, in order) once real item pairs are applied:
     an event repeating its predecessor's token repeats its item, and an event with a fresh
-    item follows the session's previous item with the kept transitions' shares (moved up by
+    item follows the session's previous item with the kept pairs' shares (moved up by
     `strength`, one or one per event, see NextItems.draw)."""
     row, strength = row.copy(), np.broadcast_to(np.asarray(strength, dtype=float), row.shape)
     last = np.full(len(row), -1, dtype=np.int64)  # the session's latest item row, per event
@@ -220,7 +219,7 @@ def to_codes(tokens: dict[str, np.ndarray], users: np.ndarray, session_k: np.nda
              items: ItemTable, key: int, sessions: np.ndarray, item_power: float = 1.0,
              follow_transitions: float = 0.0, follow_min_events: int = 1) -> pd.DataFrame:
     """Event codes (schema.CODES_DDL) from generated (S, T) token arrays; the real item
-    transitions are followed with `follow_transitions` in sessions of at least
+    pairs are followed with `follow_transitions` in sessions of at least
     `follow_min_events` events, at their real shares in shorter ones."""
     typ = tokens["type"]
     s_idx, t_idx = np.nonzero((typ > 0) & (typ != END))
