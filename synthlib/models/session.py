@@ -44,7 +44,7 @@ class SessionConfig:
     vocab_items: int = 20_000  # items with their own token, most popular first
     max_categories: int = 2_000  # categories with their own token; the rest share one
     candidates: int = 128  # item tokens per category, its tail slot included
-    next_min_users: int = 2  # a real item pair (a, b in one session) is kept when this many users' sessions held it (0: none)
+    next_min_users: int = 2  # a real item pair (one session's) is kept when this many users' sessions held it (0: none)
     next_items: int = 20  # kept pairs per item, most frequent first
 
     def __post_init__(self):
