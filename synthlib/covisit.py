@@ -47,12 +47,12 @@ def session_pairs(events: DataFrame, *, min_users: int, per_item: int, max_items
     pairs = (items.select("session_id", "user_id", F.col("item_id").alias("a"))
              .join(items.select("session_id", F.col("item_id").alias("b")), "session_id")
              .where(F.col("a") != F.col("b")))
-    totals = pairs.groupBy(F.col("a").alias("item_id")).agg(F.count(F.lit(1)).alias("transitions"))
-    kept = (pairs.groupBy("a", "b").agg(F.count(F.lit(1)).alias("n"), F.countDistinct("user_id").alias("users"))
-            .where(F.col("users") >= min_users))
-    ranked = kept.withColumn("_r", F.row_number().over(
+    counts = (pairs.groupBy("a", "b").agg(F.count(F.lit(1)).alias("n"), F.countDistinct("user_id").alias("users"))
+              .withColumn("transitions", F.sum("n").over(Window.partitionBy("a"))))  # before the floor
+    ranked = counts.where(F.col("users") >= min_users).withColumn("_r", F.row_number().over(
         Window.partitionBy("a").orderBy(F.desc("n"), "b"))).where(F.col("_r") <= per_item)
     table = ranked.groupBy(F.col("a").alias("item_id")).agg(
-        F.sort_array(F.collect_list(F.struct("_r", F.col("b").alias("next"), "n"))).alias("_next"))
-    return table.join(totals, "item_id").select(
+        F.sort_array(F.collect_list(F.struct("_r", F.col("b").alias("next"), "n"))).alias("_next"),
+        F.max("transitions").alias("transitions"))
+    return table.select(
         "item_id", F.col("_next.next").alias("next_items"), F.col("_next.n").alias("next_counts"), "transitions")
