@@ -174,7 +174,9 @@ def utility(train: DataFrame, test: DataFrame, synthetic: dict[str, DataFrame], 
         sparse = examples.where("sparse")
         scores = {"popularity": {"popularity": score(recommend_popular(examples, popular_items(train, fill), conf.k),
                                                      examples, conf.k)}}
-        for name, log in {"real": train, **synthetic}.items():
+        real = _recommenders(examples, train, conf, seed, fill)
+        scores["real"] = {rec: score(recs, examples, conf.k) for rec, recs in real.items()}
+        for name, log in synthetic.items():
             scores[name] = {rec: score(recs, examples, conf.k)
                             for rec, recs in _recommenders(examples, log, conf, seed, fill).items()}
         ratios = {name: {rec: _ratio(scores[name][rec], scores["real"][rec]) for rec in scores["real"]}
@@ -184,7 +186,8 @@ def utility(train: DataFrame, test: DataFrame, synthetic: dict[str, DataFrame], 
             both = train.unionByName(augment.select(*train.columns))
             result["augmentation"] = {
                 "sparse_examples": sparse.count(),
-                "real": {rec: score(r, sparse, conf.k) for rec, r in _recommenders(sparse, train, conf, seed, fill).items()},
+                # Each example's recommendations depend on it alone: the real ones are reused.
+                "real": {rec: score(r, sparse, conf.k) for rec, r in real.items()},
                 "real_plus_synthetic": {rec: score(r, sparse, conf.k)
                                         for rec, r in _recommenders(sparse, both, conf, seed, fill).items()}}
         return result

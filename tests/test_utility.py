@@ -81,4 +81,5 @@ def test_ratio_is_one_for_a_copy_and_zero_for_other_items(spark):
     assert result["ratios"]["disjoint"] == {"knn": {"recall": 0.0, "ndcg": 0.0, "hit_rate": 0.0},
                                             "als": {"recall": 0.0, "ndcg": 0.0, "hit_rate": 0.0}}
     assert result["augmentation"]["sparse_examples"] == 2
+    assert result["augmentation"]["real"] == result["scores"]["real"]  # every example is sparse
     assert set(result["scores"]) == {"popularity", "real", "copy", "disjoint"}
