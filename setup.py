@@ -17,8 +17,19 @@ setup(
     description="Spark-native synthesizer of e-commerce search and recommendation click logs",
     long_description=Path("README.md").read_text(),
     long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    license_files=["LICENSE"],
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Programming Language :: Python :: 3.10",
+        "Programming Language :: Python :: 3.11",
+        "Operating System :: OS Independent",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+        "Intended Audience :: Developers",
+    ],
     python_requires=">=3.10",
     packages=find_packages(include=["synthlib", "synthlib.*"]),
+    package_data={"synthlib": ["log4j2.properties"]},
     install_requires=[
         "numpy==1.26.4",
         "pandas==2.3.3",
@@ -32,6 +43,8 @@ setup(
         # The text model's tokenizer, and BLEU as the field computes it.
         "sentencepiece==0.2.3",
         "sacrebleu==2.6.0",
+        # The report's plots, drawn as inline SVG on the driver.
+        "matplotlib>=3.8,<4",
     ],
     extras_require={
         # Provided by Databricks Runtime 17.3 LTS; installed locally and on plain clusters.
@@ -41,7 +54,8 @@ setup(
             "pyarrow==14.0.2",
             "torch==2.5.1",
         ],
-        "test": ["pytest>=8,<10"],
+        # delta-rs and Polars: the tests read the synthetic tables without Spark, as lake consumers do.
+        "test": ["pytest>=8,<10", "deltalake==1.6.6", "polars==2.1.0"],
     },
     entry_points={
         "console_scripts": [

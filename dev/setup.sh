@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Local set-up, idempotent: a .venv in the repo root with the pinned packages, and the
-# Delta JARs resolved from Maven Central into the Ivy cache. Skipped when already done.
+# Local set-up, idempotent: a .venv in the repo root with the pinned packages, and the Delta
+# JARs resolved from Maven into it. Skipped when already done. One line per step; the tools'
+# own output goes to .venv/setup.log, shown only when a step fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,10 +16,24 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
 
-echo "Setting up .venv (pinned packages, Delta JARs)..."
+log=$PWD/.venv/setup.log
+step() {  # step "what" command...: one line with its time; the command's output to the log
+  local what=$1 t0=$SECONDS; shift
+  printf 'setup  %-58s' "$what"
+  echo "=== $what: $*" >>"$log"
+  if "$@" >>"$log" 2>&1; then
+    echo "$((SECONDS - t0)) s"
+  else
+    echo "FAILED"
+    echo "setup failed at '$what'; the full output is in $log. Its end:" >&2
+    tail -n 25 "$log" >&2
+    exit 1
+  fi
+}
+
 "${PYTHON:-python3}" -m venv .venv
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e ".[local,test]"
-# The first session start resolves the Delta JARs; Ivy caches them for later runs.
-.venv/bin/python -c "from synthlib.session import get_spark; get_spark().stop()" 2>&1 | grep -v WARN || true
+: >"$log"
+step "pip" .venv/bin/python -m pip install --upgrade pip
+step "pinned packages (torch alone is a few GB the first time)" .venv/bin/python -m pip install -e ".[local,test]"
+step "Delta JARs from Maven into .venv" .venv/bin/python -m synthlib.session
 echo "$want" > "$stamp"

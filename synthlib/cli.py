@@ -1,4 +1,4 @@
-"""`synthlib <command> --conf conf/<file>.yaml [dotted.key=value ...]`.
+"""`synthlib <command> --conf conf/<file>.yaml [--verbose] [--json] [dotted.key=value ...]`.
 
 The same entry point serves the console script, `jobs/<command>.py` under spark-submit
 and Databricks `python_wheel_task` (one console script per command).
@@ -7,39 +7,36 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import time
 
 from synthlib.config import ConfigError, load_config
 
 COMMANDS = ("simulate", "profile", "train", "generate", "evaluate", "pipeline")
 
 
-def _run(command: str, spark, conf) -> dict:
-    # Imported here so that `--help` and config errors need no Spark.
-    from synthlib.evaluate import evaluate
-    from synthlib.generate import generate
-    from synthlib.pipeline import run_pipeline
-    from synthlib.profile import profile
-    from synthlib.simulate import simulate
-    from synthlib.train import train
-
-    return {"simulate": simulate, "profile": profile, "train": train, "generate": generate,
-            "evaluate": evaluate, "pipeline": run_pipeline}[command](spark, conf)
-
-
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="synthlib", description=__doc__.splitlines()[0])
     p.add_argument("command", choices=COMMANDS)
     p.add_argument("--conf", required=True, help="YAML run configuration, e.g. conf/demo.yaml")
+    p.add_argument("--verbose", action="store_true", help="show Spark's own warnings (hidden below ERROR otherwise)")
+    p.add_argument("--json", action="store_true", help="print the full run summary (always in <output>/run.json)")
     p.add_argument("overrides", nargs="*", metavar="key=value",
                    help="override a configuration key, e.g. seed=7 generate.users=1000")
     return p
 
 
 def _outputs(conf) -> dict:
-    return {"events_table": conf.path("tables", "events"), "stats": conf.path("stats"),
+    return {"events table": conf.path("tables", "events"), "stats": conf.path("stats"),
             "model": conf.path("model"), "metrics": conf.path("eval", "metrics.json"),
-            "report": conf.path("eval", "report.html")}
+            "report": conf.path("eval", "report.html"), "run summary": conf.path("run.json")}
+
+
+def _print_stage(stage: str, result: dict, seconds: float) -> None:
+    from synthlib.console import stage_line
+
+    print(stage_line(stage, result, seconds), flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,21 +46,34 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"synthlib: configuration error:\n{e}", file=sys.stderr)
         return 2
+    # Imported here so that `--help` and config errors need no Spark.
+    from synthlib.console import closing_table
     from synthlib.ingest import InputError
     from synthlib.models.artifact import ModelArtifactError, NotFittedError
+    from synthlib.pipeline import run_pipeline, run_stage
     from synthlib.session import get_spark
 
-    spark = get_spark(conf.spark)
+    started = time.time()
+    spark = get_spark(conf.spark, verbose=args.verbose)
     try:
-        result = _run(args.command, spark, conf)
+        if args.command == "pipeline":
+            result = run_pipeline(spark, conf, _print_stage)
+        else:
+            result = {args.command: run_stage(spark, conf, args.command, _print_stage)}
     except (InputError, NotFittedError, ModelArtifactError, ConfigError, FileNotFoundError) as e:
         print(f"synthlib {args.command}: {e}", file=sys.stderr)
         return 2
-    print(json.dumps(result, indent=2, sort_keys=True, default=str))
-    if args.command == "pipeline":
-        print("\nOutputs:")
-        for name, path in _outputs(conf).items():
-            print(f"  {name:13s} {path}")
+    summary = {"command": args.command, "conf": conf.source_file, "seconds": round(time.time() - started, 1),
+               "stages": result}
+    os.makedirs(conf.output, exist_ok=True)
+    with open(conf.path("run.json"), "w") as fh:
+        json.dump(summary, fh, indent=2, sort_keys=True, default=str)
+    if args.json:
+        print(json.dumps(summary, indent=2, sort_keys=True, default=str))
+    elif "evaluate" in result:
+        print(closing_table(result["evaluate"], _outputs(conf)))
+    else:
+        print(f"{'run summary':<13} {conf.path('run.json')}")
     return 0
 
 

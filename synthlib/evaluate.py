@@ -19,46 +19,19 @@ from datetime import datetime, timezone
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from synthlib.config import Config, ConfigError, EvaluateConf
+from synthlib.config import Config, ConfigError
 from synthlib.delta_io import is_delta, table_properties, write_table
 from synthlib.encode import sample_users
 from synthlib.fidelity import compare, describe
+from synthlib.marks import kind as metric_kind
+from synthlib.marks import marks
 from synthlib.privacy import distances, verbatim_copies
-from synthlib.report import metric_kind, write_report
+from synthlib.report import write_report
+from synthlib.session import counted_jobs
 from synthlib.text_quality import RealQueries, query_text, title_text
 from synthlib.utility import utility
 
 METRICS_DDL = "run_id string, model string, kind string, metric string, value double, mark string, evaluated_at timestamp"
-
-
-def _mark_fidelity(value: float, ev: EvaluateConf) -> str:
-    return "pass" if value <= ev.pass_at else "warn" if value <= ev.warn_at else "fail"
-
-
-def _marks(metrics: dict, ev: EvaluateConf) -> dict:
-    """pass / warn / fail for every metric against the configured thresholds."""
-    marks = {}
-    for name, v in metrics.items():
-        if v is None:  # not measurable here, e.g. a ratio to a real score of 0
-            marks[name] = "n/a"
-        elif name.endswith("_ratio"):  # utility: synthetic / real
-            marks[name] = ("pass" if v >= ev.min_utility_ratio else "warn" if v >= ev.warn_utility_ratio
-                           else "fail")
-        elif name == "copy_share":
-            marks[name] = "pass" if v <= ev.max_copy_share else "fail"
-        elif name == "mia_auc":
-            marks[name] = "pass" if v <= ev.max_mia_auc else "fail"
-        elif name == "dcr_median_synthetic":
-            marks[name] = "pass" if v >= (metrics["dcr_median_holdout"] or 0.0) else "fail"
-        elif name in ("dcr_median_holdout", "copy_share_holdout"):  # the real held-out reference
-            marks[name] = "info"
-        elif name == "query_rare_events":  # the k-user rule
-            marks[name] = "pass" if v == 0 else "fail"
-        elif name.startswith(("query_", "title_")):  # text quality: compared with the real text in the report
-            marks[name] = "info"
-        else:
-            marks[name] = _mark_fidelity(v, ev)
-    return marks
 
 
 def _runs(spark: SparkSession, conf: Config, path: str, run_id: str | None) -> dict[str, dict]:
@@ -94,15 +67,20 @@ def _finite(v):
     return None if isinstance(v, float) and not math.isfinite(v) else v
 
 
-def mia_populations(train: DataFrame, test: DataFrame, conf: Config) -> tuple[DataFrame, DataFrame, str]:
+def mia_populations(train: DataFrame, test: DataFrame, conf: Config,
+                    users: int | None = None) -> tuple[DataFrame, DataFrame, str]:
     """(members, non-members, which): the model's training sample against the training-period
     users it left out when `train.sample_fraction` or `train.max_users` leaves some out (the
-    textbook attack); otherwise against the held-out test split."""
+    textbook attack); otherwise against the held-out test split. `users`, the training
+    split's user count from the profile, spares the Spark check when the sample takes all."""
+    everyone = "the held-out test split"
+    if users is not None and conf.train.sample_fraction >= 1 and users <= conf.train.max_users:
+        return train, test, everyone
     sample = sample_users(train, seed=conf.seed, fraction=conf.train.sample_fraction, max_users=conf.train.max_users)
     outside = train.join(sample.select("user_id").distinct(), "user_id", "left_anti")
     if outside.limit(1).count():
         return sample, outside, "training-period users outside the model's training sample"
-    return train, test, "the held-out test split"
+    return train, test, everyone
 
 
 def _catalog_text(spark: SparkSession, conf: Config, run_id: str) -> dict | None:
@@ -149,7 +127,15 @@ def _evaluate_run(real, train: DataFrame, test: DataFrame | None, synthetic: Dat
 
 
 def evaluate(spark: SparkSession, conf: Config, run_id: str | None = None) -> dict:
-    """Evaluate the configured runs; write metrics.json, the metrics table and report.html."""
+    """Evaluate the configured runs; write metrics.json, the metrics table and report.html.
+    The result counts the Spark jobs the evaluation ran (`spark_jobs`)."""
+    with counted_jobs(spark, "evaluate") as jobs:
+        result = _evaluate(spark, conf, run_id)
+        result["spark_jobs"] = jobs()
+    return result
+
+
+def _evaluate(spark: SparkSession, conf: Config, run_id: str | None) -> dict:
     ev = conf.evaluate
     train = _read(spark, conf.path("ingest", "events"), "profile", conf)
     path = conf.path("tables", "events")
@@ -159,7 +145,9 @@ def evaluate(spark: SparkSession, conf: Config, run_id: str | None = None) -> di
     lineage = _runs(spark, conf, path, run_id)
     evaluated = [r for r in lineage if r != ev.augment_run]
     synthetic = {r: table.where(F.col("run_id") == r).drop("run_id").persist() for r in lineage}
-    mia = mia_populations(train, test, conf) if test is not None else None
+    profiled = conf.path("stats", "summary.json")
+    users = json.load(open(profiled))["users"] if os.path.exists(profiled) else None
+    mia = mia_populations(train, test, conf, users) if test is not None else None
     held_copies = verbatim_copies(train, test) if test is not None else None
     queries = RealQueries.gather(train, test, seed=conf.seed) if test is not None else None
     real = describe(train)
@@ -185,7 +173,7 @@ def evaluate(spark: SparkSession, conf: Config, run_id: str | None = None) -> di
             df.unpersist()
     for r in runs:
         runs[r]["metrics"] = _finite(runs[r]["metrics"])
-        runs[r]["marks"] = _marks(runs[r]["metrics"], ev)
+        runs[r]["marks"] = marks(runs[r]["metrics"], ev)
     out = _finite({"runs": runs, "utility": util, "skipped": skipped,
                    "real": {"train_events": real.summary["events"],
                             "test_events": test.count() if test is not None else None},
@@ -195,7 +183,7 @@ def evaluate(spark: SparkSession, conf: Config, run_id: str | None = None) -> di
     with open(conf.path("eval", "metrics.json"), "w") as fh:
         json.dump(out, fh, indent=2, sort_keys=True, default=str)
     _write_metrics_table(spark, conf, runs)
-    write_report(conf.path("eval", "report.html"), out, figures)
+    write_report(conf.path("eval", "report.html"), out, figures, ev)
     return {"runs": {r: {"metrics": v["metrics"], "marks": v["marks"]} for r, v in runs.items()},
             "utility": out["utility"] and {k: out["utility"][k] for k in ("scores", "ratios")},
             "metrics_path": conf.path("eval", "metrics.json"), "metrics_table": conf.path("eval", "metrics"),

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import copy
 import math
-import sys
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 import numpy as np
 import torch
+
+from synthlib.console import Progress
 
 Batches = Callable[[int], Iterator[dict]]  # epoch -> batches
 ALPHAS = [1 + x / 10.0 for x in range(1, 100)] + list(range(11, 512))  # RDP orders for the accountant
@@ -45,11 +46,6 @@ class FitResult:
     privacy: str = "none"
 
 
-def _log(cfg: FitConfig, text: str, end: str = "\n") -> None:
-    if cfg.progress:
-        print(text, end=end, file=sys.stderr, flush=True)
-
-
 def evaluate_nll(loss: Callable, batches: Iterator[dict]) -> tuple[float, dict]:
     """Mean NLL per event over the batches, and per component."""
     total, parts, events = 0.0, {}, 0
@@ -75,7 +71,7 @@ def fit(model: torch.nn.Module, loss: Callable, train: Batches, validation: Batc
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     result = FitResult(state=copy.deepcopy(model.state_dict()))
     dp = _DPSGD(model, loss, dp_rows, cfg) if cfg.epsilon is not None else None
-    started, bad = time.time(), 0
+    started, bad, progress = time.time(), 0, Progress(cfg.progress)
     for epoch in range(cfg.epochs):
         model.train()
         t0, events, total, steps = time.time(), 0, 0.0, 0
@@ -91,8 +87,8 @@ def fit(model: torch.nn.Module, loss: Callable, train: Batches, validation: Batc
             opt.step()
             steps, events, total = steps + 1, events + int(n), total + value * int(n)
             if steps % 10 == 0:
-                _log(cfg, f"\repoch {epoch + 1}/{cfg.epochs} step {steps} "
-                          f"loss {total / max(events, 1):.3f} {events / (time.time() - t0):,.0f} events/s", end="")
+                progress.update(f"epoch {epoch + 1}/{cfg.epochs} step {steps} "
+                                f"loss {total / max(events, 1):.3f} {events / (time.time() - t0):,.0f} events/s")
         model.eval()
         row = {"epoch": epoch + 1, "train_nll": total / max(events, 1), "events": events,
                "events_per_s": events / max(time.time() - t0, 1e-9), "seconds": time.time() - t0}
@@ -101,10 +97,10 @@ def fit(model: torch.nn.Module, loss: Callable, train: Batches, validation: Batc
         if dp:
             row["epsilon"] = dp.epsilon()
         result.history.append(row)
-        _log(cfg, f"\repoch {epoch + 1}/{cfg.epochs}: train nll {row['train_nll']:.4f}"
-                  + (f", validation nll {row['validation_nll']:.4f}" if validation else "")
-                  + (f", epsilon {row['epsilon']:.2f}" if dp else "")
-                  + f", {row['events_per_s']:,.0f} events/s, {row['seconds']:.1f} s")
+        progress.line(f"epoch {epoch + 1}/{cfg.epochs}: train nll {row['train_nll']:.4f}"
+                      + (f", validation nll {row['validation_nll']:.4f}" if validation else "")
+                      + (f", epsilon {row['epsilon']:.2f}" if dp else "")
+                      + f", {row['events_per_s']:,.0f} events/s, {row['seconds']:.1f} s")
         score = row.get("validation_nll", row["train_nll"])
         if score < result.best_validation_nll:
             result.best_validation_nll, result.best_epoch, bad = score, epoch + 1, 0

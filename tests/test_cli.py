@@ -1,5 +1,4 @@
 """The command line, run as a user runs it, and the Databricks job's entry points."""
-import json
 import os
 import subprocess
 import sys
@@ -33,13 +32,25 @@ def test_usage_lists_the_commands():
         assert command in result.stdout
 
 
-def test_databricks_job_uses_installed_entry_points():
-    from importlib.metadata import entry_points
+def test_databricks_bundle_runs_the_four_stages_from_setup_entry_points():
+    import re
 
-    scripts = {ep.name for ep in entry_points(group="console_scripts") if ep.value.startswith("synthlib.")}
-    job = json.loads((ROOT / "conf" / "databricks_job.json").read_text())
-    used = {t["python_wheel_task"]["entry_point"] for t in job["tasks"]}
-    assert used and used <= scripts
-    for task in job["tasks"]:
-        assert task["python_wheel_task"]["package_name"] == "synthlib"
-        assert task["python_wheel_task"]["parameters"][0] == "--conf"
+    import yaml
+
+    bundle = yaml.safe_load((ROOT / "databricks.yml").read_text())
+    declared = set(re.findall(r'"(synthlib-[a-z]+)=synthlib\.cli:', (ROOT / "setup.py").read_text()))
+    job = bundle["resources"]["jobs"]["synthlib"]
+    tasks = {t["task_key"]: t for t in job["tasks"]}
+    assert list(tasks) == ["profile", "train", "generate", "evaluate"]
+    for before, after in zip(list(tasks), list(tasks)[1:]):
+        assert tasks[after]["depends_on"] == [{"task_key": before}]
+    for key, task in tasks.items():
+        wheel = task["python_wheel_task"]
+        assert wheel["package_name"] == "synthlib" and wheel["entry_point"] == f"synthlib-{key}" in declared
+        assert wheel["parameters"] == ["--conf", "{{job.parameters.conf}}", "output={{job.parameters.output}}"]
+        assert task["libraries"] == [{"whl": "./dist/*.whl"}]
+    assert {p["name"] for p in job["parameters"]} == {"conf", "output"}
+    assert bundle["artifacts"]["synthlib_wheel"]["type"] == "whl"
+    conf = bundle["variables"]["conf"]["default"].removeprefix("${workspace.file_path}/")
+    assert (ROOT / conf).is_file(), conf
+    assert all(list(ROOT.glob(pattern)) for pattern in bundle["sync"]["include"])

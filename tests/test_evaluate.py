@@ -1,25 +1,16 @@
 """The evaluate job on a small simulated log with a held-out last day."""
 import json
+import re
 
 import pytest
 
-from synthlib.config import ConfigError, EvaluateConf, load_config
-from synthlib.evaluate import _marks, _write_metrics_table, evaluate
+from synthlib.config import ConfigError, load_config
+from synthlib.evaluate import _write_metrics_table, evaluate
 from synthlib.generate import generate
 from synthlib.profile import profile
 from synthlib.simulate import simulate
 from synthlib.train import train
-
-
-def test_marks_against_thresholds():
-    ev = EvaluateConf(pass_at=0.1, warn_at=0.2, min_utility_ratio=0.9, warn_utility_ratio=0.7, max_mia_auc=0.6)
-    metrics = {"event_mix_tv": 0.15, "gap_ks": 0.3, "knn_recall_ratio": 0.95, "als_recall_ratio": 0.8,
-               "copy_share": 0.02, "copy_share_holdout": 0.03, "mia_auc": 0.55, "dcr_median_synthetic": 0.4,
-               "dcr_median_holdout": 0.5}
-    assert _marks(metrics, ev) == {"event_mix_tv": "warn", "gap_ks": "fail", "knn_recall_ratio": "pass",
-                                   "als_recall_ratio": "warn", "copy_share": "fail", "copy_share_holdout": "info",
-                                   "mia_auc": "pass",
-                                   "dcr_median_synthetic": "fail", "dcr_median_holdout": "info"}
+from tests.test_report import assert_numeric_axes_ascend
 
 
 @pytest.fixture(scope="module")
@@ -95,10 +86,30 @@ def test_report_shows_every_plot(evaluated):
                     "Augmentation", "Clicks by result position", "Query length", "copy_share", "mia_auc",
                     "Search text", "BLEU-4 against the real strings", "self-BLEU", "Catalog: synthetic item titles"):
         assert caption in page, caption
-    assert page.count("<svg") >= 14 and "http" not in page.replace("http://www.w3.org/2000/svg", "")
+    assert page.count("<svg") >= 14
+    assert not re.search(r'(src|href)="(https?:)?//', page)  # self-contained: nothing fetched when opened
+    # Every histogram with numeric keys (session length, events per user, hour, day, gap,
+    # positions, query length, distances) reads left to right in numeric order.
+    assert assert_numeric_axes_ascend(page) >= 8
 
 
 def test_unknown_run_is_a_clear_error(spark, evaluated):
     conf, _ = evaluated
     with pytest.raises(ConfigError, match=r"run 'nope' is not in .* written runs: \['aug', 'seed5-stats'\]"):
         evaluate(spark, conf.model_copy(update={"evaluate": conf.evaluate.model_copy(update={"runs": ["nope"]})}))
+
+
+def test_mia_non_members_are_the_users_the_sample_left_out(spark, write_conf):
+    from synthlib.evaluate import mia_populations
+    from tests.conftest import log
+
+    train = log(spark, [(f"u{i}", f"s{i}", i, "view", f"i{i}") for i in range(40)])
+    test = log(spark, [("t", "st", 0, "view", "i1")])
+    half = load_config(write_conf({"simulate": {}, "train": {"sample_fraction": 0.5}}))
+    members, outside, which = mia_populations(train, test, half, users=40)
+    assert which == "training-period users outside the model's training sample"
+    ids = lambda df: {r[0] for r in df.select("user_id").distinct().collect()}  # noqa: E731
+    assert ids(members) | ids(outside) == ids(train) and not ids(members) & ids(outside) and ids(outside)
+    everyone = load_config(write_conf({"simulate": {}}, "all.yaml"))
+    assert mia_populations(train, test, everyone, users=40)[2] == "the held-out test split"
+    assert mia_populations(train, test, everyone)[2] == "the held-out test split"  # checked in Spark

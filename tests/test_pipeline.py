@@ -82,6 +82,36 @@ def test_synthetic_ids_never_equal_real_ones(spark, demo):
     assert synthetic.join(real.select("session_id"), "session_id").count() == 0
 
 
+def _row_digest(rows) -> tuple[int, int]:
+    """(count, order-independent checksum) of rows given as tuples of plain values."""
+    import hashlib
+
+    total = sum(int.from_bytes(hashlib.sha256(repr(tuple(r)).encode()).digest()[:8], "little") for r in rows)
+    return len(rows), total % 2**64
+
+
+def test_lake_readers_without_spark_get_the_same_rows(spark, demo):
+    """delta-rs and Polars, as data-lake consumers read the table, see Spark's rows."""
+    import polars as pl
+    from deltalake import DeltaTable as LakeTable
+
+    conf, steps = demo
+    path = conf.path("tables", "events")
+    columns = [c for c in spark.read.format("delta").load(path).columns if c not in ("ts", "date")]
+    spark_rows = (spark.read.format("delta").load(path)
+                  .select(*columns, F.unix_micros("ts").alias("ts"), F.col("date").cast("string").alias("date"))
+                  .collect())
+    lake = pl.read_delta(path)
+    polars_rows = lake.select(*columns, pl.col("ts").dt.epoch("us"), pl.col("date").cast(pl.Utf8)).rows()
+    assert _row_digest(polars_rows) == _row_digest([tuple(r) for r in spark_rows])
+    assert len(polars_rows) == steps["generate"]["events"]
+    # A recommender-training read: one run and one date, pushed down to the files.
+    run, first = steps["generate"]["run_id"], min(r["date"] for r in spark_rows)
+    one_day = pl.scan_delta(path).filter((pl.col("run_id") == run) & (pl.col("date") == date.fromisoformat(first)))
+    assert one_day.collect().height == sum(1 for r in spark_rows if r["date"] == first and r["run_id"] == run) > 0
+    assert LakeTable(path).metadata().partition_columns == ["date"]
+
+
 def _with(conf, **generate):
     return conf.model_copy(update={"generate": conf.generate.model_copy(update=generate)})
 
