@@ -44,13 +44,25 @@ with zipfile.ZipFile(sys.argv[1], 'w') as z:
     for p in sorted(pathlib.Path('synthlib').rglob('*.py')):
         z.write(p)" "$build/synthlib.zip")
 
+# Delta: the JARs set-up placed in .venv (shipped with --jars, no resolution), else from Maven.
+jars=$(ls "$here"/.venv/share/synthlib/jars/*.jar 2>/dev/null | paste -sd, - || true)
+if [ -n "$jars" ]; then delta=(--jars "$jars"); else delta=(--packages io.delta:delta-spark_2.13:4.0.1); fi
+
+# Spark's own logging at ERROR (WARN with --verbose), as in local runs; a cluster-mode driver
+# keeps the cluster's logging.
+level=ERROR
+for o in ${overrides[@]+"${overrides[@]}"}; do [ "$o" = --verbose ] && level=WARN; done
+logging=()
+[ "$deploy_mode" = client ] && logging=(--driver-java-options
+  "-Dlog4j2.configurationFile=file:$here/synthlib/log4j2.properties -Dsynthlib.log.level=$level")
+
 # In cluster mode the driver finds the conf file shipped by --files in its working dir.
 job_conf=$conf
 [ "$deploy_mode" = cluster ] && job_conf=$(basename "$conf")
 
 exec "$submit" \
   --master "$master" --deploy-mode "$deploy_mode" --name "synthlib-$command" \
-  --packages io.delta:delta-spark_2.13:4.0.1 \
+  "${delta[@]}" ${logging[@]+"${logging[@]}"} \
   --conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension \
   --conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog \
   --conf spark.sql.session.timeZone=UTC \

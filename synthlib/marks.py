@@ -47,8 +47,12 @@ TEXT_MEANINGS = {
     "length_tv": "word-count distance (TV)", "vocabulary_coverage": "real vocabulary used",
     "exact_share": "share equal to a real training string",
     "nn_similarity_mean": "similarity to the nearest real training string (3-gram Jaccard)",
+    "nn_similarity_median": "median similarity to the nearest real training string",
+    "nn_similarity_share_08": "share with a real training string of similarity 0.8 or more",
+    "strings": "generated strings measured",
     "rare_events": "searches with a query fewer than k users issued",
 }
+PLURALS = {"query": "queries", "title": "titles"}
 REFERENCES = ("dcr_median_holdout", "copy_share_holdout")  # real figures the others are read against
 
 
@@ -65,8 +69,8 @@ def meaning(metric: str) -> str:
     if metric in MEANINGS:
         return MEANINGS[metric]
     prefix, _, rest = metric.partition("_")
-    if prefix in ("query", "title") and rest in TEXT_MEANINGS:
-        return f"{prefix}s: {TEXT_MEANINGS[rest]}"
+    if prefix in PLURALS and rest in TEXT_MEANINGS:
+        return f"{PLURALS[prefix]}: {TEXT_MEANINGS[rest]}"
     return ""
 
 

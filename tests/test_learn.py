@@ -1,6 +1,7 @@
 """Each neural model trained for a few steps through the real Petastorm loader, then
 generated from, on a small simulated log."""
 import json
+import shutil
 from datetime import date
 
 import pandas as pd
@@ -32,10 +33,32 @@ def _conf(profiled, *overrides):
     return load_config(profiled[0], list(overrides))
 
 
-@pytest.mark.parametrize("kind", ["session", "ctgan", "tvae"])
-def test_train_generate_and_reload(spark, profiled, kind):
-    conf = _conf(profiled, f"train.model={kind}", f"generate.run_id={kind}")
+@pytest.fixture(scope="module")
+def session_model(spark, profiled, tmp_path_factory):
+    """The session model trained once with the module's conf: (conf, info, a copy of its
+    artifact). Other tests train other models into the same output; `_restore` puts it back."""
+    conf = _conf(profiled, "train.model=session")
     info = train(spark, conf)
+    saved = tmp_path_factory.mktemp("session-model") / "model"
+    shutil.copytree(conf.path("model"), saved)
+    return conf, info, saved
+
+
+def _restore(session_model):
+    conf, _, saved = session_model
+    shutil.rmtree(conf.path("model"), ignore_errors=True)
+    shutil.copytree(saved, conf.path("model"))
+    return conf
+
+
+@pytest.mark.parametrize("kind", ["session", "ctgan", "tvae"])
+def test_train_generate_and_reload(spark, profiled, session_model, kind):
+    conf = _conf(profiled, f"train.model={kind}", f"generate.run_id={kind}")
+    if kind == "session":
+        info = session_model[1]
+        _restore(session_model)
+    else:
+        info = train(spark, conf)
     assert info["model"] == kind and info["size_mb"] > 0
     history = info["training"]["history"]
     assert len(history) == 2 and all(h.get("rows", h.get("events", 0)) > 0 for h in history)
@@ -55,10 +78,8 @@ def test_train_generate_and_reload(spark, profiled, kind):
     assert events.where("event_type <> 'search' AND item_id IS NULL").count() == 0
 
 
-def test_session_training_reports_model_and_baseline_nll(spark, profiled):
-    conf = _conf(profiled, "train.model=session")
-    info = train(spark, conf)
-    t = info["training"]
+def test_session_training_reports_model_and_baseline_nll(session_model):
+    t = session_model[1]["training"]
     assert t["validation_nll"] > 0 and t["stats_baseline_validation_nll"] > 0
     assert set(t["validation_components"]) == {"type", "gap", "repeat", "cat", "item", "pos", "query"}
 
@@ -111,9 +132,9 @@ def _sessions(events) -> dict:
     return {k: tuple(g["item_id"]) for k, g in rows.groupby("session_id")}
 
 
-def test_session_generation_is_independent_of_partitioning(spark, profiled):
-    conf = _conf(profiled, "train.model=session", "generate.run_id=parts")
-    train(spark, conf)
+def test_session_generation_is_independent_of_partitioning(spark, session_model):
+    conf = _restore(session_model)
+    conf = conf.model_copy(update={"generate": conf.generate.model_copy(update={"run_id": "parts"})})
     sums = []
     for partitions in (1, 3, 8):
         generate(spark, conf.model_copy(update={"generate": conf.generate.model_copy(
@@ -123,13 +144,12 @@ def test_session_generation_is_independent_of_partitioning(spark, profiled):
     assert sums[0] == sums[1] == sums[2]
 
 
-def test_training_is_reproducible_from_the_seed(spark, profiled):
-    states = []
-    for _ in range(2):
-        conf = _conf(profiled, "train.model=session", "train.epochs=1")
-        train(spark, conf)
-        states.append(torch.load(conf.path("model", "model.pt"), weights_only=True))
-    assert all(torch.equal(v, states[1][k]) for k, v in states[0].items())
+def test_training_is_reproducible_from_the_seed(spark, session_model):
+    conf, _, saved = session_model
+    train(spark, conf)  # the same conf and seed again
+    first = torch.load(saved / "model.pt", weights_only=True)
+    again = torch.load(conf.path("model", "model.pt"), weights_only=True)
+    assert all(torch.equal(v, again[k]) for k, v in first.items())
 
 
 def test_dp_training_records_epsilon(spark, profiled):
