@@ -58,6 +58,7 @@ def _run(spark, conf, run_id, drop):
     return summary, spark.read.format("delta").load(summary["path"]).where(F.col("run_id") == run_id).drop("run_id")
 
 
+@pytest.mark.slow
 def test_generated_runs_copy_no_training_session(spark, tiny_catalog):
     real = spark.read.format("delta").load(tiny_catalog.path("ingest", "events"))
     kept_summary, kept = _run(spark, tiny_catalog, "dropped", True)

@@ -31,6 +31,7 @@ def evaluated(spark, tmp_path_factory):
     return conf, evaluate(spark, conf)
 
 
+@pytest.mark.slow
 def test_every_kind_of_metric_is_reported(evaluated):
     conf, result = evaluated
     saved = json.load(open(conf.path("eval", "metrics.json")))
@@ -47,6 +48,7 @@ def test_every_kind_of_metric_is_reported(evaluated):
     assert saved["runs"]["seed5-stats"]["privacy"]["mia_non_members"] == "the held-out test split"
 
 
+@pytest.mark.slow
 def test_search_text_is_measured_and_keeps_the_k_user_rule(evaluated):
     conf, _ = evaluated
     saved = json.load(open(conf.path("eval", "metrics.json")))["runs"]["seed5-stats"]
@@ -56,6 +58,7 @@ def test_search_text_is_measured_and_keeps_the_k_user_rule(evaluated):
     assert m["query_exact_share"] == 1.0 and 0 < m["query_bleu4"] <= 1 and 0 < m["query_distinct1"] <= 1
 
 
+@pytest.mark.slow
 def test_catalog_titles_are_measured_against_the_real_catalog(evaluated):
     conf, _ = evaluated
     saved = json.load(open(conf.path("eval", "metrics.json")))["runs"]["seed5-stats"]
@@ -64,6 +67,7 @@ def test_catalog_titles_are_measured_against_the_real_catalog(evaluated):
     assert {marks[k] for k in m if k.startswith("title_")} == {"info"}
 
 
+@pytest.mark.slow
 def test_metrics_table_holds_one_row_per_run_and_metric(spark, evaluated):
     conf, result = evaluated
     table = spark.read.format("delta").load(conf.path("eval", "metrics"))
@@ -78,6 +82,7 @@ def test_metrics_table_holds_one_row_per_run_and_metric(spark, evaluated):
     assert [(r["run_id"], r["metric"], r["value"], r["mark"]) for r in rerun] == [("seed5-stats", "gap_ks", 0.5, "fail")]
 
 
+@pytest.mark.slow
 def test_report_shows_every_plot(evaluated):
     conf, _ = evaluated
     page = open(conf.path("eval", "report.html")).read()
@@ -93,6 +98,7 @@ def test_report_shows_every_plot(evaluated):
     assert assert_numeric_axes_ascend(page) >= 8
 
 
+@pytest.mark.slow
 def test_unknown_run_is_a_clear_error(spark, evaluated):
     conf, _ = evaluated
     with pytest.raises(ConfigError, match=r"run 'nope' is not in .* written runs: \['aug', 'seed5-stats'\]"):

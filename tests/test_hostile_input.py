@@ -94,6 +94,7 @@ def test_milliseconds_read_as_seconds_are_quarantined_with_a_hint(spark, write_c
         ingest(spark, conf)
 
 
+@pytest.mark.slow
 def test_extremely_skewed_user(spark, write_conf, tmp_path):
     text = HEADER + _rows(900, user="whale", step=7) + "".join(_rows(2, user=f"u{k}") for k in range(50))
     conf = _csv_conf(write_conf, tmp_path, text)
@@ -205,6 +206,7 @@ def test_requests_beyond_the_driver_bounds_are_config_errors(write_conf):
         load_config(write_conf({"simulate": {}, "generate": {"run_id": "x'; DROP TABLE t; --"}}))
 
 
+@pytest.mark.slow
 def test_secrets_in_conf_are_never_printed(trained, write_conf, spark, capsys):
     secret = "AKIA-very-secret-key-0042"
     bad = write_conf({"simulate": {"evnts": 1}, "spark": {"conf": {"fs.s3a.secret.key": secret}}}, "bad.yaml")

@@ -25,6 +25,7 @@ def _events(spark, conf):
     return spark.read.format("delta").load(conf.path("ingest", "events"))
 
 
+@pytest.mark.slow
 @needs_data("taobao_userbehavior")
 def test_taobao_reads_all_rows_and_sessionizes(spark, tmp_path):
     conf = _shared("taobao", tmp_path)
@@ -54,6 +55,7 @@ def test_yoochoose_sessions_only(spark, tmp_path):
     assert events.where(F.expr("unix_millis(ts) % 1000 != 0")).count() > 0
 
 
+@pytest.mark.slow
 @needs_data("diginetica")
 def test_diginetica_joins_purchases_and_categories(spark, tmp_path):
     conf = _shared("diginetica", tmp_path)

@@ -100,6 +100,7 @@ def _session_pairs(events) -> set:
     return set(zip(both["item_id_x"], both["item_id_y"]))
 
 
+@pytest.mark.slow
 def test_session_model_follows_real_item_pairs(spark, profiled):
     real = _session_pairs(spark.read.format("delta").load(_conf(profiled).path("ingest", "events")))
     shares = {}
@@ -132,6 +133,7 @@ def _sessions(events) -> dict:
     return {k: tuple(g["item_id"]) for k, g in rows.groupby("session_id")}
 
 
+@pytest.mark.slow
 def test_session_generation_is_independent_of_partitioning(spark, session_model):
     conf = _restore(session_model)
     conf = conf.model_copy(update={"generate": conf.generate.model_copy(update={"run_id": "parts"})})
@@ -144,6 +146,7 @@ def test_session_generation_is_independent_of_partitioning(spark, session_model)
     assert sums[0] == sums[1] == sums[2]
 
 
+@pytest.mark.slow
 def test_training_is_reproducible_from_the_seed(spark, session_model):
     conf, _, saved = session_model
     train(spark, conf)  # the same conf and seed again
@@ -152,6 +155,7 @@ def test_training_is_reproducible_from_the_seed(spark, session_model):
     assert all(torch.equal(v, again[k]) for k, v in first.items())
 
 
+@pytest.mark.slow
 def test_dp_training_records_epsilon(spark, profiled):
     conf = _conf(profiled, "train.model=session", "train.dp={epsilon: 5.0}", "train.epochs=1")
     t = train(spark, conf)["training"]
@@ -177,6 +181,7 @@ def test_tabular_rows_respect_conditions():
     assert v.sum().item() == 4 and v[2, 2] == 1
 
 
+@pytest.mark.slow
 def test_text_model_writes_the_synthetic_searches_queries(spark, profiled):
     import os
 
@@ -196,6 +201,7 @@ def test_text_model_writes_the_synthetic_searches_queries(spark, profiled):
     assert not os.path.exists(conf.path("model", "text"))
 
 
+@pytest.mark.slow
 def test_titles_model_writes_the_synthetic_catalog(spark, profiled):
     import os
 

@@ -116,6 +116,7 @@ def _with(conf, **generate):
     return conf.model_copy(update={"generate": conf.generate.model_copy(update=generate)})
 
 
+@pytest.mark.slow
 def test_generation_independent_of_partitioning_and_rerun_idempotent(spark, demo):
     conf, steps = demo
     path = conf.path("tables", "events")
@@ -136,6 +137,7 @@ def test_generation_independent_of_partitioning_and_rerun_idempotent(spark, demo
     spark.sql(f"DELETE FROM delta.`{path}` WHERE run_id = 'other'")
 
 
+@pytest.mark.slow
 def test_counts_and_conditions(spark, demo):
     conf, _ = demo
     events = generate(spark, _with(conf, events=20_000, run_id="events"))
@@ -160,6 +162,7 @@ def test_conditions_the_model_cannot_meet_are_config_errors(spark, demo):
         generate(spark, _with(conf, segment=SegmentConf(min_sessions=900, max_sessions=1000), run_id="bad"))
 
 
+@pytest.mark.slow
 def test_augmentation_draws_sparse_users_and_more_tail_items(spark, demo):
     conf, _ = demo
     path = conf.path("tables", "events")
@@ -178,6 +181,7 @@ def test_augmentation_draws_sparse_users_and_more_tail_items(spark, demo):
     spark.sql(f"DELETE FROM delta.`{path}` WHERE run_id IN ('plain', 'augment')")
 
 
+@pytest.mark.slow
 def test_optimize_compacts_without_changing_the_content(spark, demo):
     conf, steps = demo
     path = conf.path("tables", "events")
