@@ -26,6 +26,7 @@ from synthlib.fidelity import compare, describe
 from synthlib.marks import kind as metric_kind
 from synthlib.marks import marks
 from synthlib.privacy import distances, verbatim_copies
+from synthlib.profile import load_summary
 from synthlib.report import write_report
 from synthlib.session import counted_jobs
 from synthlib.text_quality import RealQueries, query_text, title_text
@@ -145,8 +146,7 @@ def _evaluate(spark: SparkSession, conf: Config, run_id: str | None) -> dict:
     lineage = _runs(spark, conf, path, run_id)
     evaluated = [r for r in lineage if r != ev.augment_run]
     synthetic = {r: table.where(F.col("run_id") == r).drop("run_id").persist() for r in lineage}
-    profiled = conf.path("stats", "summary.json")
-    users = json.load(open(profiled))["users"] if os.path.exists(profiled) else None
+    users = load_summary(conf)["users"] if os.path.exists(conf.path("stats", "summary.json")) else None
     mia = mia_populations(train, test, conf, users) if test is not None else None
     held_copies = verbatim_copies(train, test) if test is not None else None
     queries = RealQueries.gather(train, test, seed=conf.seed) if test is not None else None

@@ -29,6 +29,7 @@ class FitConfig:
     grad_clip: float = 1.0
     seed: int = 42
     progress: bool = True
+    label: str = ""  # names the model in the progress lines, e.g. "text model: "
     # DP-SGD, when epsilon is set: one user's rows are the unit of privacy.
     epsilon: float | None = None
     delta: float = 1e-5
@@ -87,7 +88,7 @@ def fit(model: torch.nn.Module, loss: Callable, train: Batches, validation: Batc
             opt.step()
             steps, events, total = steps + 1, events + int(n), total + value * int(n)
             if steps % 10 == 0:
-                progress.update(f"epoch {epoch + 1}/{cfg.epochs} step {steps} "
+                progress.update(f"{cfg.label}epoch {epoch + 1}/{cfg.epochs} step {steps} "
                                 f"loss {total / max(events, 1):.3f} {events / (time.time() - t0):,.0f} events/s")
         model.eval()
         row = {"epoch": epoch + 1, "train_nll": total / max(events, 1), "events": events,
@@ -97,7 +98,7 @@ def fit(model: torch.nn.Module, loss: Callable, train: Batches, validation: Batc
         if dp:
             row["epsilon"] = dp.epsilon()
         result.history.append(row)
-        progress.line(f"epoch {epoch + 1}/{cfg.epochs}: train nll {row['train_nll']:.4f}"
+        progress.line(f"{cfg.label}epoch {epoch + 1}/{cfg.epochs}: train nll {row['train_nll']:.4f}"
                       + (f", validation nll {row['validation_nll']:.4f}" if validation else "")
                       + (f", epsilon {row['epsilon']:.2f}" if dp else "")
                       + f", {row['events_per_s']:,.0f} events/s, {row['seconds']:.1f} s")

@@ -172,7 +172,7 @@ def _train_section(spark: SparkSession, conf, name: str, frame: DataFrame, linea
     t = getattr(conf.train, name)
     cfg = model_params(conf, TextConfig, t.params, f"train.{name}.params")
     frame = frame.orderBy(F.xxhash64(F.lit(conf.seed), F.lit(name), "text", "category")).limit(t.max_strings)
-    fc = dataclasses.replace(fit_config(conf, progress=False), epochs=t.epochs, max_minutes=t.max_minutes)
+    fc = dataclasses.replace(fit_config(conf), epochs=t.epochs, max_minutes=t.max_minutes, label=f"{name} model: ")
     model = train_text(spark, frame, cfg, fc, cache_dir=conf.path("cache", "petastorm"), seed=conf.seed,
                        batch_size=t.batch_size, validation=conf.train.validation, lineage=lineage)
     path = conf.path("model", name)
