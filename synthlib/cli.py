@@ -12,6 +12,7 @@ import sys
 import time
 
 from synthlib.config import ConfigError, load_config
+from synthlib.console import closing_table, stage_line
 
 COMMANDS = ("simulate", "profile", "train", "generate", "evaluate", "pipeline")
 
@@ -34,8 +35,6 @@ def _outputs(conf) -> dict:
 
 
 def _print_stage(stage: str, result: dict, seconds: float) -> None:
-    from synthlib.console import stage_line
-
     print(stage_line(stage, result, seconds), flush=True)
 
 
@@ -47,7 +46,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"synthlib: configuration error:\n{e}", file=sys.stderr)
         return 2
     # Imported here so that `--help` and config errors need no Spark.
-    from synthlib.console import closing_table
     from synthlib.ingest import InputError
     from synthlib.models.artifact import ModelArtifactError, NotFittedError
     from synthlib.pipeline import run_pipeline, run_stage

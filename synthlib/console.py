@@ -62,8 +62,7 @@ def closing_table(evaluation: dict, paths: dict[str, str], worst: int = 3) -> st
                 lines.append(f"  {label:<10} " + "   ".join(cells))
 
         row("utility", [m for m in metrics if kind(m) == "utility"])
-        row("privacy", [m for m in ("copy_share", "dcr_median_synthetic", "dcr_median_holdout", "mia_auc")
-                        if m in metrics])
+        row("privacy", ["copy_share", "dcr_median_synthetic", "dcr_median_holdout", "mia_auc"])
         fidelity = [m for m in metrics if kind(m) == "fidelity" and metrics[m] is not None]
         row("fidelity", sorted(fidelity, key=lambda m: -metrics[m])[:worst])
     lines.append("")
