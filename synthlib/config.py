@@ -43,6 +43,12 @@ class ColumnMap(_Strict):
     query: Optional[str] = None
     position: Optional[str] = None
     device: Optional[str] = None
+    # A step or sequence number: orders events of the same timestamp, and tells repeated
+    # events apart (exact duplicates are judged on the mapped columns plus this one).
+    order: Optional[str] = None
+
+
+BY_TYPE_COLUMNS = ("item_id", "category", "price", "query", "position", "device")
 
 
 class TimestampConf(_Strict):
@@ -64,6 +70,10 @@ class SourceConf(_Strict):
     event_values: dict[str, str] = {}  # source value -> canonical event type
     event_type: Optional[str] = None  # constant event type for sources without one
     only_known_sessions: bool = False  # keep rows whose session occurs in the first source
+    # One source column can feed different canonical columns by event type, e.g. a
+    # `reference` column that holds the item for item actions and the text for searches:
+    # {search: {query: reference, item_id: null}}. Rows of other types keep `columns`.
+    columns_by_event_type: dict[str, dict[str, Optional[str]]] = {}
 
     @model_validator(mode="after")
     def _check(self) -> "SourceConf":
@@ -78,8 +88,14 @@ class SourceConf(_Strict):
         bad = sorted({v for v in self.event_values.values()} - set(EVENT_TYPES))
         if self.event_type is not None and self.event_type not in EVENT_TYPES:
             bad.append(self.event_type)
+        bad += sorted(set(self.columns_by_event_type) - set(EVENT_TYPES))
         if bad:
             raise ValueError(f"unknown event type(s) {bad}; use one of {list(EVENT_TYPES)}")
+        for typ, mapping in self.columns_by_event_type.items():
+            wrong = sorted(set(mapping) - set(BY_TYPE_COLUMNS))
+            if wrong:
+                raise ValueError(f"columns_by_event_type.{typ}: {wrong} cannot be mapped by event type; "
+                                 f"use {list(BY_TYPE_COLUMNS)}")
         return self
 
 
@@ -153,11 +169,15 @@ class TrainConf(_Strict):
     sample_fraction: float = Field(1.0, gt=0, le=1)
     max_users: int = Field(200_000, ge=1)
     validation: float = Field(0.1, ge=0, lt=1)  # share of sampled users held out for early stopping
-    epochs: int = Field(20, ge=1)
+    # None: as many epochs as process about 1M events (2..20), counted in data so that a seed
+    # gives the same model on a busy machine as on an idle one; early stopping may end sooner.
+    epochs: Optional[int] = Field(None, ge=1)
     batch_size: int = Field(256, ge=1)  # examples per step: sessions (session model, about) or event rows
     lr: float = Field(3e-3, gt=0)
     patience: int = Field(2, ge=0)
-    max_minutes: float = Field(12, gt=0)  # training stops after the epoch that passes this budget
+    # A safety net, off by default: training stops after the epoch that passes it, and model.json
+    # and the run summary say so (the model then depends on the machine's speed and load).
+    max_minutes: Optional[float] = Field(None, gt=0)
     dp: Optional[DPConf] = None
     params: dict[str, Any] = {}  # the model's own settings, e.g. {dim: 64, arch: gru}
     # With a text section, `train` also fits a text model on the training sample's search
@@ -193,11 +213,12 @@ class GenerateConf(_Strict):
     # follow_transitions (session model): after an item with kept real session partners, one
     # of them follows at their share of its real pairs (0) up to always (1). Higher lifts
     # item-to-item utility and brings sessions closer to training sessions (see the DCR).
-    follow_transitions: float = Field(0.0, ge=0, le=1)
+    # Unset: 1 (always) in sessions of the model's derived follow_min_events (model.json "shape").
+    follow_transitions: Optional[float] = Field(None, ge=0, le=1)
     # follow_min_events: follow_transitions applies to sessions of at least this many events;
     # shorter ones follow at the real shares. Item-to-item recommenders learn from the pairs
     # within sessions, most of which long sessions hold, while most sessions are short.
-    follow_min_events: int = Field(1, ge=1)
+    follow_min_events: Optional[int] = Field(None, ge=1)
     # drop_copies: a synthetic session of at least 3 item events whose items, in order, are a
     # real training session's is left out (checked against the real log in Spark).
     drop_copies: bool = True
@@ -320,7 +341,8 @@ class Config(_Strict):
         """The configured input; without one, the simulated demo log (and its catalog) in canonical form."""
         if self.input is not None:
             return self.input
-        identity = ColumnMap(**{c: c for c in ColumnMap.model_fields if c != "timestamp"}, timestamp="ts")
+        identity = ColumnMap(**{c: c for c in ColumnMap.model_fields if c not in ("timestamp", "order")},
+                             timestamp="ts")
         items = self.simulated_items_path
         catalog = "://" in items or os.path.exists(items)  # a demo log simulated before catalogs had none
         return InputConf(sources=[SourceConf(path=self.simulated_path, format="delta", columns=identity,

@@ -30,7 +30,8 @@ def stage_facts(stage: str, result: dict) -> list[str]:
         facts = [f"{r['model']} model", f"{_n(r['items'])} items"]
         training = r.get("training") or {}
         if training.get("history"):
-            facts.append(f"{len(training['history'])} epochs")
+            facts.append(f"{len(training['history'])} epochs" + (" (stopped by train.max_minutes: the model "
+                         "depends on the machine's load)" if training.get("stopped_by") == "max_minutes" else ""))
         if training.get("validation_nll") is not None:
             facts.append(f"validation nll {training['validation_nll']:.3f}")
         return facts + [f"{r['size_mb']} MB"]

@@ -25,7 +25,8 @@ class FitConfig:
     epochs: int = 20  # upper bound; early stopping usually ends sooner
     lr: float = 3e-3
     patience: int = 2  # epochs without a better validation loss before stopping
-    max_minutes: float = 12.0  # wall-clock budget; training stops after the epoch that passes it
+    max_minutes: float | None = None  # a safety net: training stops after the epoch that passes it
+    budget: str = ""  # how `epochs` was chosen, for the progress line and model.json
     grad_clip: float = 1.0
     seed: int = 42
     progress: bool = True
@@ -45,6 +46,9 @@ class FitResult:
     best_validation_nll: float = math.inf
     epsilon: float | None = None
     privacy: str = "none"
+    # "epochs" or "early stopping": the data decided, the same on any machine; "max_minutes":
+    # the wall-clock cap fired, so the result depends on the machine's speed and load.
+    stopped_by: str = "epochs"
 
 
 def evaluate_nll(loss: Callable, batches: Iterator[dict]) -> tuple[float, dict]:
@@ -108,7 +112,13 @@ def fit(model: torch.nn.Module, loss: Callable, train: Batches, validation: Batc
             result.state = copy.deepcopy(model.state_dict())
         else:
             bad += 1
-        if (bad > cfg.patience and not dp) or time.time() - started > cfg.max_minutes * 60:
+        if bad > cfg.patience and not dp:
+            result.stopped_by = "early stopping"
+            break
+        if cfg.max_minutes is not None and time.time() - started > cfg.max_minutes * 60 and epoch + 1 < cfg.epochs:
+            result.stopped_by = "max_minutes"
+            progress.line(f"{cfg.label}stopped by the wall-clock cap ({cfg.max_minutes} min) after epoch "
+                          f"{epoch + 1}: the model now depends on the machine's speed and load")
             break
     if dp:
         # The accountant covers every step taken, not only those up to the best epoch.

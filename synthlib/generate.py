@@ -58,14 +58,20 @@ def _use_task_cores(model) -> None:
         model.net.to("cuda")
 
 
-def conditions(g: GenerateConf) -> Conditions:
-    """The conditions of a request; `augment` fills in the segment and item power not set."""
+def conditions(g: GenerateConf, model=None) -> Conditions:
+    """The conditions of a request; `augment` fills in the segment and item power not set.
+    Unset follow dials come from the model's shape (synthlib.shape): the kept real item pairs
+    are followed always in sessions long enough to hold most pairs."""
     augment = g.augment
+    derived = (model.spec.get("shape") or {}).get("follow_min_events") if model is not None and hasattr(model, "spec") \
+        else None
+    follow = g.follow_transitions if g.follow_transitions is not None else (1.0 if derived else 0.0)
+    min_events = g.follow_min_events or (derived["value"] if derived else 1)
     max_sessions = g.segment.max_sessions or (AUGMENT_MAX_SESSIONS if augment else MAX_SESSIONS - 1)
     power = g.item_power if "item_power" in g.model_fields_set or not augment else AUGMENT_ITEM_POWER
     return Conditions(category_mix=dict(g.category_mix), min_sessions=g.segment.min_sessions,
                       max_sessions=max_sessions, item_power=power,
-                      follow_transitions=g.follow_transitions, follow_min_events=g.follow_min_events)
+                      follow_transitions=follow, follow_min_events=min_events)
 
 
 def window(model, g: GenerateConf) -> tuple[date, int]:
@@ -161,7 +167,7 @@ def events_frame(spark: SparkSession, conf: Config, model, run_id: str,
                  dropped: Observation | None = None) -> tuple[DataFrame, dict]:
     """The synthetic events as a lazy DataFrame (canonical + date, run_id), and the plan.
     With `conf.generate.drop_copies`, `dropped` observes the copies left out."""
-    cond = conditions(conf.generate)
+    cond = conditions(conf.generate, model)
     try:  # conditions the model cannot meet fail here, on the driver, with one user
         p = plan(model, conf.generate, cond)
         model.sample_block(0, 1, seed=conf.seed, start=p["start"], days=p["days"], conditions=cond)
@@ -228,6 +234,7 @@ def generate(spark: SparkSession, conf: Config) -> dict:
     path = conf.path("tables", "events")
     dropped = Observation("copies") if conf.generate.drop_copies else None
     events, p = events_frame(spark, conf, model, run_id, dropped)
+    cond = conditions(conf.generate, model)
     text = _text_model(spark, conf, "text", conf.path("ingest", "events"), "the k-user rule")
     if text is not None:
         from synthlib.queries import fill_queries
@@ -239,7 +246,8 @@ def generate(spark: SparkSession, conf: Config) -> dict:
                "start": str(p["start"]), "days": p["days"],
                "conditions": conf.generate.model_dump(mode="json", include={
                    "category_mix", "segment", "item_power", "follow_transitions", "follow_min_events", "augment",
-                   "drop_copies"}),
+                   "drop_copies"}) | {"follow_transitions": cond.follow_transitions,
+                                      "follow_min_events": cond.follow_min_events},
                "source_version": model.spec["lineage"].get("source_version"),
                "stats_version": model.spec["lineage"].get("stats_items_version")}
     write_table(events, path, mode="overwrite", partition_by=["date"], replace_where=f"run_id = '{run_id}'",

@@ -7,6 +7,8 @@ with a reason; accepted plus quarantined rows always equal the rows read.
 from __future__ import annotations
 
 import os
+import re
+import shutil
 from datetime import datetime, timedelta, timezone
 
 from pyspark import StorageLevel
@@ -104,23 +106,35 @@ def canonical(df: DataFrame, src: SourceConf, where: str) -> DataFrame:
         others = [c for c in df.columns if c != src.explode]
         df = df.select(*others, F.explode(src.explode).alias("_e")).select(*others, "_e.*")
     cols = src.columns
+
+    def mapped(source_name: str | None, typ: str, key: str) -> Column:
+        if source_name is None:
+            return F.lit(None).cast(typ)
+        if typ == "string":
+            return _text(_column(df, source_name, key))
+        _column(df, source_name, key)
+        return F.expr(f"try_cast(`{source_name}` AS {typ})")
+
     out = {}
     for name, typ, _ in CANONICAL_COLUMNS:
-        source_name = getattr(cols, name if name != "ts" else "timestamp", None)
         if name == "ts":
             out[name] = _timestamp(df, src, where)
         elif name == "event_type":
             out[name], raw_type = _event_type(df, src, where)
-        elif source_name is None:
-            out[name] = F.lit(None).cast(typ)
-        elif typ == "string":
-            out[name] = _text(_column(df, source_name, f"{where}.columns.{name}"))
         else:
-            _column(df, source_name, f"{where}.columns.{name}")
-            out[name] = F.expr(f"try_cast(`{source_name}` AS {typ})")
+            out[name] = mapped(getattr(cols, name), typ, f"{where}.columns.{name}")
+    types = dict((name, typ) for name, typ, _ in CANONICAL_COLUMNS)
+    for event, mapping in src.columns_by_event_type.items():
+        for name, source_name in mapping.items():
+            by_type = mapped(source_name, types[name], f"{where}.columns_by_event_type.{event}.{name}")
+            out[name] = F.when(out["event_type"] == event, by_type).otherwise(out[name])
     # Anonymous sessions (no user id) count as their own user.
     out["user_id"] = F.coalesce(out["user_id"], out["session_id"])
-    df = df.select(*[c.alias(n) for n, c in out.items()], raw_type.alias("_raw_type"))
+    order = mapped(cols.order, "double", f"{where}.columns.order")
+    raw_ts = _column(df, src.columns.timestamp, f"{where}.columns.timestamp").cast("string")
+    headerless = src.format == "csv" and src.options.get("header", "false").lower() != "true"
+    df = df.select(*[c.alias(n) for n, c in out.items()], raw_type.alias("_raw_type"), order.alias("_order"),
+                   (raw_ts.rlike(r"^[A-Za-z_][A-Za-z0-9_ .-]*$") & F.lit(headerless)).alias("_header_like"))
     return df.withColumn("_source", F.lit(src.path or src.table))
 
 
@@ -131,6 +145,8 @@ def _reason(inp: InputConf) -> Column:
     return (F.when(F.col("user_id").isNull() & F.col("session_id").isNull(), "null user_id and session_id")
             .when(F.col("user_id").startswith(SYNTHETIC_PREFIX) | F.col("session_id").startswith(SYNTHETIC_PREFIX),
                   F.lit(f"user_id or session_id starts with '{SYNTHETIC_PREFIX}', reserved for synthetic ids"))
+            .when(F.col("ts").isNull() & F.col("_header_like"),
+                  "looks like a header line (column names as values); set options.header: \"true\" for its source")
             .when(F.col("ts").isNull(), "null or unparsable timestamp")
             .when((F.col("ts") < F.lit(lo)) | (F.col("ts") >= F.lit(hi)),
                   F.lit(f"timestamp outside [{lo.date()}, {hi.date()}); check timestamp.format"))
@@ -142,10 +158,20 @@ def _reason(inp: InputConf) -> Column:
 
 
 def _mark_duplicates(df: DataFrame) -> DataFrame:
-    """Quarantine every copy of an event after the first (same values in every column)."""
-    w = Window.partitionBy(*COLUMN_NAMES).orderBy("_source")
+    """Quarantine every copy of an event after the first (same values in every column and
+    the same order value, where an order column is mapped)."""
+    w = Window.partitionBy(*COLUMN_NAMES, "_order").orderBy("_source")
     dup = F.when(F.col(REASON).isNull() & (F.row_number().over(w) > 1), "duplicate event")
     return df.withColumn(REASON, F.coalesce(F.col(REASON), dup))
+
+
+def order_ties(df: DataFrame) -> DataFrame:
+    """Events of one user at the same timestamp, put in the order of the mapped order column:
+    the k-th of them moves k - 1 microseconds later, so that every stage's time order (and the
+    millisecond gaps) keep it."""
+    w = Window.partitionBy("user_id", "session_id", "ts").orderBy(F.col("_order").asc_nulls_last(), "event_type",
+                                                                  "item_id")
+    return df.withColumn("ts", F.timestamp_micros(F.unix_micros("ts") + F.row_number().over(w) - 1))
 
 
 def sessionize(df: DataFrame, gap_minutes: float) -> DataFrame:
@@ -205,6 +231,35 @@ def _read_sources(spark: SparkSession, sources: list[SourceConf], key: str) -> D
     return df
 
 
+def unreadable_file(error: Exception) -> str | None:
+    """The file named by a Spark read failure, or None for another error."""
+    text = str(error)
+    if "FAILED_READ_FILE" not in text:
+        return None
+    found = re.search(r"reading file (\S+?)\.?(\s|$)", text)
+    return found.group(1).removeprefix("file://") if found else "an input file"
+
+
+def unreadable_reason(error: Exception) -> str:
+    text = str(error)
+    for marker, reason in (("Unexpected end of input stream", "it ends early (a truncated compressed file)"),
+                           ("Not in GZIP format", "it is not gzip data although its name says so"),
+                           ("incorrect header check", "it is not valid compressed data"),
+                           ("is not a Parquet file", "it is not a Parquet file")):
+        if marker in text:
+            return reason
+    return text.splitlines()[0][:300]
+
+
+def remove_uncommitted(path: str) -> None:
+    """Remove a local table folder that a failed first write left without any commit."""
+    log = os.path.join(path, "_delta_log")
+    if "://" in path or not os.path.isdir(log):
+        return
+    if not any(name.endswith(".json") for name in os.listdir(log)):
+        shutil.rmtree(path)
+
+
 def split_holdout(df: DataFrame, days: int) -> tuple[DataFrame, DataFrame | None, str | None]:
     """(train, test, first test date): sessions that start in the last `days` days are the test
     (no test for an empty log).
@@ -259,6 +314,8 @@ def ingest(spark: SparkSession, conf: Config) -> dict:
                       .withColumn("event_type", F.coalesce("event_type", "_raw_type"))
                       .select(*COLUMN_NAMES, F.col(REASON).alias("reason"), F.col("_source").alias("source")))
         ok = df.where(F.col(REASON).isNull())
+        if any(src.columns.order for src in inp.sources + (holdout.sources if holdout else [])):
+            ok = order_ties(ok)
         sessions = lambda held: sessionize(ok.where(F.col("_held") == held).select(*COLUMN_NAMES),  # noqa: E731
                                            inp.session_gap_minutes)
         accepted, test, cutoff = sessions(False), None, None
@@ -277,6 +334,14 @@ def ingest(spark: SparkSession, conf: Config) -> dict:
         read = df.agg(F.count(F.lit(1)).alias("rows"),
                       *[F.sum(F.col(f"_pii_{kind}").cast("long")).alias(kind) for kind in pii]).first()
         rows_read = read["rows"]
+    except Exception as e:  # noqa: BLE001 - a file Spark cannot read is the input's problem: say which
+        bad_file = unreadable_file(e)
+        if bad_file is None:
+            raise
+        for name in ("events", "test", "quarantine", "items"):
+            remove_uncommitted(conf.path("ingest", name))
+        raise InputError(f"cannot read '{bad_file}': {unreadable_reason(e)}. Replace or remove the file "
+                         "(nothing was written)") from None
     finally:
         df.unpersist()
     events = spark.read.format("delta").load(conf.path("ingest", "events"))

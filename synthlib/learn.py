@@ -11,6 +11,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from synthlib.config import Config, ConfigError
+from synthlib.console import Progress
 from synthlib.covisit import session_pairs
 from synthlib.encode import encode, sample_users, token_table
 from synthlib.tokens import END, FIELDS, N_TYPES, build_vocab
@@ -21,6 +22,7 @@ from synthlib.models.session import SessionConfig, SessionModel, SessionNet, bui
 from synthlib.models.session_baseline import CountBaseline
 from synthlib.models.tabular import DISCRETE, ROW_COLUMNS as ROWS, Encoder, event_rows, fit_modes
 from synthlib.models.tvae import TVAEConfig, TVAEModel, TVAENet
+from synthlib.shape import derive as derive_shape
 from synthlib.train import base_spec, fit_config, model_params
 
 ROW_COLUMNS = ["user_key", "chunk", "activity", "home_cat", *FIELDS]
@@ -85,6 +87,34 @@ def rows_per_step(rows, batch_size: int) -> int:
     return max(1, round(batch_size / per_row))
 
 
+class StepCount:
+    """What training processes against what it learns from, over one pass of the rows:
+    positions carried in the rows, positions the recurrent core steps through (each
+    session's events and END, packed), and the real events."""
+
+    def __init__(self):
+        self.carried = self.stepped = self.inputs = self.events = 0
+
+    def update(self, batch: dict, tok: dict) -> None:
+        valid = tok["type"] > 0
+        lengths = valid.sum(1)
+        self.carried += batch["type"].numel()
+        self.stepped += int(lengths.sum())
+        self.inputs += int(lengths.max()) * len(lengths) if len(lengths) else 0
+        self.events += int((valid & (tok["type"] != END)).sum())
+
+    def summary(self) -> dict:
+        per = lambda n: round(n / max(1, self.events), 3)  # noqa: E731
+        return {"events": self.events, "steps_per_event": per(self.stepped), "carried_per_event": per(self.carried),
+                "padding_share": 0.0,  # the recurrent core steps through no padding (packed sequences)
+                "padding_share_of_inputs": round(1 - self.stepped / max(1, self.inputs), 3)}
+
+    def line(self) -> str:
+        s = self.summary()
+        return (f"{s['steps_per_event']} steps per event (each session's events and its end), "
+                f"{s['padding_share_of_inputs']:.0%} padding in the batches' inputs, none in the recurrent core")
+
+
 def session_loss(net: SessionNet, dev: torch.device):
     """The fit loss of a session net on a batch of token rows."""
     return lambda b: net(*SessionNet.sessions({k: v.to(dev) for k, v in b.items()}, net.config.max_events))
@@ -101,7 +131,8 @@ def calibrate(net: SessionNet, source: PetastormSource, cfg: SessionConfig, seed
 
 def train_session(spark: SparkSession, conf: Config, summary: dict, items: pd.DataFrame, lineage: dict) -> SessionModel:
     started = time.time()
-    cfg = model_params(conf, SessionConfig)
+    derived, shape = derive_shape(summary, items, conf.train.params, dp=conf.train.dp is not None)
+    cfg = model_params(conf, SessionConfig, {**conf.train.params, **derived})
     events = sampled_events(spark, conf)
     vocab, rows = session_rows(spark, conf, summary, items, cfg, events)
     # Real item pairs are not covered by DP-SGD's guarantee: under train.dp none are kept.
@@ -135,11 +166,19 @@ def train_session(spark: SparkSession, conf: Config, summary: dict, items: pd.Da
             first = mem["chunk"] == 0
             dp_rows = {k: v[first].to(dev) for k, v in mem.items()}
         baseline = CountBaseline(args["n_cats"], args["n_items"], args["n_queries"], args["n_positions"], candidates)
-        for b in tr.batches(batch_size=256, seed=seed, epoch=0):
-            baseline.update(SessionNet.sessions(b, cfg.max_events)[0])
+        steps = StepCount()
+        for b in tr.batches(batch_size=bs, seed=seed, epoch=0):
+            tok = SessionNet.sessions(b, cfg.max_events)[0]
+            baseline.update(tok)
+            steps.update(b, tok)
         net.init_popularity(baseline.c["cat"].to(dev), baseline.c["item"].to(dev))
+        support = baseline.support()
+        net.set_support(support)
+        fc = fit_config(conf, train_events=steps.events)
+        Progress(fc.progress).line(f"session model: {steps.line()}; {fc.epochs} epochs of {steps.events:,} "
+                                   f"events ({fc.budget})")
         result = fit(net, loss, lambda e: tr.batches(batch_size=bs, seed=seed, epoch=e), validation,
-                     fit_config(conf), dp_rows=dp_rows)
+                     fc, dp_rows=dp_rows)
         held_out = [baseline.nll(SessionNet.sessions(b, cfg.max_events)[0])
                     for b in (va.batches(batch_size=256, seed=seed, epoch=0) if validation else [])]
         net.eval()
@@ -149,13 +188,14 @@ def train_session(spark: SparkSession, conf: Config, summary: dict, items: pd.Da
     nll_events = max(1, sum(n for _, n in held_out))
     base_parts = {k: sum(p[k] for p, _ in held_out) / nll_events for k in (held_out[0][0] if held_out else {})}
     training = {"users": users, "history": result.history, "best_epoch": result.best_epoch,
+                "stopped_by": result.stopped_by, "budget": fc.budget, "steps": steps.summary(),
                 "validation_nll": model_nll, "validation_components": parts,
                 "stats_baseline_validation_nll": sum(base_parts.values()) if held_out else None,
                 "stats_baseline_components": base_parts,
                 "end_bias": end_bias, "next_items": transitions, "privacy": result.privacy, "epsilon": result.epsilon,
                 "delta": conf.train.dp.delta if conf.train.dp else None, "device": str(dev)}
     spec = {**base_spec(conf, "session", summary, lineage, started), "args": args, "training": training,
-            "home_by_activity": home_by_activity,
+            "home_by_activity": home_by_activity, "shape": shape, "support": support,
             "vocab": {"categories": list(vocab.categories), "queries": list(vocab.queries),
                       "max_position": vocab.max_position}}
     spec["lineage"] = {**lineage, "sample_fraction": conf.train.sample_fraction, "max_users": conf.train.max_users,
@@ -195,11 +235,11 @@ def train_tabular(spark: SparkSession, conf: Config, summary: dict, items: pd.Da
         batches = lambda e: tr.batches(batch_size=conf.train.batch_size, seed=seed, epoch=e)  # noqa: E731
         if kind == "ctgan":
             net = CTGANNet(cfg, enc.width, CondVector(sizes, counts).width)
-            history, best = fit_ctgan(net, enc, CondVector(sizes, counts), batches, fit_config(conf)), None
+            history, best = fit_ctgan(net, enc, CondVector(sizes, counts), batches, fit_config(conf, train_events=len(tr))), None
         else:
             net = TVAENet(cfg, enc)
             validation = (lambda e: va.batches(batch_size=2048, seed=seed, epoch=0)) if len(va) else None
-            result = fit(net, net.loss, batches, validation, fit_config(conf))
+            result = fit(net, net.loss, batches, validation, fit_config(conf, train_events=len(tr)))
             history, best = result.history, result.best_validation_nll
     rows.unpersist()
     spec = {**base_spec(conf, kind, summary, lineage, started), "config": dataclasses.asdict(cfg),

@@ -19,6 +19,8 @@ from synthlib.delta_io import table_version
 from synthlib.models.stats import StatsConfig, StatsSynthesizer
 from synthlib.profile import load_summary, stats_fingerprint
 
+EPOCH_EVENTS = 1_000_000  # the default training budget, in events processed
+MIN_EPOCHS, MAX_EPOCHS = 2, 20
 PROFILE_KEYS = ("sessions_per_user", "hour_of_day", "day_of_week", "session_length", "event_types",
                 "transitions", "gap_log2_seconds")
 
@@ -38,11 +40,24 @@ def model_params(conf: Config, cls, params: dict | None = None, key: str = "trai
         raise ConfigError(str(e)) from None
 
 
-def fit_config(conf: Config, progress: bool = True):
+def epochs_for(conf: Config, train_events: int | None) -> tuple[int, str]:
+    """`train.epochs`, or epochs enough to process about EPOCH_EVENTS events in all (within
+    MIN_EPOCHS..MAX_EPOCHS): a budget counted in data, so a seed gives one model on any machine."""
+    if conf.train.epochs is not None:
+        return conf.train.epochs, "train.epochs"
+    if not train_events:
+        return MAX_EPOCHS, f"up to {MAX_EPOCHS} epochs"
+    n = min(MAX_EPOCHS, max(MIN_EPOCHS, round(EPOCH_EVENTS / train_events)))
+    return n, f"about {EPOCH_EVENTS:,} events processed in all, {MIN_EPOCHS}..{MAX_EPOCHS} epochs"
+
+
+def fit_config(conf: Config, progress: bool = True, train_events: int | None = None):
     from synthlib.fit import FitConfig
 
     t, dp = conf.train, conf.train.dp
-    return FitConfig(epochs=t.epochs, lr=t.lr, patience=t.patience, max_minutes=t.max_minutes, seed=conf.seed,
+    epochs, budget = epochs_for(conf, train_events)
+    return FitConfig(epochs=epochs, budget=budget, lr=t.lr, patience=t.patience, max_minutes=t.max_minutes,
+                     seed=conf.seed,
                      progress=progress, epsilon=dp.epsilon if dp else None, delta=dp.delta if dp else 1e-5,
                      max_grad_norm=dp.max_grad_norm if dp else 1.0,
                      expected_users_per_step=dp.users_per_step if dp else 64)

@@ -117,6 +117,28 @@ def test_one_session_of_a_million_events(spark, write_conf, tmp_path):
                                                            "event_values": {"pv": "view"}}]}}))
     summary = profile(spark, conf)
     assert summary["sessions"] == 1 and summary["session_length"] == {"bins": [524288], "counts": [1]}
+    # The session model trains within its bounds: the session cut at the derived maximum.
+    conf = load_config(conf.source_file, ["train.epochs=1", "train.validation=0", "train.params={dim: 16}"])
+    info = train(spark, conf)
+    assert info["shape"]["max_events"]["value"] == 256
+    assert info["training"]["steps"]["events"] == 256
+    assert generate(spark, conf)["events"] > 0
+
+
+@pytest.mark.slow
+def test_every_user_with_one_event_of_one_item(spark, write_conf, tmp_path):
+    text = HEADER + "".join(f"u{k},i0,{1_700_000_000 + k * 3600},pv,\n" for k in range(300))
+    conf = _csv_conf(write_conf, tmp_path, text, ["train.epochs=1", "train.params={dim: 16}"])
+    profile(spark, conf)
+    info = train(spark, conf)
+    assert {k: v["value"] for k, v in info["shape"].items() if k != "vocab_items"} == {
+        "max_events": 8, "sessions_per_row": 1, "candidates": 16, "follow_min_events": 2}
+    assert info["training"]["steps"]["steps_per_event"] == 2.0  # the event and its end, no padding stepped
+    assert info["training"]["steps"]["padding_share"] <= 0.25
+    run = generate(spark, conf)
+    events = spark.read.format("delta").load(run["path"])
+    assert events.count() == 300 and {tuple(r) for r in events.select("event_type", "item_id").distinct().collect()} \
+        == {("view", "i0")}
 
 
 @pytest.fixture(scope="module")
@@ -219,3 +241,26 @@ def test_secrets_in_conf_are_never_printed(trained, write_conf, spark, capsys):
         assert cli.main(["train", "--conf", good]) == 0
     captured = capsys.readouterr()
     assert secret not in out.getvalue() + captured.out + captured.err
+
+
+def test_truncated_gzip_names_the_file_and_leaves_nothing(spark, write_conf, tmp_path):
+    import gzip
+
+    data = gzip.compress((HEADER + _rows(5000)).encode())
+    path = tmp_path / "log.csv.gz"
+    path.write_bytes(data[: len(data) // 2])
+    src = {"path": str(path), "format": "csv", "options": {"header": "true"}, "columns": MAPPING,
+           "event_values": {"pv": "view"}}
+    conf = load_config(write_conf({"input": {"sources": [src]}}))
+    with pytest.raises(InputError, match=r"log\.csv\.gz.*ends early.*nothing was written"):
+        ingest(spark, conf)
+    assert not os.path.exists(conf.path("ingest", "events")) and not os.path.exists(conf.path("ingest", "quarantine"))
+
+
+def test_a_header_read_as_data_is_named_with_the_option(spark, write_conf, tmp_path):
+    conf = _csv_conf(write_conf, tmp_path, HEADER + _rows(3), options={"header": "false"},
+                     schema_ddl="user string, item string, ts string, action string, q string")
+    run = ingest(spark, conf)
+    assert run["accepted"] == 3
+    (reason, count), = run["quarantine_reasons"].items()
+    assert count == 1 and "looks like a header" in reason and "options.header" in reason

@@ -150,7 +150,7 @@ def fit_ctgan(net: CTGANNet, enc: Encoder, cond: CondVector, batches, cfg) -> li
         if cfg.progress:
             print(f"epoch {epoch + 1}/{cfg.epochs}: critic {d:.3f}, generator {g:.3f}, condition {cl:.3f}, "
                   f"{row['rows_per_s']:,.0f} rows/s", file=sys.stderr, flush=True)
-        if time.time() - started > cfg.max_minutes * 60:
+        if cfg.max_minutes is not None and time.time() - started > cfg.max_minutes * 60:
             break
     net.eval()
     return history

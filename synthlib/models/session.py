@@ -39,11 +39,12 @@ class SessionConfig:
     layers: int = 1  # recurrent or attention layers
     heads: int = 4  # attention heads (transformer only)
     dropout: float = 0.1
-    max_events: int = 64  # events per session; longer sessions are cut
-    sessions_per_row: int = 32  # sessions per training row (a chunk of one user's history)
-    vocab_items: int = 20_000  # items with their own token, most popular first
+    # None: taken from the log's profile at training (synthlib.shape), recorded in model.json.
+    max_events: int | None = None  # events per session; longer sessions are cut
+    sessions_per_row: int | None = None  # sessions per training row (a chunk of one user's history)
+    vocab_items: int | None = None  # items with their own token, most popular first
     max_categories: int = 2_000  # categories with their own token; the rest share one
-    candidates: int = 128  # item tokens per category, its tail slot included
+    candidates: int | None = None  # item tokens per category, its tail slot included
     next_min_users: int = 2  # a real item pair (one session's) is kept when this many users' sessions held it (0: none)
     next_items: int = 20  # kept pairs per item, most frequent first
 
@@ -112,6 +113,27 @@ class SessionNet(nn.Module):
         self.pos_head = nn.Linear(D, n_positions)
         self.query_head = nn.Linear(D, n_queries)
         self.register_buffer("candidates", candidates.long(), persistent=False)  # (n_cats, C)
+        # What training held (set_support): generation never draws an event type, a type
+        # transition, a click position or a query token that no training session had.
+        self.register_buffer("type_allowed", torch.ones(N_TYPES, N_TYPES, dtype=torch.bool), persistent=False)
+        self.register_buffer("pos_allowed", torch.ones(n_positions, dtype=torch.bool), persistent=False)
+        self.register_buffer("query_allowed", torch.ones(n_queries, dtype=torch.bool), persistent=False)
+
+    def set_support(self, support: dict | None) -> None:
+        """Restrict generation to what training held: {"type": (N_TYPES x N_TYPES) 0/1, rows the
+        previous type (BOS first), columns the next type or END; "pos", "query": 0/1 per token}.
+        A row or list with nothing observed stays unrestricted."""
+        for name in ("type", "pos", "query"):
+            buffer = getattr(self, f"{name}_allowed")
+            if not support or support.get(name) is None:
+                buffer.fill_(True)
+                continue
+            allowed = torch.as_tensor(support[name], dtype=torch.bool, device=buffer.device)
+            if allowed.dim() == 2:
+                allowed[~allowed.any(1)] = True
+            elif not allowed.any():
+                allowed[:] = True
+            buffer.copy_(allowed)
 
     # -- shared pieces ---------------------------------------------------------------------
     def _context(self, activity, home_cat, index) -> torch.Tensor:
@@ -121,9 +143,16 @@ class SessionNet(nn.Module):
     def _inputs(self, prev: dict[str, torch.Tensor], ctx: torch.Tensor) -> torch.Tensor:
         return sum(e(prev[f]) for e, f in zip(self.embed, FIELDS)) + ctx.unsqueeze(1)  # (S, T, D)
 
-    def _run(self, x: torch.Tensor, state=None):
-        """Core over (S, T, D) inputs; returns hidden states (S, T, D) and the recurrent state."""
-        if self.config.arch == "gru":
+    def _run(self, x: torch.Tensor, state=None, lengths: torch.Tensor | None = None):
+        """Core over (S, T, D) inputs; returns hidden states (S, T, D) and the recurrent state.
+        With `lengths`, the recurrent core steps through each session's own positions only
+        (packed), never through its padding."""
+        if self.config.arch == "gru" and lengths is not None:
+            packed = nn.utils.rnn.pack_padded_sequence(self.drop(x), lengths.cpu(), batch_first=True,
+                                                       enforce_sorted=False)
+            out, state = self.core(packed, state)
+            out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+        elif self.config.arch == "gru":
             out, state = self.core(self.drop(x), state)
         else:
             T = x.shape[1]
@@ -176,8 +205,10 @@ class SessionNet(nn.Module):
         return {f: v[keep] for f, v in tok.items()}, {k: v[keep] for k, v in ctx.items()}
 
     def forward(self, tok: dict[str, torch.Tensor], ctx: dict[str, torch.Tensor]):
+        lengths = (tok["type"] > 0).sum(1)  # a session's events and its END
+        tok = {f: v[:, :int(lengths.max())] for f, v in tok.items()} if len(lengths) else tok  # the batch's longest
         m = targets(tok)
-        h, _ = self._run(self._inputs(m["prev"], self._context(**ctx)))  # (S, L, D)
+        h, _ = self._run(self._inputs(m["prev"], self._context(**ctx)), lengths=lengths)  # (S, T, D)
         typ, item = tok["type"], tok["item"]
         nll = {"type": F.cross_entropy(self.type_head(h[m["valid"]]), typ[m["valid"]], reduction="sum")}
         h = h + self.type_given(typ)
@@ -245,6 +276,7 @@ class SessionNet(nn.Module):
                 h, _ = self._run(torch.cat(xs, 1))
             logits = self.type_head(h[:, -1])
             logits[:, END] += self.end_bias
+            logits = logits.masked_fill(~self.type_allowed[prev["type"][:, 0]], float("-inf"))
             logits[:, [0, BOS]] = float("-inf")
             if t == 0:
                 logits[:, END] = float("-inf")
@@ -284,9 +316,11 @@ class SessionNet(nn.Module):
             pos, query = zero.clone(), zero.clone()
             click, search = typ == CLICK, typ == SEARCH
             if click.any():
-                pos[click] = _pick(F.softmax(self.pos_head(h[click]), -1), u(t, 5)[click])
+                pos[click] = _pick(F.softmax(self.pos_head(h[click]).masked_fill(~self.pos_allowed, float("-inf")), -1),
+                                   u(t, 5)[click])
             if search.any():
-                query[search] = _pick(F.softmax(self.query_head(h[search]), -1), u(t, 6)[search])
+                query[search] = _pick(F.softmax(self.query_head(h[search]).masked_fill(~self.query_allowed, float("-inf")),
+                                                 -1), u(t, 6)[search])
             step = {"type": typ, "gap": gap, "cat": cat, "item": item, "pos": pos, "query": query}
             for f, val in step.items():
                 out[f][rows, t] = val
@@ -313,13 +347,16 @@ class SessionModel(NeuralModel):
     kind = "session"
 
     def build_net(self, spec: dict, items: pd.DataFrame) -> SessionNet:
-        return build(spec["args"], _candidates(spec, items))
+        net = build(spec["args"], _candidates(spec, items))
+        net.set_support(spec.get("support"))
+        return net
 
     def prepare(self) -> None:
         self.item_table = ItemTable(self.items, self.spec["args"]["n_cats"], tuple(self.spec["vocab"]["categories"]))
 
     def get_info(self) -> dict:
-        return {**super().get_info(), "vocabulary_items": self.spec["args"]["n_items"]}
+        return {**super().get_info(), "vocabulary_items": self.spec["args"]["n_items"],
+                "shape": self.spec.get("shape", {})}
 
     def lookups(self) -> dict[str, pd.DataFrame]:
         queries = self.spec["vocab"]["queries"]

@@ -14,7 +14,7 @@ class CountBaseline:
     draw one by popularity", item popularity within the category, marginal position and query."""
 
     def __init__(self, n_cats: int, n_items: int, n_queries: int, n_positions: int, candidates: torch.Tensor):
-        a = 0.1  # additive smoothing
+        self.smoothing = a = 0.1  # additive
         self.c = {"type": torch.full((N_TYPES, N_TYPES), a), "gap": torch.full((N_GAPS,), a),
                   "repeat": torch.full((2,), a), "stay": torch.full((2,), a), "cat": torch.full((n_cats,), a),
                   "item": torch.full((n_items,), a), "pos": torch.full((n_positions,), a),
@@ -31,6 +31,12 @@ class CountBaseline:
             c[name] += torch.bincount(values[mask].reshape(-1), minlength=len(c[name]))[:len(c[name])]
         stay = tok["cat"][m["fresh"]] == m["prev"]["cat"][m["fresh"]]
         c["stay"] += torch.bincount(stay.long(), minlength=2)
+
+    def support(self) -> dict[str, list]:
+        """What the counted sessions held, 0/1 (SessionNet.set_support): type transitions
+        (previous type -> next type or END), click positions and query tokens of searches."""
+        seen = lambda name: (self.c[name] > self.smoothing).int().tolist()  # noqa: E731
+        return {"type": seen("type"), "pos": seen("pos"), "query": seen("query")}
 
     def nll(self, tok: dict[str, torch.Tensor]) -> tuple[dict[str, float], int]:
         """Summed NLL per component over the tokens, and the number of events."""

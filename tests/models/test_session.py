@@ -124,6 +124,43 @@ def test_generation_is_deterministic_and_well_formed():
     pd.testing.assert_frame_equal(alone, a[a["user"] == 5].reset_index(drop=True))
 
 
+def test_the_recurrent_core_steps_through_each_session_only():
+    net, _ = trained_net(epochs=1)
+    net.eval()
+    tok, ctx = SessionNet.sessions(rows(), CFG.max_events)
+    from synthlib.models.session import targets
+    x = net._inputs(targets(tok)["prev"], net._context(**ctx))
+    lengths = (tok["type"] > 0).sum(1)
+    full, _ = net._run(x)
+    packed, _ = net._run(x, lengths=lengths)
+    valid = torch.arange(x.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)
+    assert torch.allclose(full[valid], packed[valid], atol=1e-5)
+    assert (packed[~valid] == net.norm(torch.zeros(1, x.shape[-1]))).all()  # padding never stepped through
+    # The loss of a batch does not depend on how much padding its rows carry.
+    wide = {f: torch.nn.functional.pad(v, (0, 9)) for f, v in tok.items()}
+    assert torch.allclose(net(tok, ctx)[0], net(wide, ctx)[0], atol=1e-5)
+
+
+def test_generation_never_draws_what_training_never_held():
+    net, _ = trained_net(epochs=1)
+    net.eval()
+    base = CountBaseline(vocab().n_cats, vocab().n_items, vocab().n_queries, 6, torch.as_tensor(vocab().candidate_table()))
+    views = {f: v.clone() for f, v in SessionNet.sessions(rows(), CFG.max_events)[0].items()}
+    views["type"][(views["type"] > 0) & (views["type"] != END)] = EVENT_TYPES.index("view") + 1  # a view-only log
+    base.update(views)
+    support = base.support()
+    view = EVENT_TYPES.index("view") + 1
+    assert [t for t, seen in enumerate(support["type"][view]) if seen] == [view, END]
+    net.set_support(support)
+    ctx = {k: torch.ones(400, dtype=torch.long) for k in ("activity", "home_cat", "index")}
+    gen = torch.Generator().manual_seed(0)
+    u = torch.rand(CFG.max_events, 8, 400, generator=gen)
+    out = net.generate(ctx, lambda t, f, rows: u[t, f, rows])
+    assert set(out["type"].unique().tolist()) <= {0, view}  # no search, click, cart or purchase
+    net.set_support(None)
+    assert len(set(net.generate(ctx, lambda t, f, rows: u[t, f, rows])["type"].unique().tolist())) > 2
+
+
 def scores_of(net, query, cat):
     return item_scores.candidate_scores(query, cat, net.candidates[cat], net.candidates, net.item_out, net.item_bias)
 
