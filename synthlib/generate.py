@@ -17,7 +17,7 @@ from typing import Iterator
 
 import pandas as pd
 import pyarrow as pa
-from pyspark.sql import DataFrame, Observation, SparkSession
+from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from synthlib.config import Config, ConfigError, GenerateConf
@@ -140,7 +140,24 @@ def _lookup_frame(spark: SparkSession, table: pd.DataFrame | None, name: str) ->
                                  if table is not None else schema.empty_table())
 
 
-def decode(spark: SparkSession, codes: DataFrame, lookups: dict[str, pd.DataFrame]) -> DataFrame:
+def session_device(profile: dict, seed: int) -> Column:
+    """A device per synthetic session, at the real log's rates (its null rate included), from
+    the profile's devices (those enough users shared); keyed by seed, user and session."""
+    devices = profile.get("devices") or {}
+    null_rate = (profile.get("null_rates") or {}).get("device", 1.0)
+    if not devices or null_rate >= 1.0:
+        return F.lit(None).cast("string")
+    u = (F.abs(F.xxhash64(F.lit(seed), F.lit("device"), "user", "session")) % 1_000_000) / 1_000_000.0
+    total, seen = sum(devices.values()), 0.0
+    device = F.when(u < null_rate, F.lit(None).cast("string"))
+    for name, n in sorted(devices.items(), key=lambda kv: (-kv[1], kv[0])):
+        seen += n
+        device = device.when(u < null_rate + (1 - null_rate) * seen / total, F.lit(name))
+    return device.otherwise(F.lit(None).cast("string"))
+
+
+def decode(spark: SparkSession, codes: DataFrame, lookups: dict[str, pd.DataFrame],
+           device: Column | None = None) -> DataFrame:
     """Codes to canonical events: ids built in the JVM, names from broadcast lookup tables.
 
     One lookup holds both the item rows (keys >= 0) and the categories of events without an
@@ -160,7 +177,7 @@ def decode(spark: SparkSession, codes: DataFrame, lookups: dict[str, pd.DataFram
         "ts", F.element_at(F.array(*map(F.lit, EVENT_TYPES)), F.col("event").cast("int") + 1).alias("event_type"),
         "item_id", F.col("item_category").alias("category"), "price",
         F.col("query_text").alias("query"), F.when(F.col("position") > 0, F.col("position")).alias("position"),
-        F.lit(None).cast("string").alias("device"))
+        (F.lit(None).cast("string") if device is None else device).alias("device"))
 
 
 def events_frame(spark: SparkSession, conf: Config, model, run_id: str,
@@ -177,7 +194,7 @@ def events_frame(spark: SparkSession, conf: Config, model, run_id: str,
     if conf.generate.drop_copies:
         codes = without_copies(codes, _real_log(spark, conf, "generate.drop_copies", "that no session copies it"),
                                dropped)
-    events = decode(spark, codes, model.lookups())
+    events = decode(spark, codes, model.lookups(), session_device(model.profile, conf.seed))
     return events.withColumn("date", F.to_date("ts")).withColumn("run_id", F.lit(run_id)), p
 
 

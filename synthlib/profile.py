@@ -24,6 +24,7 @@ SMALL_STATS = ("event_type", "transition", "day", "hour", "dow", "gap", "same_it
 START, END = "(start)", "(end)"  # pseudo event types of the transition matrix
 ARROW = " -> "
 QUERY_USER = "\u0001"  # joins a query and its user in the query_user stat key
+MAX_DEVICES = 50
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 
 
@@ -65,6 +66,8 @@ def _stat_rows(events: DataFrame, max_position: int) -> DataFrame:
         ("query", F.when(F.col("event_type") == "search", F.col("query"))),
         ("query_user", F.when(F.col("event_type") == "search",
                               F.concat(F.col("query"), F.lit(QUERY_USER), F.col("user_id")))),
+        ("device", F.col("device")),
+        ("device_user", F.concat(F.col("device"), F.lit(QUERY_USER), F.col("user_id"))),
         ("item", F.col("item_id")),
         ("category", F.col("category")),
         ("user", F.col("user_id")),
@@ -140,9 +143,10 @@ def _small(rows: list, stat: str) -> dict[str, int]:
     return {r["key"]: int(r["n"]) for r in rows if r["stat"] == stat}
 
 
-def _issued_by(agg: DataFrame, min_users: int) -> DataFrame:
-    """(key): the queries that at least `min_users` distinct users issued."""
-    users = (agg.where(F.col("stat") == "query_user")
+def _issued_by(agg: DataFrame, min_users: int, stat: str = "query_user") -> DataFrame:
+    """(key): the queries (or devices, with stat "device_user") that at least `min_users`
+    distinct users issued."""
+    users = (agg.where(F.col("stat") == stat)
              .select(F.substring_index("key", QUERY_USER, 1).alias("key")).groupBy("key").count())
     return users.where(F.col("count") >= min_users).select("key")
 
@@ -169,6 +173,12 @@ def summarise(agg: DataFrame, top_queries: int = 200, min_query_users: int = 1) 
     if min_query_users > 1:  # a rarer query never reaches the stats or a model
         queries = queries.join(_issued_by(agg, min_query_users), "key", "left_semi")
     queries = queries.orderBy(F.desc("n"), "key").limit(top_queries).collect()
+    # Devices: the MAX_DEVICES most used that at least min_query_users users used (a rarer
+    # value could single a user out), by events.
+    devices = agg.where(F.col("stat") == "device")
+    if min_query_users > 1:
+        devices = devices.join(_issued_by(agg, min_query_users, "device_user"), "key", "left_semi")
+    devices = {r["key"]: int(r["n"]) for r in devices.orderBy(F.desc("n"), "key").limit(MAX_DEVICES).collect()}
     summary = {
         "events": n_events,
         "users": kinds.get("user", 0),
@@ -193,6 +203,7 @@ def summarise(agg: DataFrame, top_queries: int = 200, min_query_users: int = 1) 
                                       if searches else {}),
         "query_words": {int(k): v for k, v in _small(small, "query_words").items()},
         "top_queries": [{"query": r["key"], "count": int(r["n"]), "category": r["attr"]} for r in queries],
+        "devices": devices,
     }
     return summary
 

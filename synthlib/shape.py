@@ -16,7 +16,7 @@ EVENT_SHARE = 0.99  # max_events: sessions cut there keep this share of the log'
 ROW_FILL = 0.75  # sessions_per_row: the most sessions a row whose slots are at least this full
 CATEGORY_SHARE = 0.9  # candidates: tokens enough for this share of a category's item events
 ITEM_SHARE = 0.95  # vocab_items: tokens enough for this share of the item events of repeated items
-PAIR_SHARE = 0.5  # follow_min_events: sessions from this length hold this share of the item pairs
+FOLLOW_QUANTILE = 0.75  # follow_min_events: sessions longer than this share of sessions follow the kept pairs
 
 
 def _histogram(hist: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -87,15 +87,18 @@ def vocab_items(items: pd.DataFrame) -> tuple[int, str]:
 
 
 def follow_min_events(session_length: dict) -> tuple[int, str]:
-    """Sessions of at least this many events hold PAIR_SHARE of the item pairs within sessions
-    (pairs grow with the square of a session's length)."""
+    """Sessions longer than FOLLOW_QUANTILE of all sessions: at most the longest quarter of
+    synthetic sessions follow the kept pairs always (a session of n items holds n(n-1)/2
+    pairs, so these hold most of what item-to-item recommenders learn), while the typical
+    session, the one closest to a training session, keeps the network's own draws."""
     n, count = _histogram(session_length)
+    cdf = np.cumsum(count) / count.sum()
+    typical = int(n[min(len(n) - 1, np.searchsorted(cdf, FOLLOW_QUANTILE - 1e-12))])
+    value = max(2, typical + 1)
     pairs = n * (n - 1) / 2 * count
-    if pairs.sum() <= 0:
-        return 2, "no session holds two events"
-    from_top = np.cumsum(pairs[::-1])[::-1] / pairs.sum()  # share held by sessions >= n
-    value = int(n[np.nonzero(from_top >= PAIR_SHARE)[0].max()])
-    return max(2, value), f"sessions of {value}+ events hold {PAIR_SHARE:.0%} of the item pairs within sessions"
+    held = float(pairs[n >= value].sum() / pairs.sum()) if pairs.sum() > 0 else 0.0
+    return value, (f"{FOLLOW_QUANTILE:.0%} of sessions have at most {typical} events; sessions of {value}+ "
+                   f"hold {held:.0%} of the item pairs within sessions")
 
 
 def derive(summary: dict, items: pd.DataFrame, params: dict, dp: bool) -> tuple[dict, dict]:

@@ -22,7 +22,7 @@ from synthlib.profile import load_summary, stats_fingerprint
 EPOCH_EVENTS = 1_000_000  # the default training budget, in events processed
 MIN_EPOCHS, MAX_EPOCHS = 2, 20
 PROFILE_KEYS = ("sessions_per_user", "hour_of_day", "day_of_week", "session_length", "event_types",
-                "transitions", "gap_log2_seconds")
+                "transitions", "gap_log2_seconds", "devices", "null_rates")
 
 
 def model_params(conf: Config, cls, params: dict | None = None, key: str = "train.params"):
@@ -101,4 +101,4 @@ def base_spec(conf: Config, kind: str, summary: dict, lineage: dict, started: fl
     """The parts of model.json every neural model shares."""
     return {"model": kind, "version": __version__, "seed": conf.seed, "lineage": lineage,
             "users": summary["users"], "time_range": summary["time_range"],
-            "profile": {k: summary[k] for k in PROFILE_KEYS}, "train_seconds": round(time.time() - started, 1)}
+            "profile": {k: summary.get(k) for k in PROFILE_KEYS}, "train_seconds": round(time.time() - started, 1)}

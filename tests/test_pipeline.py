@@ -49,6 +49,17 @@ def test_pipeline_writes_every_artifact(spark, demo):
     assert table_properties(spark, conf.simulated_path)["synthlib.simulated"] == "true"
 
 
+def test_devices_are_generated_per_session_at_the_real_rates(spark, demo):
+    conf, _ = demo
+    share = lambda df: {r["device"]: r["count"] / df.count() for r in df.groupBy("device").count().collect()}  # noqa: E731
+    real = share(spark.read.format("delta").load(conf.path("ingest", "events")))
+    synthetic_events = spark.read.format("delta").load(conf.path("tables", "events"))
+    synthetic = share(synthetic_events)
+    assert set(synthetic) == set(real) and len(real) > 1
+    assert all(abs(synthetic[d] - real[d]) < 0.1 for d in real), (real, synthetic)
+    assert synthetic_events.groupBy("session_id").agg(F.countDistinct("device").alias("n")).where("n > 1").count() == 0
+
+
 def test_simulated_catalog_matches_the_log_and_reaches_ingest(spark, demo):
     conf, _ = demo
     items = spark.read.format("delta").load(conf.simulated_items_path)

@@ -36,10 +36,10 @@ def test_candidates_and_vocabulary_cover_the_events_of_repeated_items():
     assert 100 <= value <= 3000 and "95%" in why
 
 
-def test_follow_starts_where_long_sessions_hold_half_the_pairs():
-    # Pairs: 100 in sessions of 2, 1,000 in sessions of 5, 380 in sessions of 20.
-    assert shape.follow_min_events(hist({1: 1000, 2: 100, 5: 100, 20: 2}))[0] == 5
-    assert shape.follow_min_events(hist({1: 1000, 2: 100, 5: 40, 20: 5}))[0] == 20  # 950 of 1,450 pairs
+def test_follow_starts_above_three_sessions_in_four():
+    value, why = shape.follow_min_events(hist({1: 1000, 2: 100, 5: 40, 20: 5}))
+    assert value == 2 and "100% of the item pairs" in why  # 3 in 4 sessions have one event
+    assert shape.follow_min_events(hist({2: 50, 3: 25, 4: 15, 9: 10}))[0] == 4  # 75% have at most 3
     assert shape.follow_min_events(hist({1: 10}))[0] == 2
 
 

@@ -247,6 +247,7 @@ class StatsSynthesizer:
                 "same_item_rate", "same_category_rate", "sessions_per_user", "session_length",
                 "top_queries")
         spec = {k: summary[k] for k in keep}
+        spec.update(devices=summary.get("devices"), null_rates=summary.get("null_rates"))  # per session, at decoding
         spec["click_position"] = summary["click_through_by_position"]  # weights per position
         spec.update(model="stats", version=__version__, seed=seed, config=self.config.__dict__,
                     lineage=lineage, users=summary["users"], time_range=summary["time_range"])
