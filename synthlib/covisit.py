@@ -14,23 +14,29 @@ def session_items(events: DataFrame, max_items: int) -> DataFrame:
         "session_id", "user_id", "item_id")
 
 
-def covisitation(events: DataFrame, max_items: int) -> DataFrame:
-    """(a, b, score): cosine similarity of items a != b over the sessions that hold them."""
+def covisitation(events: DataFrame, max_items: int, min_users: int = 1) -> DataFrame:
+    """(a, b, score): cosine similarity of items a != b over the sessions that hold them; with
+    `min_users` > 1, only the pairs that the sessions of that many distinct users held."""
     items = session_items(events, max_items)
     sessions = items.groupBy("item_id").agg(F.count(F.lit(1)).alias("n"))
-    x = items.select("session_id", F.col("item_id").alias("a"))
+    x = items.select("session_id", "user_id", F.col("item_id").alias("a"))
     y = items.select("session_id", F.col("item_id").alias("b"))
-    pairs = x.join(y, "session_id").where(F.col("a") != F.col("b")).groupBy("a", "b").count()
+    pairs = x.join(y, "session_id").where(F.col("a") != F.col("b"))
+    if min_users > 1:
+        pairs = (pairs.groupBy("a", "b").agg(F.count(F.lit(1)).alias("count"), F.countDistinct("user_id").alias("u"))
+                 .where(F.col("u") >= min_users).drop("u"))
+    else:
+        pairs = pairs.groupBy("a", "b").count()
     na = sessions.select(F.col("item_id").alias("a"), F.col("n").alias("na"))
     nb = sessions.select(F.col("item_id").alias("b"), F.col("n").alias("nb"))
     return (pairs.join(na, "a").join(nb, "b")
             .select("a", "b", (F.col("count") / F.sqrt(F.col("na") * F.col("nb"))).alias("score")))
 
 
-def neighbours(events: DataFrame, k: int, max_items: int) -> DataFrame:
+def neighbours(events: DataFrame, k: int, max_items: int, min_users: int = 1) -> DataFrame:
     """(a, b, score): each item's `k` most co-visited items, ties broken by item id."""
     w = Window.partitionBy("a").orderBy(F.desc("score"), "b")
-    return (covisitation(events, max_items).withColumn("_r", F.row_number().over(w))
+    return (covisitation(events, max_items, min_users).withColumn("_r", F.row_number().over(w))
             .where(F.col("_r") <= k).drop("_r"))
 
 

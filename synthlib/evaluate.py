@@ -136,6 +136,16 @@ def evaluate(spark: SparkSession, conf: Config, run_id: str | None = None) -> di
     return result
 
 
+def _pair_floor(conf: Config) -> int | None:
+    """The trained session model's k-user floor on real item pairs (None without one)."""
+    try:
+        with open(conf.path("model", "model.json")) as fh:
+            spec = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    return ((spec.get("training") or {}).get("next_items") or {}).get("min_users")
+
+
 def _evaluate(spark: SparkSession, conf: Config, run_id: str | None) -> dict:
     ev = conf.evaluate
     train = _read(spark, conf.path("ingest", "events"), "profile", conf)
@@ -161,10 +171,13 @@ def _evaluate(spark: SparkSession, conf: Config, run_id: str | None) -> dict:
             skipped.append("privacy distances and utility: no real test split; set evaluate.holdout and rerun profile")
         else:
             augment = synthetic[ev.augment_run] if ev.augment_run else None
-            util = utility(train, test, {r: synthetic[r] for r in evaluated}, ev, conf.seed, augment)
+            util = utility(train, test, {r: synthetic[r] for r in evaluated}, ev, conf.seed, augment,
+                           pair_floor=_pair_floor(conf))
             for r in evaluated:
                 for rec, ratio in util["ratios"][r].items():
                     runs[r]["metrics"][f"{rec}_recall_ratio"] = ratio["recall"]
+                if util.get("knn_ceiling") and lineage[r].get("model") == "session":
+                    runs[r]["metrics"]["knn_recall_ceiling"] = util["knn_ceiling"]["recall"]
     finally:
         real.release()
         if queries is not None:

@@ -83,9 +83,11 @@ def recommend_popular(examples: DataFrame, popular: list[str], k: int) -> DataFr
     return _top(_popular_scores(examples, popular), examples, k)
 
 
-def recommend_knn(examples: DataFrame, log: DataFrame, popular: list[str], conf: EvaluateConf) -> DataFrame:
-    """Item-kNN: each history item adds its co-visitation score to its neighbours."""
-    nb = neighbours(log, conf.neighbours, conf.session_items)
+def recommend_knn(examples: DataFrame, log: DataFrame, popular: list[str], conf: EvaluateConf,
+                  min_users: int = 1) -> DataFrame:
+    """Item-kNN: each history item adds its co-visitation score to its neighbours (of the pairs
+    that `min_users` distinct users' sessions held)."""
+    nb = neighbours(log, conf.neighbours, conf.session_items, min_users)
     votes = (examples.select("example", F.explode("history").alias("a")).join(nb, "a")
              .groupBy("example", F.col("b").alias("item")).agg(F.sum("score").alias("score")))
     return _top(votes.unionByName(_popular_scores(examples, popular)), examples, conf.k)
@@ -165,9 +167,13 @@ def _recommenders(examples: DataFrame, log: DataFrame, conf: EvaluateConf, seed:
 
 
 def utility(train: DataFrame, test: DataFrame, synthetic: dict[str, DataFrame], conf: EvaluateConf,
-            seed: int, augment: DataFrame | None = None) -> dict:
+            seed: int, augment: DataFrame | None = None, pair_floor: int | None = None) -> dict:
     """Scores of each recommender trained on the real log, on each synthetic log and on
-    popularity, their synthetic / real ratios, and the augmentation check on sparse users."""
+    popularity, their synthetic / real ratios, and the augmentation check on sparse users.
+
+    With `pair_floor` (the model's k-user floor on real item pairs), the ceiling: the recall
+    of an item-kNN built from the real pairs that clear the floor alone, over the real kNN's.
+    It is what the log can give item-to-item recommenders at that floor."""
     examples = test_examples(train, test, conf, seed).persist()
     try:
         fill = conf.k + (examples.agg(F.max(F.size("history"))).first()[0] or 0)
@@ -182,6 +188,10 @@ def utility(train: DataFrame, test: DataFrame, synthetic: dict[str, DataFrame], 
         ratios = {name: {rec: _ratio(scores[name][rec], scores["real"][rec]) for rec in scores["real"]}
                   for name in synthetic}
         result = {"examples": scores["real"]["knn"]["examples"], "scores": scores, "ratios": ratios}
+        if pair_floor and pair_floor > 1:
+            kept = score(recommend_knn(examples, train, popular_items(train, fill), conf, pair_floor), examples, conf.k)
+            scores["real_kept_pairs"] = {"knn": kept}
+            result["knn_ceiling"] = {"pair_floor": pair_floor, **_ratio(kept, scores["real"]["knn"])}
         if augment is not None:
             both = train.unionByName(augment.select(*train.columns))
             result["augmentation"] = {

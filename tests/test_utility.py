@@ -61,6 +61,20 @@ def test_knn_recommends_co_visited_items(spark):
     assert fill.count() == 3  # the third from the popular items
 
 
+def test_the_ceiling_is_the_kept_pairs_knn_over_the_real_one(spark):
+    # a-b held by two users, a-c by one: at a 2-user floor the test session a -> c is lost.
+    train = log(spark, [("u1", "s1", 0, "view", "a"), ("u1", "s1", 1, "view", "b"), ("u2", "s2", 0, "view", "a"),
+                        ("u2", "s2", 1, "view", "b"), ("u3", "s3", 0, "view", "a"), ("u3", "s3", 1, "view", "c"),
+                        ("u3", "s3", 2, "view", "d")])
+    test = log(spark, [("v1", "x", 900, "view", "a"), ("v1", "x", 901, "view", "b"),
+                       ("v2", "y", 900, "view", "c"), ("v2", "y", 901, "view", "d")])
+    one = CONF.model_copy(update={"k": 1})
+    result = utility(train, test, {"copy": train}, one, seed=3, pair_floor=2)
+    assert result["scores"]["real"]["knn"]["recall"] == 1.0
+    assert result["knn_ceiling"]["pair_floor"] == 2 and result["knn_ceiling"]["recall"] == pytest.approx(0.5)
+    assert "knn_ceiling" not in utility(train, test, {"copy": train}, one, seed=3)
+
+
 def test_als_folds_in_a_history(spark):
     train = _clusters(spark)
     examples = _examples(spark, [("e", ["a0", "a1"], ["a2"]), ("f", ["b1", "b2"], ["b3"])])
