@@ -144,7 +144,7 @@ def session_device(profile: dict, seed: int) -> Column:
     """A device per synthetic session, at the real log's rates (its null rate included), from
     the profile's devices (those enough users shared); keyed by seed, user and session."""
     devices = profile.get("devices") or {}
-    null_rate = (profile.get("null_rates") or {}).get("device", 1.0)
+    null_rate = (profile.get("null_rates") or {}).get("device", 0.0)
     if not devices or null_rate >= 1.0:
         return F.lit(None).cast("string")
     u = (F.abs(F.xxhash64(F.lit(seed), F.lit("device"), "user", "session")) % 1_000_000) / 1_000_000.0
