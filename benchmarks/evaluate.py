@@ -18,11 +18,11 @@ import tempfile
 import time
 
 from synthlib.config import Config, EvaluateConf, GenerateConf, HoldoutConf, SimulateConf, TrainConf
+from synthlib.data.profile import profile
+from synthlib.data.simulate import simulate
 from synthlib.evaluate import evaluate
 from synthlib.generate import generate
-from synthlib.profile import profile
-from synthlib.session import get_spark
-from synthlib.simulate import simulate
+from synthlib.spark import get_spark
 from synthlib.train import train
 
 

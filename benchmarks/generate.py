@@ -27,11 +27,11 @@ from datetime import date
 from pyspark.sql import functions as F
 
 from synthlib.config import Config, GenerateConf, SimulateConf, SparkConf, TrainConf
+from synthlib.data.profile import profile
+from synthlib.data.simulate import simulate
 from synthlib.delta_io import write_table
 from synthlib.generate import generate
-from synthlib.profile import profile
-from synthlib.session import get_spark
-from synthlib.simulate import simulate
+from synthlib.spark import get_spark
 from synthlib.train import train
 
 

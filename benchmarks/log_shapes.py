@@ -29,9 +29,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from synthlib.config import load_config  # noqa: E402
+from synthlib.data.simulate import simulate# noqa: E402
 from synthlib.pipeline import run_pipeline  # noqa: E402
-from synthlib.session import get_spark  # noqa: E402
-from synthlib.simulate import simulate  # noqa: E402
+from synthlib.spark import get_spark# noqa: E402
 
 SHARED = ("taobao", "yoochoose", "diginetica", "otto")
 PRIVACY = ("copy_share", "dcr_median_synthetic", "dcr_median_holdout", "mia_auc")

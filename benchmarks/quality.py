@@ -19,10 +19,10 @@ import os
 import time
 
 from synthlib.config import load_config
+from synthlib.data.profile import profile
 from synthlib.evaluate import evaluate
 from synthlib.generate import generate
-from synthlib.profile import profile
-from synthlib.session import get_spark
+from synthlib.spark import get_spark
 from synthlib.train import train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -24,12 +24,12 @@ from collections import Counter
 
 import numpy as np
 
-from synthlib.fit import FitConfig
-from synthlib.models.ngram import NgramText
-from synthlib.models.text import TextConfig
-from synthlib.session import get_spark
-from synthlib.text_learn import TEXT_DDL, train_text
-from synthlib.text_quality import text_metrics
+from synthlib.spark import get_spark
+from synthlib.text.metrics import text_metrics
+from synthlib.text.model import TextConfig
+from synthlib.text.ngram import NgramText
+from synthlib.train.loop import FitConfig
+from synthlib.train.text import TEXT_DDL, train_text
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(ROOT, "..", "shared", "data", "text")

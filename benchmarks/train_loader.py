@@ -18,12 +18,13 @@ import torch
 from pyspark.sql import functions as F
 
 from synthlib.config import load_config
-from synthlib.fit import FitConfig, fit
-from synthlib.learn import ROW_COLUMNS, device, rows_per_step, session_loss, session_rows
-from synthlib.loader import PetastormSource, memory_batches
+from synthlib.data.profile import load_summary, profile
 from synthlib.models.session import SessionConfig, build, model_args
-from synthlib.profile import load_summary, profile
-from synthlib.session import get_spark
+from synthlib.spark import get_spark
+from synthlib.train.loader import PetastormSource, memory_batches
+from synthlib.train.loop import FitConfig, fit
+from synthlib.train.loop import device
+from synthlib.train.session import ROW_COLUMNS, rows_per_step, session_loss, session_rows
 
 
 def _throughput(args, vocab, feed, epochs: int, seed: int) -> float:

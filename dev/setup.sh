@@ -35,5 +35,5 @@ step() {  # step "what" command...: one line with its time; the command's output
 : >"$log"
 step "pip" .venv/bin/python -m pip install --upgrade pip
 step "pinned packages (torch alone is a few GB the first time)" .venv/bin/python -m pip install -e ".[local,test]"
-step "Delta JARs from Maven into .venv" .venv/bin/python -m synthlib.session
+step "Delta JARs from Maven into .venv" .venv/bin/python -m synthlib.spark
 echo "$want" > "$stamp"

@@ -46,10 +46,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"synthlib: configuration error:\n{e}", file=sys.stderr)
         return 2
     # Imported here so that `--help` and config errors need no Spark.
-    from synthlib.ingest import InputError
+    from synthlib.data.ingest import InputError
     from synthlib.models.artifact import ModelArtifactError, NotFittedError
     from synthlib.pipeline import run_pipeline, run_stage
-    from synthlib.session import get_spark
+    from synthlib.spark import get_spark
 
     started = time.time()
     spark = get_spark(conf.spark, verbose=args.verbose)

@@ -152,7 +152,7 @@ class DPConf(_Strict):
 
 
 class TextTrainConf(_Strict):
-    """A text model: search queries or item titles (see synthlib.models.text)."""
+    """A text model: search queries or item titles (see synthlib.text.model)."""
     epochs: int = Field(100, ge=1)  # upper bound: early stopping or the time budget ends sooner
     max_minutes: float = Field(5, gt=0)
     batch_size: int = Field(64, ge=1)

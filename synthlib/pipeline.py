@@ -7,10 +7,10 @@ from typing import Callable
 from pyspark.sql import SparkSession
 
 from synthlib.config import Config
+from synthlib.data.profile import profile
+from synthlib.data.simulate import simulate
 from synthlib.evaluate import evaluate
 from synthlib.generate import generate
-from synthlib.profile import profile
-from synthlib.simulate import simulate
 from synthlib.train import train
 
 STAGES = {"simulate": simulate, "profile": profile, "train": train, "generate": generate, "evaluate": evaluate}

@@ -9,6 +9,8 @@ import pandas as pd
 # Funnel order: a search shows ranked results, a click opens an item page from them, a
 # view is any item page view, then favourite, cart and purchase.
 EVENT_TYPES = ("search", "click", "view", "fav", "cart", "purchase")
+# The event-type transitions of the profile: "a -> b", a session's start and end as pseudo types.
+SESSION_START, SESSION_END, ARROW = "(start)", "(end)", " -> "
 
 # (name, Spark SQL type, required)
 CANONICAL_COLUMNS = (

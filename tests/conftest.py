@@ -1,24 +1,16 @@
-"""One Spark session for the whole test run, and helpers to write small confs."""
+"""Fixtures: one Spark session for the whole test run, a text model, small confs."""
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
-
-
-def needs_data(*parts: str):
-    """Skip a test cleanly when the shared logs are absent."""
-    return pytest.mark.skipif(not DATA.joinpath(*parts).exists(), reason=f"{DATA.joinpath(*parts)} absent")
+from tests.helpers import COLORS
 
 
 @pytest.fixture(scope="session")
 def spark():
     from synthlib.config import SparkConf
-    from synthlib.session import get_spark
+    from synthlib.spark import get_spark
 
     session = get_spark(SparkConf(master="local[2]", app_name="synthlib-tests", conf={
         "spark.sql.shuffle.partitions": "2", "spark.databricks.delta.snapshotPartitions": "2",
@@ -28,16 +20,13 @@ def spark():
     session.stop()
 
 
-COLORS = ["red", "blue", "grey", "green", "black", "white"]
-
-
 @pytest.fixture(scope="session")
 def text_model(spark, tmp_path_factory):
     """A text model trained through the Petastorm loader on "<colour> sofa" and "<colour> lamp"
     (sofas by acme at 500, lamps by lumo at 30) and one rare string."""
-    from synthlib.fit import FitConfig
-    from synthlib.models.text import TextConfig
-    from synthlib.text_learn import TEXT_DDL, train_text
+    from synthlib.train.loop import FitConfig
+    from synthlib.text.model import TextConfig
+    from synthlib.train.text import TEXT_DDL, train_text
 
     rows = [(f"{c} {kind}", kind, brand, price) for _ in range(12) for c in COLORS
             for kind, brand, price in (("sofa", "acme", 500.0), ("lamp", "lumo", 30.0))]
@@ -59,17 +48,3 @@ def write_conf(tmp_path):
         path.write_text(yaml.safe_dump(tree, sort_keys=False))
         return str(path)
     return write
-
-
-def log(spark, rows):
-    """A canonical event frame from (user, session, minute, event_type, item[, category, price]) rows."""
-    from datetime import datetime, timedelta
-
-    from synthlib.schema import EVENTS_DDL
-
-    full = []
-    for user, session, minute, event, item, *attrs in rows:
-        category, price = (list(attrs) + [None, None])[:2]
-        full.append((user, session, datetime(2024, 1, 1) + timedelta(minutes=minute), event, item, category, price,
-                     None, None, None))
-    return spark.createDataFrame(full, EVENTS_DDL)

@@ -14,7 +14,7 @@ import urllib.request
 
 import pyspark
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 SPARK_HOME = os.path.dirname(pyspark.__file__)
 LOOPBACK_ENV = {"SPARK_LOCAL_IP": "127.0.0.1", "SPARK_HOME": SPARK_HOME,

@@ -3,7 +3,7 @@ import os
 import subprocess
 import sys
 
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 SYNTHLIB = os.path.join(os.path.dirname(sys.executable), "synthlib")
 

@@ -13,13 +13,13 @@ from pyspark.sql import functions as F
 
 from synthlib import cli
 from synthlib.config import ConfigError, load_config
+from synthlib.data.ingest import InputError, ingest
+from synthlib.data.profile import profile
 from synthlib.generate import generate
-from synthlib.ingest import InputError, ingest
 from synthlib.models import load_model
 from synthlib.models.artifact import ModelArtifactError
-from synthlib.profile import profile
-from synthlib.simulate import simulate
 from synthlib.train import train
+from tests.helpers import simulated_log
 
 MAPPING = {"user_id": "user", "item_id": "item", "timestamp": "ts", "event_type": "action", "query": "q"}
 
@@ -143,14 +143,8 @@ def test_every_user_with_one_event_of_one_item(spark, write_conf, tmp_path):
 
 @pytest.fixture(scope="module")
 def trained(spark, tmp_path_factory):
-    out = tmp_path_factory.mktemp("hostile")
-    path = out / "run.yaml"
-    path.write_text(f"seed: 1\noutput: {out / 'out'}\nsimulate: {{events: 2000, partitions: 2}}\ntrain: {{model: stats}}\n")
-    conf = load_config(str(path))
-    simulate(spark, conf)
-    profile(spark, conf)
-    train(spark, conf)
-    return conf
+    return simulated_log(spark, tmp_path_factory.mktemp("hostile"),
+                         "seed: 1\nsimulate: {events: 2000, partitions: 2}\ntrain: {model: stats}\n", train=True)
 
 
 def _copy_model(conf, tmp_path):

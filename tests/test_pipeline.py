@@ -8,17 +8,11 @@ from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
 from synthlib.config import ConfigError, SegmentConf, load_config
+from synthlib.data.simulate import simulate
 from synthlib.delta_io import table_properties
 from synthlib.generate import generate
 from synthlib.pipeline import run_pipeline
-from synthlib.simulate import simulate
-from tests.conftest import ROOT, needs_data
-
-
-def checksum(df):
-    """Order-independent content checksum."""
-    cols = [c for c in df.columns]
-    return df.agg(F.count(F.lit(1)), F.sum(F.xxhash64(*cols).cast("decimal(38,0)"))).first()
+from tests.helpers import ROOT, checksum, needs_data
 
 
 @pytest.fixture(scope="module")

@@ -15,14 +15,11 @@ from pyspark.sql import functions as F
 from synthlib.config import load_config
 from synthlib.generate import generate
 from synthlib.pipeline import run_pipeline
+from tests.helpers import checksum
 from tests.standalone import StandaloneCluster, data_files, submit, wait_for_new_files
 
 pytestmark = pytest.mark.slow
 USERS = "generate.users=16000"  # about 200k events: long enough to be killed mid-write
-
-
-def checksum(df):
-    return tuple(df.agg(F.count(F.lit(1)), F.sum(F.xxhash64(*df.columns).cast("decimal(38,0)"))).first())
 
 
 def events(spark, output, run_id=None):

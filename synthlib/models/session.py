@@ -20,10 +20,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from synthlib import rng
-from synthlib.tokens import BOS, END, FIELDS, N_GAPS, N_TYPES, Vocab
-from synthlib.models.neural import NeuralModel
 from synthlib.models.item_scores import candidate_scores
+from synthlib.models.neural import NeuralModel
 from synthlib.models.timeline import Conditions, ItemTable, Timeline, expand, to_codes
+from synthlib.models.tokens import BOS, END, FIELDS, N_GAPS, N_TYPES, Vocab
 from synthlib.schema import EVENT_TYPES
 
 SEARCH = EVENT_TYPES.index("search") + 1
@@ -39,7 +39,7 @@ class SessionConfig:
     layers: int = 1  # recurrent or attention layers
     heads: int = 4  # attention heads (transformer only)
     dropout: float = 0.1
-    # None: taken from the log's profile at training (synthlib.shape), recorded in model.json.
+    # None: taken from the log's profile at training (synthlib.train.shape), recorded in model.json.
     max_events: int | None = None  # events per session; longer sessions are cut
     sessions_per_row: int | None = None  # sessions per training row (a chunk of one user's history)
     vocab_items: int | None = None  # items with their own token, most popular first

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from synthlib.tokens import N_GAPS, N_TYPES
 from synthlib.models.session import targets
+from synthlib.models.tokens import N_GAPS, N_TYPES
 
 
 class CountBaseline:

@@ -21,8 +21,7 @@ import pandas as pd
 from synthlib import __version__, rng
 from synthlib.models.artifact import ModelArtifactError, load_artifact, save_artifact
 from synthlib.models.timeline import Conditions, Timeline, expand, within_session
-from synthlib.profile import START
-from synthlib.schema import EVENT_TYPES, codes_frame
+from synthlib.schema import EVENT_TYPES, SESSION_START, codes_frame
 
 ITEMS_FILE = "items.parquet"
 SEARCH, CLICK = EVENT_TYPES.index("search"), EVENT_TYPES.index("click")
@@ -106,7 +105,7 @@ class StatsModel:
         self.type_code = np.array([EVENT_TYPES.index(t) for t in self.types], dtype=np.int8)
         # Event-type Markov chain over the states (start, *types); a state never left
         # continues as from the session start.
-        m = np.array([[s["transitions"].get(a, {}).get(b, 0) for b in self.types] for a in (START, *self.types)],
+        m = np.array([[s["transitions"].get(a, {}).get(b, 0) for b in self.types] for a in (SESSION_START, *self.types)],
                      dtype=float)
         m[m.sum(1) == 0] = m[0] if m[0].sum() else 1.0
         self.transition_cdf = np.cumsum(m, 1)

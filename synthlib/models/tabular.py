@@ -20,9 +20,9 @@ from pyspark.sql import Window
 from pyspark.sql import functions as F_
 
 from synthlib import rng
-from synthlib.tokens import N_TYPES
-from synthlib.schema import EVENT_TYPES
 from synthlib.models.timeline import Conditions, ItemTable, Timeline, expand, to_codes
+from synthlib.models.tokens import N_TYPES
+from synthlib.schema import EVENT_TYPES
 
 DISCRETE = ("type", "cat", "hour", "pos", "first")
 CONTINUOUS = ("log_gap",)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from synthlib import rng
-from synthlib.tokens import END
+from synthlib.models.tokens import END
 from synthlib.schema import codes_frame
 
 MAX_SESSIONS = 4096  # sessions per synthetic user; also the session-id stride per user

@@ -37,7 +37,7 @@ def _mlp(i: int, dim: int, layers: int) -> nn.Sequential:
 
 
 class TVAENet(nn.Module):
-    """loss(batch) -> (mean loss per row, components, rows), for `synthlib.fit`."""
+    """loss(batch) -> (mean loss per row, components, rows), for `synthlib.train.loop`."""
 
     def __init__(self, config: TVAEConfig, encoder: Encoder):
         super().__init__()

@@ -8,15 +8,15 @@ import pandas as pd
 import pytest
 import torch
 
-from synthlib.tokens import END, FIELDS, build_vocab
-from synthlib.fit import FitConfig, fit
-from synthlib.loader import memory_batches
-from synthlib.models.artifact import ModelArtifactError
 from synthlib.models import item_scores
+from synthlib.models.artifact import ModelArtifactError
 from synthlib.models.session import SessionConfig, SessionModel, SessionNet, build, model_args
 from synthlib.models.session_baseline import CountBaseline
 from synthlib.models.timeline import Conditions, ItemTable, NextItems, follow_items, to_codes
+from synthlib.models.tokens import END, FIELDS, build_vocab
 from synthlib.schema import EVENT_TYPES
+from synthlib.train.loader import memory_batches
+from synthlib.train.loop import FitConfig, fit
 
 CFG = SessionConfig(dim=16, max_events=6, sessions_per_row=2, vocab_items=6, max_categories=3, candidates=4)
 PROFILE = {"sessions_per_user": {"bins": [1, 2, 3], "counts": [5, 3, 2]},

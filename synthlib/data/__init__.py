@@ -1,0 +1,1 @@
+"""The real log: read and checked (ingest), profiled, sampled; the demo log simulated."""

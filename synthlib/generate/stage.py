@@ -1,0 +1,287 @@
+"""Generate: broadcast the model, sample blocks of users on the executors, write Delta.
+
+Each synthetic user's events derive from (seed, user index) alone and users are
+generated in blocks fixed by index, so the table content does not depend on the number of
+partitions or executors. The executors emit compact codes; ids, names and texts are
+decoded in Spark from broadcast lookup tables, so nothing proportional to the output
+passes through the driver and little passes through Python.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from datetime import date
+from typing import Iterator
+
+import pandas as pd
+import pyarrow as pa
+from pyspark.sql import Column, DataFrame, Observation, SparkSession
+from pyspark.sql import functions as F
+
+from synthlib.config import Config, ConfigError, GenerateConf
+from synthlib.data.profile import stats_fingerprint
+from synthlib.delta_io import commit_of, is_delta, sql_path, write_table
+from synthlib.generate.copies import KEY_DDL, key_block, training_keys
+from synthlib.models import load_model, model_class
+from synthlib.models.artifact import ModelArtifactError
+from synthlib.models.timeline import MAX_SESSIONS, Conditions, Timeline
+from synthlib.schema import CODES_DDL, EVENT_TYPES, SYNTHETIC_PREFIX
+
+AUGMENT_MAX_SESSIONS, AUGMENT_ITEM_POWER = 2, 0.5
+FRAME_ROWS = 100_000  # blocks are sent to Spark in frames of at least this many rows
+_LOOKUPS = {"items": [("item", pa.int32()), ("item_id", pa.string()), ("item_category", pa.string()),
+                      ("price", pa.float64())],
+            "queries": [("query", pa.int32()), ("query_text", pa.string())]}
+_WORKER_MODELS: dict[str, object] = {}  # one loaded model per Python worker
+
+
+def _model_from(kind: str, payload: tuple) -> object:
+    digest = hashlib.sha256(b"".join(p.encode() if isinstance(p, str) else p for p in payload)).hexdigest()
+    if digest not in _WORKER_MODELS:
+        _WORKER_MODELS.clear()
+        model = model_class(kind).from_bytes(*payload)
+        if kind == "session":
+            _use_task_cores(model)
+        _WORKER_MODELS[digest] = model
+    return _WORKER_MODELS[digest]
+
+
+def _use_task_cores(model) -> None:
+    """torch in a Spark Python worker: the executor's GPU if it has one, else as many
+    threads as the task's cores (OMP_NUM_THREADS)."""
+    import torch
+
+    torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
+    if torch.cuda.is_available():
+        model.net.to("cuda")
+
+
+def conditions(g: GenerateConf, model=None) -> Conditions:
+    """The conditions of a request; `augment` fills in the segment and item power not set.
+    Unset follow dials come from the model's shape (synthlib.train.shape): the kept real item pairs
+    are followed always in sessions long enough to hold most pairs."""
+    augment = g.augment
+    derived = (model.spec.get("shape") or {}).get("follow_min_events") if model is not None and hasattr(model, "spec") \
+        else None
+    follow = g.follow_transitions if g.follow_transitions is not None else (1.0 if derived else 0.0)
+    min_events = g.follow_min_events or (derived["value"] if derived else 1)
+    max_sessions = g.segment.max_sessions or (AUGMENT_MAX_SESSIONS if augment else MAX_SESSIONS - 1)
+    power = g.item_power if "item_power" in g.model_fields_set or not augment else AUGMENT_ITEM_POWER
+    return Conditions(category_mix=dict(g.category_mix), min_sessions=g.segment.min_sessions,
+                      max_sessions=max_sessions, item_power=power,
+                      follow_transitions=follow, follow_min_events=min_events)
+
+
+def window(model, g: GenerateConf) -> tuple[date, int]:
+    """(first day, days) to generate: as configured, else the real log's span."""
+    tr = model.spec["time_range"]
+    first, last = date.fromisoformat(tr["first_day"]), date.fromisoformat(tr["last_day"])
+    start = g.start or first
+    days = g.days or ((g.end - start).days + 1 if g.end else (last - first).days + 1)
+    if days < 1:
+        raise ValueError(f"generate.end {g.end} is before the first day generated, {start}; set generate.start")
+    return start, days
+
+
+def plan(model, g: GenerateConf, cond: Conditions) -> dict:
+    """Users to generate for the requested count, the expected events and the partitions."""
+    start, days = window(model, g)
+    sessions_per_user, events_per_user = Timeline(model.profile, start, days, cond).expected_events_per_user()
+    users = (g.users or (g.sessions and math.ceil(g.sessions / sessions_per_user))
+             or (g.events and math.ceil(g.events / events_per_user)) or model.spec["users"])
+    expected = users * events_per_user
+    blocks = math.ceil(users / g.block_users)
+    partitions = min(blocks, g.partitions or max(1, math.ceil(expected / g.events_per_partition)))
+    return {"users": users, "expected_events": round(expected), "start": start, "days": days,
+            "blocks": blocks, "partitions": partitions}
+
+
+def codes_frame(spark: SparkSession, model, g: GenerateConf, seed: int, cond: Conditions, p: dict) -> DataFrame:
+    """Event codes of p["users"] users, sampled block by block on the executors; with
+    `g.drop_copies`, each row also carries its session's copy key (synthlib.generate.copies)."""
+    kind, payload = model.kind, spark.sparkContext.broadcast(model.to_bytes())
+    block, users, start, days = g.block_users, p["users"], p["start"], p["days"]
+    item_ids = spark.sparkContext.broadcast(model.lookups()["items"]["item_id"].to_numpy()) if g.drop_copies else None
+
+    def sample(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        m, frames, rows = _model_from(kind, payload.value), [], 0
+        for batch in batches:
+            for b in batch["id"].tolist():
+                codes = m.sample_block(b * block, min((b + 1) * block, users), seed=seed, start=start,
+                                       days=days, conditions=cond)
+                frames.append(key_block(codes, item_ids.value) if item_ids else codes)
+                rows += len(frames[-1])
+                if rows >= FRAME_ROWS:
+                    yield pd.concat(frames, ignore_index=True)
+                    frames, rows = [], 0
+        if frames:
+            yield pd.concat(frames, ignore_index=True)
+
+    ddl = f"{CODES_DDL}, {KEY_DDL}" if item_ids else CODES_DDL
+    return spark.range(0, p["blocks"], numPartitions=p["partitions"]).mapInPandas(sample, ddl)
+
+
+def without_copies(codes: DataFrame, real: DataFrame, dropped: Observation) -> DataFrame:
+    """`codes` (with copy keys) less the sessions that repeat a real training session's items
+    in order; `dropped` observes their sessions and events as the result is written."""
+    known = training_keys(real).withColumn("_copy", F.lit(True))
+    flagged = codes.join(known, "copy_key", "left").observe(
+        dropped, F.count(F.when(F.col("_copy") & F.col("copy_first"), 1)).alias("sessions"),
+        F.count(F.when(F.col("_copy"), 1)).alias("events"))
+    return flagged.where(F.col("_copy").isNull()).drop("_copy", "copy_key", "copy_first")
+
+
+def _lookup_frame(spark: SparkSession, table: pd.DataFrame | None, name: str) -> DataFrame:
+    """A small lookup table as a DataFrame, through Arrow (no pickling); None gives an empty one."""
+    schema = pa.schema(_LOOKUPS[name])
+    return spark.createDataFrame(pa.Table.from_pandas(table, schema=schema, preserve_index=False)
+                                 if table is not None else schema.empty_table())
+
+
+def session_device(profile: dict, seed: int) -> Column:
+    """A device per synthetic session, at the real log's rates (its null rate included), from
+    the profile's devices (those enough users shared); keyed by seed, user and session."""
+    devices = profile.get("devices") or {}
+    null_rate = (profile.get("null_rates") or {}).get("device", 0.0)
+    if not devices or null_rate >= 1.0:
+        return F.lit(None).cast("string")
+    u = (F.abs(F.xxhash64(F.lit(seed), F.lit("device"), "user", "session")) % 1_000_000) / 1_000_000.0
+    total, seen = sum(devices.values()), 0.0
+    device = F.when(u < null_rate, F.lit(None).cast("string"))
+    for name, n in sorted(devices.items(), key=lambda kv: (-kv[1], kv[0])):
+        seen += n
+        device = device.when(u < null_rate + (1 - null_rate) * seen / total, F.lit(name))
+    return device.otherwise(F.lit(None).cast("string"))
+
+
+def decode(spark: SparkSession, codes: DataFrame, lookups: dict[str, pd.DataFrame],
+           device: Column | None = None) -> DataFrame:
+    """Codes to canonical events: ids built in the JVM, names from broadcast lookup tables.
+
+    One lookup holds both the item rows (keys >= 0) and the categories of events without an
+    item (keys -2 - category), so each event needs two hash probes, not three."""
+    cats = lookups["categories"]
+    names = pd.concat([lookups["items"], pd.DataFrame({"item": -2 - cats["category"].astype("int32"), "item_id": None,
+                                                       "item_category": cats["category_name"],
+                                                       "price": float("nan")})], ignore_index=True)
+    names = _lookup_frame(spark, names, "items").withColumnRenamed("item", "_key")
+    queries = _lookup_frame(spark, lookups.get("queries"), "queries")
+    key = F.when(F.col("item") >= 0, F.col("item")).otherwise(-2 - F.col("category"))
+    codes = (codes.join(F.broadcast(names), key == F.col("_key"), "left")
+             .join(F.broadcast(queries), "query", "left"))
+    user = F.concat(F.lit(SYNTHETIC_PREFIX), F.col("user").cast("string"))
+    return codes.select(
+        user.alias("user_id"), F.concat(user, F.lit(":"), F.col("session").cast("string")).alias("session_id"),
+        "ts", F.element_at(F.array(*map(F.lit, EVENT_TYPES)), F.col("event").cast("int") + 1).alias("event_type"),
+        "item_id", F.col("item_category").alias("category"), "price",
+        F.col("query_text").alias("query"), F.when(F.col("position") > 0, F.col("position")).alias("position"),
+        (F.lit(None).cast("string") if device is None else device).alias("device"))
+
+
+def events_frame(spark: SparkSession, conf: Config, model, run_id: str,
+                 dropped: Observation | None = None) -> tuple[DataFrame, dict]:
+    """The synthetic events as a lazy DataFrame (canonical + date, run_id), and the plan.
+    With `conf.generate.drop_copies`, `dropped` observes the copies left out."""
+    cond = conditions(conf.generate, model)
+    try:  # conditions the model cannot meet fail here, on the driver, with one user
+        p = plan(model, conf.generate, cond)
+        model.sample_block(0, 1, seed=conf.seed, start=p["start"], days=p["days"], conditions=cond)
+    except ValueError as e:
+        raise ConfigError(f"{conf.source_file or 'conf'}: {e}") from None
+    codes = codes_frame(spark, model, conf.generate, conf.seed, cond, p)
+    if conf.generate.drop_copies:
+        codes = without_copies(codes, _real_log(spark, conf, "generate.drop_copies", "that no session copies it"),
+                               dropped)
+    events = decode(spark, codes, model.lookups(), session_device(model.profile, conf.seed))
+    return events.withColumn("date", F.to_date("ts")).withColumn("run_id", F.lit(run_id)), p
+
+
+def _real_log(spark: SparkSession, conf: Config, needs: str, rule: str) -> DataFrame:
+    """The real training log, which generation checks its output against."""
+    real = conf.path("ingest", "events")
+    if not is_delta(spark, real):
+        raise FileNotFoundError(f"{needs} needs the real training log at {real} to check {rule}; "
+                                f"run `synthlib profile --conf {conf.source_file}`")
+    return spark.read.format("delta").load(real)
+
+
+def _text_model(spark: SparkSession, conf: Config, name: str, real: str, rule: str):
+    """(text model, real table) when `train` saved `model/<name>`; None otherwise. The real
+    table is what the generated strings are checked against: none goes out unchecked."""
+    from synthlib.text.model import TextModel
+
+    path = conf.path("model", name)
+    if not os.path.exists(os.path.join(path, "model.json")):
+        return None
+    if not is_delta(spark, real):
+        raise FileNotFoundError(f"the text model at {path} needs the real table at {real} to check {rule}; "
+                                f"run `synthlib profile --conf {conf.source_file}` or remove {path}")
+    return TextModel.load(path), spark.read.format("delta").load(real)
+
+
+def write_catalog(spark: SparkSession, conf: Config, run_id: str, lineage: dict) -> dict | None:
+    """With a titles model: the synthetic catalog of this run's items to `<output>/tables/catalog`."""
+    titles = _text_model(spark, conf, "titles", conf.path("ingest", "items"), "that no real title is copied")
+    path = conf.path("tables", "catalog")
+    if titles is None:
+        if is_delta(spark, path):  # this run's items of an earlier catalog would not match its events
+            spark.sql(f"DELETE FROM delta.`{sql_path(path)}` WHERE run_id = '{run_id}'")
+        return None
+    from synthlib.generate.catalog import synthetic_catalog
+
+    events = spark.read.format("delta").load(conf.path("tables", "events")).where(F.col("run_id") == run_id)
+    items = synthetic_catalog(spark, events, *titles, seed=conf.seed).withColumn("run_id", F.lit(run_id))
+    write_table(items, path, mode="overwrite", replace_where=f"run_id = '{run_id}'", commit_info=lineage,
+                properties={"synthlib.synthetic": "true", "synthlib.last_run": run_id})
+    row = (spark.read.format("delta").load(path).where(F.col("run_id") == run_id)
+           .agg(F.count(F.lit(1)).alias("items"), F.count("title").alias("titled")).first())
+    return {"items": row["items"], "titled": row["titled"], "path": path}
+
+
+def generate(spark: SparkSession, conf: Config) -> dict:
+    """Write synthetic events to `<output>/tables/events`, replacing only this run's rows."""
+    model = load_model(conf.path("model"))
+    trained_on, current = model.spec["lineage"].get("stats_fingerprint"), stats_fingerprint(conf)
+    if current and trained_on != current:
+        raise ModelArtifactError(f"the model at {conf.path('model')} was trained on other stats than those in "
+                                 f"{conf.path('stats')}; rerun `synthlib train --conf {conf.source_file}`")
+    run_id = conf.generate.run_id or f"seed{conf.seed}-{model.kind}"
+    path = conf.path("tables", "events")
+    dropped = Observation("copies") if conf.generate.drop_copies else None
+    events, p = events_frame(spark, conf, model, run_id, dropped)
+    cond = conditions(conf.generate, model)
+    text = _text_model(spark, conf, "text", conf.path("ingest", "events"), "the k-user rule")
+    if text is not None:
+        from synthlib.generate.queries import fill_queries
+
+        events = fill_queries(spark, events, text[0], text[1], seed=conf.seed,
+                              min_users=conf.profile.min_query_users)
+    lineage = {"operation": "generate", "run_id": run_id, "seed": conf.seed, "model": model.kind,
+               "model_version": model.spec["version"], "users": p["users"],
+               "start": str(p["start"]), "days": p["days"],
+               "conditions": conf.generate.model_dump(mode="json", include={
+                   "category_mix", "segment", "item_power", "follow_transitions", "follow_min_events", "augment",
+                   "drop_copies"}) | {"follow_transitions": cond.follow_transitions,
+                                      "follow_min_events": cond.follow_min_events},
+               "source_version": model.spec["lineage"].get("source_version"),
+               "stats_version": model.spec["lineage"].get("stats_items_version")}
+    write_table(events, path, mode="overwrite", partition_by=["date"], replace_where=f"run_id = '{run_id}'",
+                commit_info=lineage,
+                properties={"synthlib.synthetic": "true", "synthlib.last_run": run_id,
+                            f"synthlib.run.{run_id}": json.dumps(lineage, sort_keys=True, default=str)})
+    written = commit_of(spark, path, lineage)
+    if conf.generate.optimize:
+        end = date.fromordinal(p["start"].toordinal() + p["days"] - 1)
+        zorder = f" ZORDER BY ({', '.join(conf.generate.zorder_by)})" if conf.generate.zorder_by else ""
+        spark.sql(f"OPTIMIZE delta.`{sql_path(path)}` WHERE date >= '{p['start']}' AND date <= '{end}'{zorder}")
+    summary = {"run_id": run_id, "events": int(written["metrics"].get("numOutputRows", 0)), "users": p["users"],
+               "expected_events": p["expected_events"], "partitions": p["partitions"],
+               "files": int(written["metrics"].get("numFiles", 0)), "path": path, "version": written["version"]}
+    if dropped is not None:
+        summary["copies_dropped"] = dropped.get
+    catalog = write_catalog(spark, conf, run_id, lineage)
+    if catalog:
+        summary["catalog"] = catalog
+    return summary

@@ -1,0 +1,179 @@
+"""The training loop of the likelihood models: epochs over a batch source, validation with
+early stopping, progress and throughput, and user-level DP-SGD.
+
+A model plugs in through `loss(batch) -> (mean loss, {component: summed NLL}, events)`.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from synthlib.console import Progress
+
+Batches = Callable[[int], Iterator[dict]]  # epoch -> batches
+ALPHAS = [1 + x / 10.0 for x in range(1, 100)] + list(range(11, 512))  # RDP orders for the accountant
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    epochs: int = 20  # upper bound; early stopping usually ends sooner
+    lr: float = 3e-3
+    patience: int = 2  # epochs without a better validation loss before stopping
+    max_minutes: float | None = None  # a safety net: training stops after the epoch that passes it
+    budget: str = ""  # how `epochs` was chosen, for the progress line and model.json
+    grad_clip: float = 1.0
+    seed: int = 42
+    progress: bool = True
+    label: str = ""  # names the model in the progress lines, e.g. "text model: "
+    # DP-SGD, when epsilon is set: one user's rows are the unit of privacy.
+    epsilon: float | None = None
+    delta: float = 1e-5
+    max_grad_norm: float = 1.0  # per-user clipping bound
+    expected_users_per_step: int = 64
+
+
+@dataclass
+class FitResult:
+    state: dict
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int = 0
+    best_validation_nll: float = math.inf
+    epsilon: float | None = None
+    privacy: str = "none"
+    # "epochs" or "early stopping": the data decided, the same on any machine; "max_minutes":
+    # the wall-clock cap fired, so the result depends on the machine's speed and load.
+    stopped_by: str = "epochs"
+
+
+def device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def evaluate_nll(loss: Callable, batches: Iterator[dict]) -> tuple[float, dict]:
+    """Mean NLL per event over the batches, and per component."""
+    total, parts, events = 0.0, {}, 0
+    with torch.no_grad():
+        for batch in batches:
+            _, comp, n = loss(batch)
+            events += int(n)
+            for k, v in comp.items():
+                parts[k] = parts.get(k, 0.0) + float(v)
+                total += float(v)
+    events = max(events, 1)
+    return total / events, {k: v / events for k, v in parts.items()}
+
+
+def fit(model: torch.nn.Module, loss: Callable, train: Batches, validation: Batches | None, cfg: FitConfig,
+        *, dp_rows: dict | None = None) -> FitResult:
+    """Train `model` in place and return its best state (by validation NLL) and history.
+
+    Without DP, `train(epoch)` yields batches. With `cfg.epsilon`, `dp_rows` holds one row
+    per user in memory and each step draws a Poisson sample of users from it.
+    """
+    torch.manual_seed(cfg.seed)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    result = FitResult(state=copy.deepcopy(model.state_dict()))
+    dp = _DPSGD(model, loss, dp_rows, cfg) if cfg.epsilon is not None else None
+    started, bad, progress = time.time(), 0, Progress(cfg.progress)
+    for epoch in range(cfg.epochs):
+        model.train()
+        t0, events, total, steps = time.time(), 0, 0.0, 0
+        for batch in (dp.batches(epoch) if dp else train(epoch)):
+            opt.zero_grad(set_to_none=True)
+            if dp:
+                value, n = dp.step()
+            else:
+                value, _, n = loss(batch)
+                value.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                value = float(value)
+            opt.step()
+            steps, events, total = steps + 1, events + int(n), total + value * int(n)
+            if steps % 10 == 0:
+                progress.update(f"{cfg.label}epoch {epoch + 1}/{cfg.epochs} step {steps} "
+                                f"loss {total / max(events, 1):.3f} {events / (time.time() - t0):,.0f} events/s")
+        model.eval()
+        row = {"epoch": epoch + 1, "train_nll": total / max(events, 1), "events": events,
+               "events_per_s": events / max(time.time() - t0, 1e-9), "seconds": time.time() - t0}
+        if validation is not None:
+            row["validation_nll"], row["validation_components"] = evaluate_nll(loss, validation(epoch))
+        if dp:
+            row["epsilon"] = dp.epsilon()
+        result.history.append(row)
+        progress.line(f"{cfg.label}epoch {epoch + 1}/{cfg.epochs}: train nll {row['train_nll']:.4f}"
+                      + (f", validation nll {row['validation_nll']:.4f}" if validation else "")
+                      + (f", epsilon {row['epsilon']:.2f}" if dp else "")
+                      + f", {row['events_per_s']:,.0f} events/s, {row['seconds']:.1f} s")
+        score = row.get("validation_nll", row["train_nll"])
+        if score < result.best_validation_nll:
+            result.best_validation_nll, result.best_epoch, bad = score, epoch + 1, 0
+            result.state = copy.deepcopy(model.state_dict())
+        else:
+            bad += 1
+        if bad > cfg.patience and not dp:
+            result.stopped_by = "early stopping"
+            break
+        if cfg.max_minutes is not None and time.time() - started > cfg.max_minutes * 60 and epoch + 1 < cfg.epochs:
+            result.stopped_by = "max_minutes"
+            progress.line(f"{cfg.label}stopped by the wall-clock cap ({cfg.max_minutes} min) after epoch "
+                          f"{epoch + 1}: the model now depends on the machine's speed and load")
+            break
+    if dp:
+        # The accountant covers every step taken, not only those up to the best epoch.
+        result.epsilon, result.privacy = dp.epsilon(), "user-level DP-SGD"
+    model.load_state_dict(result.state)
+    return result
+
+
+class _DPSGD:
+    """DP-SGD with Poisson sampling of users, per-user clipping and Gaussian noise; the
+    noise multiplier is calibrated and the privacy spent tracked with Opacus' RDP accountant."""
+
+    def __init__(self, model, loss, rows: dict, cfg: FitConfig):
+        from opacus.accountants import RDPAccountant
+        from opacus.accountants.utils import get_noise_multiplier
+
+        if not rows:
+            raise ValueError("DP training needs the training rows in memory")
+        self.model, self.loss, self.rows, self.cfg = model, loss, rows, cfg
+        self.n = len(next(iter(rows.values())))
+        self.q = min(1.0, cfg.expected_users_per_step / self.n)
+        self.steps_per_epoch = max(1, round(1 / self.q))
+        self.sigma = get_noise_multiplier(target_epsilon=cfg.epsilon, target_delta=cfg.delta, sample_rate=self.q,
+                                          steps=cfg.epochs * self.steps_per_epoch, accountant="rdp", alphas=ALPHAS)
+        self.accountant = RDPAccountant()
+        self.gen = np.random.default_rng([cfg.seed, 7])
+        self.noise = torch.Generator().manual_seed(cfg.seed)
+        self.params = [p for p in model.parameters() if p.requires_grad]
+
+    def batches(self, epoch: int) -> Iterator[None]:
+        return iter([None] * self.steps_per_epoch)
+
+    def step(self) -> tuple[float, int]:
+        chosen = np.nonzero(self.gen.random(self.n) < self.q)[0]
+        summed = [torch.zeros_like(p) for p in self.params]
+        total, events = 0.0, 0
+        for i in chosen:  # one user at a time: the clipping unit
+            value, _, n = self.loss({k: v[i:i + 1] for k, v in self.rows.items()})
+            grads = torch.autograd.grad(value, self.params, allow_unused=True)
+            grads = [torch.zeros_like(p) if g is None else g for g, p in zip(grads, self.params)]
+            norm = torch.sqrt(sum((g * g).sum() for g in grads))
+            scale = min(1.0, self.cfg.max_grad_norm / (float(norm) + 1e-12))
+            for s, g in zip(summed, grads):
+                s.add_(g, alpha=scale)
+            total, events = total + float(value) * int(n), events + int(n)
+        expected = self.q * self.n
+        for p, s in zip(self.params, summed):
+            noise = torch.normal(0.0, self.sigma * self.cfg.max_grad_norm, p.shape, generator=self.noise).to(p.device)
+            p.grad = (s + noise) / expected
+        self.accountant.step(noise_multiplier=self.sigma, sample_rate=self.q)
+        return total / max(events, 1), events
+
+    def epsilon(self) -> float:
+        return float(self.accountant.get_epsilon(self.cfg.delta, alphas=ALPHAS))

@@ -1,0 +1,27 @@
+"""The report's plots: numeric axes in numeric order, scales, self-contained SVG."""
+import re
+
+from synthlib.evaluate.report import axis_order, bars, heatmap, rank_frequency
+from tests.helpers import assert_numeric_axes_ascend, x_axis_labels
+
+def test_numeric_keys_in_numeric_order():
+    assert axis_order({"3", "11", "1", "2"}) == ["1", "2", "3", "11"]
+    assert axis_order({3, 11, 1}) == [1, 3, 11]
+    assert axis_order({"view", "cart"}) == ["cart", "view"]
+    svg = bars("Session length", [("real", {1: 0.5, 11: 0.1, 2: 0.3, 20: 0.05, 3: 0.05}), ("syn", {1: 0.6, 3: 0.4})])
+    assert x_axis_labels(svg) == ["1", "2", "3", "11", "20"]
+    assert assert_numeric_axes_ascend(svg) == 1
+
+
+def test_plots_have_a_y_scale_and_rates_a_fixed_one():
+    svg = bars("Funnel", [("real", {"cart_given_view": 0.000114})], ylabel="rate", ymax=1.0)
+    ticks = re.findall(r'<g id="ytick_\d+">.*?<text [^>]*>([^<]*)</text>', svg, re.S)
+    assert ticks[0] == "0.0" and ticks[-1] == "1.0"  # noise stays a sliver, not a full bar
+    assert ">rate</text>" in svg
+
+
+def test_svg_is_inline_and_self_contained():
+    for svg in (bars("b", [("real", {"a": 1.0})]), rank_frequency("r", [("real", [(5, 1), (1, 10)])]),
+                heatmap("h", {"start": {"view": 3}, "view": {"view": 2, "end": 1}})):
+        assert svg.startswith("<figure><figcaption>") and "<?xml" not in svg and "<metadata>" not in svg
+        assert not re.search(r'(src|href)="(https?:)?//', svg)
