@@ -42,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_intermixed_args(argv)
     try:
         conf = load_config(args.conf, args.overrides)  # validated before any Spark work
+        from synthlib.train.options import check_params
+
+        check_params(conf)
     except ConfigError as e:
         print(f"synthlib: configuration error:\n{e}", file=sys.stderr)
         return 2

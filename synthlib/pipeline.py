@@ -12,6 +12,7 @@ from synthlib.data.simulate import simulate
 from synthlib.evaluate import evaluate
 from synthlib.generate import generate
 from synthlib.train import train
+from synthlib.train.options import check_params
 
 STAGES = {"simulate": simulate, "profile": profile, "train": train, "generate": generate, "evaluate": evaluate}
 OnStage = Callable[[str, dict, float], None]  # (stage, its result, seconds)
@@ -29,6 +30,7 @@ def run_stage(spark: SparkSession, conf: Config, stage: str, on_stage: OnStage |
 def run_pipeline(spark: SparkSession, conf: Config, on_stage: OnStage | None = None) -> dict:
     """Run every stage in order; without an `input`, on the simulated demo log. Returns
     each stage's full result by name."""
+    check_params(conf)  # before any Spark work
     stages = ["simulate"] if conf.input is None else []
     return {stage: run_stage(spark, conf, stage, on_stage)
             for stage in stages + ["profile", "train", "generate", "evaluate"]}

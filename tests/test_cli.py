@@ -20,6 +20,16 @@ def test_config_errors_stop_before_spark(write_conf):
     assert "SparkContext" not in result.stderr and "Traceback" not in result.stderr
 
 
+def test_model_params_are_checked_before_spark(write_conf):
+    """A model's params are checked when the conf loads, not when training starts after
+    ingest and profile; `stats` takes none but its own."""
+    for model, params, wrong in (("session", {"dimm": 8}, "dimm"), ("stats", {"dim": 8}, "dim")):
+        path = write_conf({"simulate": {}, "train": {"model": model, "params": params}})
+        result = _run([SYNTHLIB, "pipeline", "--conf", path])
+        assert result.returncode == 2 and f"['{wrong}'] for model '{model}'" in result.stderr, result.stderr
+        assert not os.path.exists(os.path.join(os.path.dirname(path), "out"))  # nothing ran
+
+
 def test_unknown_override_is_refused(write_conf):
     result = _run([SYNTHLIB, "generate", "--conf", write_conf({"simulate": {}}), "generate.usrs=5"])
     assert result.returncode == 2 and "generate.usrs" in result.stderr

@@ -16,6 +16,7 @@ from synthlib.config import Config, ConfigError
 from synthlib.data.profile import load_summary, stats_fingerprint
 from synthlib.delta_io import table_version
 from synthlib.models.stats import StatsConfig, StatsSynthesizer
+from synthlib.train.options import model_params
 from synthlib.train.session import train_session
 from synthlib.train.tabular import train_tabular
 from synthlib.train.text import train_queries, train_titles
@@ -35,7 +36,8 @@ def train(spark: SparkSession, conf: Config) -> dict:
                "stats_fingerprint": stats_fingerprint(conf), "items_kept": len(items),
                "items_total": summary["items"]}
     if conf.train.model == "stats":
-        model = StatsSynthesizer(config=StatsConfig(max_items=conf.train.max_items)).fit(
+        config = model_params(conf, StatsConfig, {"max_items": conf.train.max_items, **conf.train.params})
+        model = StatsSynthesizer(config=config).fit(
             summary, items, seed=conf.seed, lineage=lineage)
     else:
         model = TRAINERS[conf.train.model](spark, conf, summary, items, lineage)
