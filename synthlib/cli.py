@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_intermixed_args(argv)
     try:
         conf = load_config(args.conf, args.overrides)  # validated before any Spark work
-        from synthlib.train.options import check_params
+        from synthlib.train.stage import check_params
 
         check_params(conf)
     except ConfigError as e:

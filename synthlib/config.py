@@ -161,7 +161,7 @@ class TextTrainConf(_Strict):
 
 
 class TrainConf(_Strict):
-    model: Literal["session", "ctgan", "tvae", "stats"] = "session"
+    model: str = "session"  # a kind of synthlib.train.stage.TRAINERS (checked before any Spark work)
     max_items: int = Field(200_000, ge=1, le=20_000_000)  # items carried by the model, most popular first
     max_model_mb: float = Field(512, gt=0)  # the model is broadcast: refuse larger ones
     # The training sample: users whose seeded hash falls in `sample_fraction`, at most

@@ -12,7 +12,7 @@ from synthlib.data.simulate import simulate
 from synthlib.evaluate import evaluate
 from synthlib.generate import generate
 from synthlib.train import train
-from synthlib.train.options import check_params
+from synthlib.train.stage import check_params
 
 STAGES = {"simulate": simulate, "profile": profile, "train": train, "generate": generate, "evaluate": evaluate}
 OnStage = Callable[[str, dict, float], None]  # (stage, its result, seconds)

@@ -28,6 +28,9 @@ def test_model_params_are_checked_before_spark(write_conf):
         result = _run([SYNTHLIB, "pipeline", "--conf", path])
         assert result.returncode == 2 and f"['{wrong}'] for model '{model}'" in result.stderr, result.stderr
         assert not os.path.exists(os.path.join(os.path.dirname(path), "out"))  # nothing ran
+    result = _run([SYNTHLIB, "train", "--conf", write_conf({"simulate": {}, "train": {"model": "gann"}})])
+    assert result.returncode == 2 and "unknown model 'gann'; use one of ['ctgan', 'session', 'stats', 'tvae']" \
+        in result.stderr
 
 
 def test_unknown_override_is_refused(write_conf):

@@ -28,7 +28,7 @@ def synthetic_catalog(spark: SparkSession, events: DataFrame, model: TextModel, 
              .withColumn("_id", F.xxhash64(F.lit(seed), F.lit("title"), "item_id", "_try")))
 
     def write(parts: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        m = TextModel.from_bytes(*payload.value)
+        m = TextModel.from_bytes(payload.value)
         for pdf in parts:
             pdf["title"] = m.sample(pdf["_id"].to_numpy(), pdf["category"].tolist(), None, pdf["price"].tolist(),
                                     seed=seed, tries=1)  # conditions read None and NaN alike

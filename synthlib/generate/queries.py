@@ -30,7 +30,7 @@ def fill_queries(spark: SparkSession, events: DataFrame, model: TextModel, real:
     keyed = events.withColumn("_id", F.xxhash64(F.lit(seed), F.lit("query"), "session_id", "ts"))
 
     def write(parts: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        m = TextModel.from_bytes(*payload.value)
+        m = TextModel.from_bytes(payload.value)
         for pdf in parts:
             need = ((pdf["event_type"] == "search") & pdf["query"].isna()).to_numpy()
             if need.any():

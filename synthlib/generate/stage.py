@@ -8,7 +8,6 @@ passes through the driver and little passes through Python.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -25,7 +24,7 @@ from synthlib.data.profile import stats_fingerprint
 from synthlib.delta_io import commit_of, is_delta, sql_path, write_table
 from synthlib.generate.copies import KEY_DDL, key_block, training_keys
 from synthlib.models import load_model, model_class
-from synthlib.models.artifact import ModelArtifactError
+from synthlib.models.artifact import ModelArtifactError, payload_digest
 from synthlib.models.timeline import MAX_SESSIONS, Conditions, Timeline
 from synthlib.schema import CODES_DDL, EVENT_TYPES, SYNTHETIC_PREFIX
 
@@ -38,11 +37,11 @@ _WORKER_MODELS: dict[str, object] = {}  # one loaded model per Python worker
 
 
 def _model_from(kind: str, payload: tuple) -> object:
-    digest = hashlib.sha256(b"".join(p.encode() if isinstance(p, str) else p for p in payload)).hexdigest()
+    digest = payload_digest(payload)
     if digest not in _WORKER_MODELS:
         _WORKER_MODELS.clear()
-        model = model_class(kind).from_bytes(*payload)
-        if kind == "session":
+        model = model_class(kind).from_bytes(payload)
+        if hasattr(model, "net"):  # a torch network
             _use_task_cores(model)
         _WORKER_MODELS[digest] = model
     return _WORKER_MODELS[digest]

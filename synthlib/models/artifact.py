@@ -54,6 +54,55 @@ def load_artifact(path: str, kind: str) -> tuple[dict, dict[str, bytes]]:
                                  f"({type(e).__name__}: {e}); rerun `synthlib train`") from None
 
 
+class Artifact:
+    """Save, load and broadcast share one form: {file name: bytes}, `model.json` (the spec)
+    among them. A model gives `to_bytes` and `from_bytes`; the rest comes from here."""
+
+    kind = "model"
+
+    def to_bytes(self) -> dict[str, bytes]:
+        raise NotImplementedError
+
+    @classmethod
+    def from_bytes(cls, files: dict[str, bytes]):
+        raise NotImplementedError
+
+    def save(self, path: str) -> None:
+        """Write the files, then `model.json` last, pinning each file by its hash."""
+        files = dict(self.to_bytes())
+        save_artifact(path, json.loads(files.pop(MODEL_JSON)), files)
+
+    @classmethod
+    def load(cls, path: str):
+        """Read a saved model, each file checked against its hash; never a pickle."""
+        spec, files = load_artifact(path, cls.kind)
+        try:
+            return cls.from_bytes({MODEL_JSON: spec_bytes(spec), **files})
+        except ModelArtifactError:
+            raise
+        except (ValueError, KeyError, TypeError, OSError) as e:
+            raise ModelArtifactError(f"model artifact at '{path}' is corrupted, truncated or tampered with "
+                                     f"({type(e).__name__}: {e}); rerun `synthlib train`") from None
+
+    @property
+    def size_bytes(self) -> int:
+        return sum(len(b) for b in self.to_bytes().values())
+
+
+def spec_bytes(spec: dict) -> bytes:
+    """The spec as model.json bytes (without the file hashes, which saving adds)."""
+    return json.dumps({k: v for k, v in spec.items() if k != "files"}, sort_keys=True).encode()
+
+
+def payload_digest(files: dict[str, bytes]) -> str:
+    """One hash of a model's files, to recognise a broadcast model already built on a worker."""
+    h = hashlib.sha256()
+    for name in sorted(files):
+        h.update(name.encode())
+        h.update(files[name])
+    return h.hexdigest()
+
+
 def state_bytes(state_dict: dict) -> bytes:
     import torch
 

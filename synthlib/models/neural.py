@@ -8,12 +8,12 @@ import json
 import pandas as pd
 import torch
 
-from synthlib.models.artifact import ModelArtifactError, load_artifact, load_state, save_artifact, state_bytes
+from synthlib.models.artifact import MODEL_JSON, Artifact, ModelArtifactError, load_state, spec_bytes, state_bytes
 
 ITEMS, WEIGHTS = "items.parquet", "model.pt"
 
 
-class NeuralModel:
+class NeuralModel(Artifact):
     kind = "neural"
 
     def __init__(self, spec: dict, items: pd.DataFrame, state: dict):
@@ -34,27 +34,17 @@ class NeuralModel:
     def prepare(self) -> None:
         """Precompute what sampling needs (tables, samplers)."""
 
-    def save(self, path: str) -> None:
-        spec_json, items, weights = self.to_bytes()
-        save_artifact(path, json.loads(spec_json), {ITEMS: items, WEIGHTS: weights})
-
-    @classmethod
-    def load(cls, path: str):
-        spec, files = load_artifact(path, cls.kind)
-        return cls.from_bytes(json.dumps(spec), files[ITEMS], files[WEIGHTS])
-
-    def to_bytes(self) -> tuple[str, bytes, bytes]:
-        """(spec JSON, items Parquet, state-dict bytes): plain data to broadcast, never a pickle."""
+    def to_bytes(self) -> dict[str, bytes]:
+        """model.json, the items as Parquet and the state dict: plain data, never a pickle."""
         buf = io.BytesIO()
         self.items.to_parquet(buf, index=False)
-        spec = {k: v for k, v in self.spec.items() if k != "files"}
-        return json.dumps(spec, sort_keys=True), buf.getvalue(), state_bytes(self.net.state_dict())
+        return {MODEL_JSON: spec_bytes(self.spec), ITEMS: buf.getvalue(), WEIGHTS: state_bytes(self.net.state_dict())}
 
     @classmethod
-    def from_bytes(cls, spec_json: str, items: bytes, weights: bytes):
-        state = load_state(weights)
+    def from_bytes(cls, files: dict[str, bytes]):
+        state = load_state(files[WEIGHTS])
         try:
-            return cls(json.loads(spec_json), pd.read_parquet(io.BytesIO(items)), state)
+            return cls(json.loads(files[MODEL_JSON]), pd.read_parquet(io.BytesIO(files[ITEMS])), state)
         except (KeyError, RuntimeError, TypeError, ValueError) as e:
             raise ModelArtifactError(f"the {cls.kind} model's files do not fit together ({type(e).__name__}: "
                                      f"{str(e).splitlines()[0]}); rerun `synthlib train`") from None

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from synthlib import __version__, rng
-from synthlib.models.artifact import ModelArtifactError, load_artifact, save_artifact
+from synthlib.models.artifact import MODEL_JSON, Artifact, spec_bytes
 from synthlib.models.timeline import Conditions, Timeline, expand, within_session
 from synthlib.schema import EVENT_TYPES, SESSION_START, codes_frame
 
@@ -53,7 +53,7 @@ def _last(flags: np.ndarray) -> np.ndarray:
     return np.cumsum(flags) - 1
 
 
-class StatsModel:
+class StatsModel(Artifact):
     """A fitted `stats` synthesizer. Build with `StatsSynthesizer.fit` or `StatsModel.load`."""
 
     kind = "stats"
@@ -67,31 +67,16 @@ class StatsModel:
         """The profiled distributions that place users' sessions in time."""
         return self.spec
 
-    # -- persistence -------------------------------------------------------------------
-    def save(self, path: str) -> None:
-        """Write the artifact; `model.json` goes last and pins the items file by hash."""
-        spec_json, items = self.to_bytes()
-        save_artifact(path, json.loads(spec_json), {ITEMS_FILE: items})
-
-    @classmethod
-    def load(cls, path: str) -> "StatsModel":
-        """Read a saved model: plain JSON and Parquet only, never a pickle."""
-        spec, files = load_artifact(path, cls.kind)
-        try:
-            return cls.from_bytes(json.dumps({k: v for k, v in spec.items() if k != "files"}), files[ITEMS_FILE])
-        except (ValueError, KeyError, TypeError, OSError) as e:
-            raise ModelArtifactError(f"model artifact at '{path}' is corrupted, truncated or tampered with "
-                                     f"({type(e).__name__}: {e}); rerun `synthlib train`") from None
-
-    def to_bytes(self) -> tuple[str, bytes]:
-        """(spec JSON, items Parquet bytes): plain data to broadcast, never a pickle."""
+    # -- persistence (synthlib.models.artifact.Artifact) ---------------------------------
+    def to_bytes(self) -> dict[str, bytes]:
+        """model.json and the items as Parquet: plain data to save and broadcast, never a pickle."""
         buf = io.BytesIO()
         self.items.to_parquet(buf, index=False)
-        return json.dumps(self.spec, sort_keys=True), buf.getvalue()
+        return {MODEL_JSON: spec_bytes(self.spec), ITEMS_FILE: buf.getvalue()}
 
     @classmethod
-    def from_bytes(cls, spec_json: str, items: bytes) -> "StatsModel":
-        return cls(json.loads(spec_json), pd.read_parquet(io.BytesIO(items)))
+    def from_bytes(cls, files: dict[str, bytes]) -> "StatsModel":
+        return cls(json.loads(files[MODEL_JSON]), pd.read_parquet(io.BytesIO(files[ITEMS_FILE])))
 
     def get_info(self) -> dict:
         return {"model": self.kind, "version": self.spec["version"], "items": len(self.items),

@@ -29,7 +29,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from synthlib import rng
-from synthlib.models.artifact import ModelArtifactError, load_artifact, load_state, save_artifact, state_bytes
+from synthlib.models.artifact import MODEL_JSON, Artifact, ModelArtifactError, load_state, spec_bytes, state_bytes
 
 PAD, UNK, BOS, EOS = 0, 1, 2, 3
 TOKENIZER, WEIGHTS = "tokenizer.model", "model.pt"
@@ -148,7 +148,7 @@ class TextNet(nn.Module):
         return out
 
 
-class TextModel:
+class TextModel(Artifact):
     """A trained text model: tokenizer, conditions and network. Build with
     `synthlib.train.text.train_text`, or `TextModel.load(path)`."""
 
@@ -163,24 +163,16 @@ class TextModel:
         self.net.load_state_dict(state)
         self.net.eval()
 
-    def save(self, path: str) -> None:
-        save_artifact(path, self.spec, {TOKENIZER: self.tokenizer_bytes, WEIGHTS: state_bytes(self.net.state_dict())})
+    def to_bytes(self) -> dict[str, bytes]:
+        """model.json, the tokenizer and the weights: plain data to save and broadcast, never a pickle."""
+        return {MODEL_JSON: spec_bytes(self.spec), TOKENIZER: self.tokenizer_bytes,
+                WEIGHTS: state_bytes(self.net.state_dict())}
 
     @classmethod
-    def load(cls, path: str) -> "TextModel":
-        spec, files = load_artifact(path, cls.kind)
-        return cls.from_bytes(json.dumps(spec), files[TOKENIZER], files[WEIGHTS])
-
-    def to_bytes(self) -> tuple[str, bytes, bytes]:
-        """(spec JSON, tokenizer, weights): plain data to broadcast, never a pickle."""
-        spec = {k: v for k, v in self.spec.items() if k != "files"}
-        return json.dumps(spec, sort_keys=True), self.tokenizer_bytes, state_bytes(self.net.state_dict())
-
-    @classmethod
-    def from_bytes(cls, spec_json: str, tokenizer: bytes, weights: bytes) -> "TextModel":
-        spec = {k: v for k, v in json.loads(spec_json).items() if k != "files"}
+    def from_bytes(cls, files: dict[str, bytes]) -> "TextModel":
+        spec = {k: v for k, v in json.loads(files[MODEL_JSON]).items() if k != "files"}
         try:
-            return cls(spec, tokenizer, load_state(weights))
+            return cls(spec, files[TOKENIZER], load_state(files[WEIGHTS]))
         except (KeyError, RuntimeError, TypeError, ValueError) as e:
             raise ModelArtifactError(f"the text model's files do not fit together ({type(e).__name__}: "
                                      f"{str(e).splitlines()[0]}); train it again") from None

@@ -7,13 +7,7 @@ import time
 
 from synthlib import __version__
 from synthlib.config import Config, ConfigError
-from synthlib.models.ctgan import CTGANConfig
-from synthlib.models.session import SessionConfig
-from synthlib.models.stats import StatsConfig
-from synthlib.models.tvae import TVAEConfig
-from synthlib.text.model import TextConfig
 
-PARAMS = {"session": SessionConfig, "ctgan": CTGANConfig, "tvae": TVAEConfig, "stats": StatsConfig}
 EPOCH_EVENTS = 1_000_000  # the default training budget, in events processed
 MIN_EPOCHS, MAX_EPOCHS = 2, 20
 PROFILE_KEYS = ("sessions_per_user", "hour_of_day", "day_of_week", "session_length", "event_types",
@@ -33,15 +27,6 @@ def model_params(conf: Config, cls, params: dict | None = None, key: str = "trai
         return cls(**params)
     except (TypeError, ValueError) as e:
         raise ConfigError(str(e)) from None
-
-
-def check_params(conf: Config) -> None:
-    """Every model's params of the conf, checked before any Spark work (ConfigError)."""
-    model_params(conf, PARAMS[conf.train.model])
-    for name in ("text", "titles"):
-        section = getattr(conf.train, name)
-        if section is not None:
-            model_params(conf, TextConfig, section.params, f"train.{name}.params")
 
 
 def epochs_for(conf: Config, train_events: int | None) -> tuple[int, str]:

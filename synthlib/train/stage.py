@@ -2,7 +2,7 @@
 
 `stats` needs the stats artifact alone. The neural models train on a seeded sample of
 users, encoded in Spark and read back through Petastorm (`synthlib.train.loader`). A new
-model kind is one trainer here: (spark, conf, summary, items, lineage) -> model.
+model kind is one entry in TRAINERS (its params and trainer) and one in synthlib.models.MODELS.
 """
 from __future__ import annotations
 
@@ -15,14 +15,40 @@ from pyspark.sql import functions as F
 from synthlib.config import Config, ConfigError
 from synthlib.data.profile import load_summary, stats_fingerprint
 from synthlib.delta_io import table_version
-from synthlib.models.stats import StatsConfig, StatsSynthesizer
+from synthlib.models.ctgan import CTGANConfig
+from synthlib.models.session import SessionConfig
+from synthlib.models.stats import StatsConfig, StatsModel, StatsSynthesizer
+from synthlib.models.tvae import TVAEConfig
+from synthlib.text.model import TextConfig
 from synthlib.train.options import model_params
 from synthlib.train.session import train_session
 from synthlib.train.tabular import train_tabular
 from synthlib.train.text import train_queries, train_titles
 
-TRAINERS = {"session": train_session, "ctgan": train_tabular, "tvae": train_tabular}
+
+
+def train_stats(spark: SparkSession, conf: Config, summary: dict, items, lineage: dict) -> StatsModel:
+    """`stats` needs the stats artifact alone."""
+    config = model_params(conf, StatsConfig, {"max_items": conf.train.max_items, **conf.train.params})
+    return StatsSynthesizer(config=config).fit(summary, items, seed=conf.seed, lineage=lineage)
+
+
+# One entry per model kind: its params dataclass and its trainer, (spark, conf, summary,
+# items, lineage) -> a model of synthlib.models (whose MODELS loads it back).
+TRAINERS = {"session": (SessionConfig, train_session), "ctgan": (CTGANConfig, train_tabular),
+            "tvae": (TVAEConfig, train_tabular), "stats": (StatsConfig, train_stats)}
 TEXT_TRAINERS = {"text": train_queries, "titles": train_titles}  # search queries, catalog titles
+
+
+def check_params(conf: Config) -> None:
+    """The model kind and every model's params of the conf, checked before any Spark work."""
+    if conf.train.model not in TRAINERS:
+        raise ConfigError(f"train.model: unknown model '{conf.train.model}'; use one of {sorted(TRAINERS)}")
+    model_params(conf, TRAINERS[conf.train.model][0])
+    for name in TEXT_TRAINERS:
+        section = getattr(conf.train, name)
+        if section is not None:
+            model_params(conf, TextConfig, section.params, f"train.{name}.params")
 
 
 def train(spark: SparkSession, conf: Config) -> dict:
@@ -35,13 +61,9 @@ def train(spark: SparkSession, conf: Config) -> dict:
     lineage = {**summary["lineage"], "stats_items_version": table_version(spark, items_path),
                "stats_fingerprint": stats_fingerprint(conf), "items_kept": len(items),
                "items_total": summary["items"]}
-    if conf.train.model == "stats":
-        config = model_params(conf, StatsConfig, {"max_items": conf.train.max_items, **conf.train.params})
-        model = StatsSynthesizer(config=config).fit(
-            summary, items, seed=conf.seed, lineage=lineage)
-    else:
-        model = TRAINERS[conf.train.model](spark, conf, summary, items, lineage)
-    size_mb = sum(len(b) for b in model.to_bytes()) / 2**20
+    check_params(conf)
+    model = TRAINERS[conf.train.model][1](spark, conf, summary, items, lineage)
+    size_mb = model.size_bytes / 2**20
     if size_mb > conf.train.max_model_mb:
         raise ConfigError(f"the model is {size_mb:.1f} MB, over train.max_model_mb = {conf.train.max_model_mb}; "
                           "lower train.max_items or the model's size, or raise the limit "

@@ -221,7 +221,7 @@ def test_save_load_round_trips_exactly(tmp_path):
     again = SessionModel.load(str(tmp_path / "m"))
     for k, v in m.net.state_dict().items():
         assert torch.equal(v, again.net.state_dict()[k])
-    assert again.to_bytes()[0] == m.to_bytes()[0]
+    assert again.to_bytes()["model.json"] == m.to_bytes()["model.json"]
     pd.testing.assert_frame_equal(again.sample_block(0, 5, seed=1, start=date(2024, 1, 1), days=3),
                                   m.sample_block(0, 5, seed=1, start=date(2024, 1, 1), days=3))
 

@@ -78,7 +78,7 @@ def test_save_load_and_bytes_round_trip(tmp_path):
     model.save(str(tmp_path / "m"))
     loaded = load_model(str(tmp_path / "m"))
     assert loaded.get_info() == model.get_info()
-    again = type(model).from_bytes(*model.to_bytes())
+    again = type(model).from_bytes(model.to_bytes())
     pd.testing.assert_frame_equal(again.sample_block(0, 5, **DAYS), model.sample_block(0, 5, **DAYS))
     with pytest.raises(NotFittedError, match="run `synthlib train"):
         load_model(str(tmp_path / "missing"))
