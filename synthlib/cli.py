@@ -36,6 +36,8 @@ def _outputs(conf) -> dict:
 
 def _print_stage(stage: str, result: dict, seconds: float) -> None:
     print(stage_line(stage, result, seconds), flush=True)
+    for note in result.get("notes", []):
+        print(f"{'':<10} note: {note}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,7 +20,7 @@ from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from synthlib.config import Config, ConfigError, GenerateConf
-from synthlib.data.profile import stats_fingerprint
+from synthlib.data.profile import load_summary, stats_fingerprint
 from synthlib.delta_io import commit_of, is_delta, sql_path, write_table
 from synthlib.generate.copies import KEY_DDL, key_block, training_keys
 from synthlib.models import load_model, model_class
@@ -137,6 +137,26 @@ def _lookup_frame(spark: SparkSession, table: pd.DataFrame | None, name: str) ->
     schema = pa.schema(_LOOKUPS[name])
     return spark.createDataFrame(pa.Table.from_pandas(table, schema=schema, preserve_index=False)
                                  if table is not None else schema.empty_table())
+
+
+def coverage_notes(conf: Config, model) -> list[str]:
+    """Where a mapped optional column is not generated at its real rate, and why."""
+    profile, notes = model.profile, []
+    summary = load_summary(conf) if os.path.exists(conf.path("stats", "summary.json")) else {}
+    searches = (summary.get("event_types") or {}).get("search", 0)
+    with_query = summary.get("events", 0) * (1 - (summary.get("null_rates") or {}).get("query", 1.0))
+    if searches and with_query and conf.train.text is None:
+        frequent = sum(q["count"] for q in summary.get("top_queries", []))
+        rare = 1 - min(1.0, frequent / with_query)
+        if rare > 0.05:
+            notes.append(f"queries: {rare:.0%} of the real queries are not among the {conf.profile.top_queries} "
+                         f"most frequent that {conf.profile.min_query_users}+ users issued; synthetic searches "
+                         "drawn in their place carry no query (train.text writes one under the k-user rule)")
+    device_rate = 1 - (profile.get("null_rates") or {}).get("device", 1.0)
+    if device_rate > 0 and not profile.get("devices"):
+        notes.append(f"device: no device value was used by {conf.profile.min_query_users}+ users, so none is "
+                     f"generated (the real log has one on {device_rate:.0%} of its events)")
+    return notes
 
 
 def session_device(profile: dict, seed: int) -> Column:
@@ -280,6 +300,9 @@ def generate(spark: SparkSession, conf: Config) -> dict:
                "files": int(written["metrics"].get("numFiles", 0)), "path": path, "version": written["version"]}
     if dropped is not None:
         summary["copies_dropped"] = dropped.get
+    notes = coverage_notes(conf, model)
+    if notes:
+        summary["notes"] = notes
     catalog = write_catalog(spark, conf, run_id, lineage)
     if catalog:
         summary["catalog"] = catalog
