@@ -221,18 +221,23 @@ def test_item_titles_make_the_catalog_one_row_per_item(spark, write_conf, tmp_pa
         ingest(spark, bad)
 
 
+def _ingest_text(spark, write_conf, tmp_path, text: str, columns: dict, **source):
+    """Ingest a CSV with a header from `text`, mapped by `columns` (plus source options)."""
+    path = tmp_path / "log.csv"
+    path.write_text(text)
+    src = {"path": str(path), "format": "csv", "options": {"header": "true"}, "columns": columns, **source}
+    return ingest(spark, load_config(write_conf({"input": {"sources": [src]}})))
+
+
 def test_order_column_keeps_repeats_and_orders_ties(spark, write_conf, tmp_path):
     """Repeated interactions in one second, told apart by a step counter: kept, in step order."""
-    path = tmp_path / "log.csv"
-    path.write_text("user,step,ts,action,ref\n"
-                    "u1,1,1700000000,interaction,i1\nu1,2,1700000000,interaction,i1\n"
-                    "u1,4,1700000005,interaction,i3\nu1,3,1700000005,interaction,i2\n"
-                    "u1,3,1700000005,interaction,i2\n")  # the last row repeats step 3: a true copy
-    src = {"path": str(path), "format": "csv", "options": {"header": "true"},
-           "columns": {"user_id": "user", "item_id": "ref", "timestamp": "ts", "event_type": "action",
-                       "order": "step"},
-           "event_values": {"interaction": "view"}}
-    run = ingest(spark, load_config(write_conf({"input": {"sources": [src]}})))
+    run = _ingest_text(spark, write_conf, tmp_path,
+                       "user,step,ts,action,ref\n"
+                       "u1,1,1700000000,interaction,i1\nu1,2,1700000000,interaction,i1\n"
+                       "u1,4,1700000005,interaction,i3\nu1,3,1700000005,interaction,i2\n"
+                       "u1,3,1700000005,interaction,i2\n",  # the last row repeats step 3: a true copy
+                       {"user_id": "user", "item_id": "ref", "timestamp": "ts", "event_type": "action", "order": "step"},
+                       event_values={"interaction": "view"})
     assert run["accepted"] == 4 and run["quarantine_reasons"] == {"duplicate event": 1}
     rows = spark.read.format("delta").load(run["events_path"]).orderBy("ts").collect()
     assert [r["item_id"] for r in rows] == ["i1", "i1", "i2", "i3"]
@@ -240,17 +245,16 @@ def test_order_column_keeps_repeats_and_orders_ties(spark, write_conf, tmp_path)
 
 
 def test_one_source_column_feeds_columns_by_event_type(spark, write_conf, tmp_path):
-    path = tmp_path / "log.csv"
-    path.write_text("user,ts,action,ref,device\n"
-                    "u1,1700000000,search for item,red shoes,mobile\n"
-                    "u1,1700000060,interaction item image,i7,mobile\n"
-                    "u1,1700000120,clickout item,i7,mobile\n")
-    src = {"path": str(path), "format": "csv", "options": {"header": "true"},
-           "columns": {"user_id": "user", "item_id": "ref", "timestamp": "ts", "event_type": "action",
-                       "device": "device"},
-           "event_values": {"search for item": "search", "interaction item image": "view", "clickout item": "click"},
-           "columns_by_event_type": {"search": {"query": "ref", "item_id": None}}}
-    run = ingest(spark, load_config(write_conf({"input": {"sources": [src]}})))
+    run = _ingest_text(spark, write_conf, tmp_path,
+                       "user,ts,action,ref,device\n"
+                       "u1,1700000000,search for item,red shoes,mobile\n"
+                       "u1,1700000060,interaction item image,i7,mobile\n"
+                       "u1,1700000120,clickout item,i7,mobile\n",
+                       {"user_id": "user", "item_id": "ref", "timestamp": "ts", "event_type": "action",
+                        "device": "device"},
+                       event_values={"search for item": "search", "interaction item image": "view",
+                                     "clickout item": "click"},
+                       columns_by_event_type={"search": {"query": "ref", "item_id": None}})
     assert run["accepted"] == 3 and run["quarantined"] == 0
     rows = {r["event_type"]: r for r in spark.read.format("delta").load(run["events_path"]).collect()}
     assert rows["search"]["query"] == "red shoes" and rows["search"]["item_id"] is None
