@@ -77,3 +77,23 @@ class Tape:
 
     def normal(self) -> float:
         return math.sqrt(-2.0 * math.log1p(-self())) * math.cos(2.0 * math.pi * self())
+
+
+# -- Spark side: the same principle as columns of a DataFrame ----------------------------
+HELD_OUT_BUCKETS = 10_000
+
+
+def spark_key(seed: int, name: str, *columns):
+    """A Spark column keying each row by (seed, stream name, its entity columns): xxhash64,
+    the same on any partitioning."""
+    from pyspark.sql import functions as F
+
+    return F.xxhash64(F.lit(seed), F.lit(name), *columns)
+
+
+def held_out(key, share: float):
+    """True for the rows whose key falls in the first `share` of the hash buckets: a
+    held-out split by hash (validation users, rows), stable whatever the partitioning."""
+    from pyspark.sql import functions as F
+
+    return (F.abs(key) % HELD_OUT_BUCKETS) < int(share * HELD_OUT_BUCKETS)

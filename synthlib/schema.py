@@ -28,9 +28,6 @@ CANONICAL_COLUMNS = (
 
 COLUMN_NAMES = tuple(name for name, _, _ in CANONICAL_COLUMNS)
 EVENTS_DDL = ", ".join(f"{name} {typ}" for name, typ, _ in CANONICAL_COLUMNS)
-# Tables we write carry a date column to partition by.
-TABLE_DDL = EVENTS_DDL + ", date date"
-QUARANTINE_DDL = EVENTS_DDL + ", reason string, source string"
 
 
 # What the models emit: compact codes, decoded to the canonical schema in Spark (strings are

@@ -4,12 +4,14 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from synthlib import rng
+
 
 def sample_users(events: DataFrame, *, seed: int, fraction: float, max_users: int | None) -> DataFrame:
     """A seeded partition of users, their sessions whole: users whose hash falls under
     `fraction`, then the `max_users` lowest hashes. Deterministic whatever the partitioning."""
     users = events.select("user_id").distinct().withColumn(
-        "user_key", F.xxhash64(F.lit(seed), F.lit("train-sample"), "user_id"))
+        "user_key", rng.spark_key(seed, "train-sample", "user_id"))
     if fraction < 1:  # xxhash64 is uniform over the signed 64-bit range: keep its lowest part
         users = users.where(F.col("user_key") < F.lit(-2**63 + int(fraction * 2**53) * 2**11))
     if max_users is not None:

@@ -16,6 +16,7 @@ from pyspark.ml.feature import HashingTF, MinHashLSH
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from synthlib import rng
 from synthlib.data.sessions import item_sequences
 
 HASH_TABLES = 5
@@ -40,7 +41,7 @@ def item_sets(events: DataFrame, seed: int, records: int | None = None, catalog:
     sets = (events.where(F.col("item_id").isNotNull()).groupBy("session_id")
             .agg(F.array_sort(F.collect_set("item_id")).alias("items")).where(F.size("items") >= 2))
     if records is not None:
-        sets = sets.orderBy(F.xxhash64(F.lit(seed), F.lit("privacy"), "session_id"), "session_id").limit(records)
+        sets = sets.orderBy(rng.spark_key(seed, "privacy", "session_id"), "session_id").limit(records)
     tf = HashingTF(inputCol="items", outputCol="features", numFeatures=FEATURES, binary=True)
     return tf.transform(sets).select(F.col("session_id").alias("id"), "features")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from synthlib import rng
 from synthlib.data.sessions import query_users
 from synthlib.text.metrics import text_metrics
 
@@ -14,7 +15,7 @@ def _sample(frame, text: str, keys: tuple, seed: int, per_category: int, max_str
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    key = F.xxhash64(F.lit(seed), F.lit("text"), *keys)
+    key = rng.spark_key(seed, "text", *keys)
     w = Window.partitionBy("category").orderBy(key, text)
     rows = (frame.where(F.col(text).isNotNull()).withColumn("_r", F.row_number().over(w))
             .where(F.col("_r") <= per_category).orderBy("_r", key).limit(max_strings).select("category", text)

@@ -23,10 +23,10 @@ from pyspark.ml.recommendation import ALS
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from synthlib import rng
 from synthlib.config import EvaluateConf
 from synthlib.data.sessions import neighbours
 
-RECS_DDL = "example string, item string, rank int"
 MEASURES = ("recall", "ndcg", "hit_rate")
 
 
@@ -51,7 +51,7 @@ def test_examples(train: DataFrame, test: DataFrame, conf: EvaluateConf, seed: i
                         F.array_sort(F.array_except("later", history)).alias("targets"),
                         (F.coalesce("train_sessions", F.lit(0)) <= conf.sparse_sessions).alias("sparse"))
                 .where(F.size("targets") > 0))
-    return (examples.orderBy(F.xxhash64(F.lit(seed), F.lit("utility"), "example"), "example")
+    return (examples.orderBy(rng.spark_key(seed, "utility", "example"), "example")
             .limit(conf.test_sessions))
 
 
@@ -98,7 +98,7 @@ def item_factors(log: DataFrame, conf: EvaluateConf, seed: int) -> tuple[list[st
     at most `als.max_users` users (by seeded hash)."""
     log = log.where(F.col("item_id").isNotNull())
     kept = (log.select("user_id").distinct()
-            .orderBy(F.xxhash64(F.lit(seed), F.lit("als"), "user_id"), "user_id").limit(conf.als.max_users))
+            .orderBy(rng.spark_key(seed, "als", "user_id"), "user_id").limit(conf.als.max_users))
     counts = log.join(kept, "user_id", "left_semi").groupBy("user_id", "item_id").agg(
         F.count(F.lit(1)).cast("float").alias("events"))
     users = StringIndexer(inputCol="user_id", outputCol="u", stringOrderType="alphabetAsc").fit(counts)

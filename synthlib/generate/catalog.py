@@ -14,6 +14,7 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from synthlib import rng
 from synthlib.text.model import TextModel
 
 
@@ -25,7 +26,7 @@ def synthetic_catalog(spark: SparkSession, events: DataFrame, model: TextModel, 
     items = (events.where(F.col("item_id").isNotNull()).groupBy("item_id")
              .agg(F.min("category").alias("category"), F.min("price").alias("price")))
     drawn = (items.withColumn("_try", F.explode(F.sequence(F.lit(0), F.lit(candidates - 1))))
-             .withColumn("_id", F.xxhash64(F.lit(seed), F.lit("title"), "item_id", "_try")))
+             .withColumn("_id", rng.spark_key(seed, "title", "item_id", "_try")))
 
     def write(parts: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         m = TextModel.from_bytes(payload.value)

@@ -13,6 +13,7 @@ import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from synthlib import rng
 from synthlib.data.sessions import query_users
 from synthlib.text.model import TextModel
 
@@ -27,7 +28,7 @@ def fill_queries(spark: SparkSession, events: DataFrame, model: TextModel, real:
     """`events` with a generated query on every search that has none; each string is drawn
     from a uniform stream keyed by (seed, session, time)."""
     payload = spark.sparkContext.broadcast(model.to_bytes())
-    keyed = events.withColumn("_id", F.xxhash64(F.lit(seed), F.lit("query"), "session_id", "ts"))
+    keyed = events.withColumn("_id", rng.spark_key(seed, "query", "session_id", "ts"))
 
     def write(parts: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         m = TextModel.from_bytes(payload.value)

@@ -19,6 +19,7 @@ import pyarrow as pa
 from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
+from synthlib import rng
 from synthlib.config import Config, ConfigError, GenerateConf
 from synthlib.data.profile import load_summary, stats_fingerprint
 from synthlib.delta_io import commit_of, is_delta, sql_path, write_table
@@ -166,7 +167,7 @@ def session_device(profile: dict, seed: int) -> Column:
     null_rate = (profile.get("null_rates") or {}).get("device", 0.0)
     if not devices or null_rate >= 1.0:
         return F.lit(None).cast("string")
-    u = (F.abs(F.xxhash64(F.lit(seed), F.lit("device"), "user", "session")) % 1_000_000) / 1_000_000.0
+    u = (F.abs(rng.spark_key(seed, "device", "user", "session")) % 1_000_000) / 1_000_000.0
     total, seen = sum(devices.values()), 0.0
     device = F.when(u < null_rate, F.lit(None).cast("string"))
     for name, n in sorted(devices.items(), key=lambda kv: (-kv[1], kv[0])):

@@ -29,7 +29,6 @@ from synthlib.schema import EVENT_TYPES
 SEARCH = EVENT_TYPES.index("search") + 1
 CLICK = EVENT_TYPES.index("click") + 1
 N_BUCKETS = 16  # activity and session-index buckets (log2)
-COMPONENTS = ("type", "gap", "repeat", "cat", "item", "pos", "query")
 
 
 @dataclass(frozen=True)

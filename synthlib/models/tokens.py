@@ -22,7 +22,6 @@ BOS = END + 1  # type token fed before a session's first event
 N_TYPES = BOS + 1
 N_GAPS = 27  # gap tokens 0..26 (2^25 s is over a year)
 FIELDS = ("type", "gap", "cat", "item", "pos", "query")
-CONTEXT = ("activity", "home_cat", "chunk")
 
 
 @dataclass(frozen=True)

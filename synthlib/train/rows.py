@@ -12,6 +12,7 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from synthlib import rng
 from synthlib.config import Config
 from synthlib.data.sample import sample_users
 
@@ -91,14 +92,14 @@ def encode(spark: SparkSession, events: DataFrame, vocab: Vocab, *, max_events: 
     # of anonymous sessions gets one session a row, not 31 of padding).
     most = s.agg(F.max("n_sessions")).first()[0] or 1
     R = min(sessions_per_row, int(most))
-    user_key = F.xxhash64(F.lit(seed), F.lit("train-sample"), "user_id")
+    user_key = rng.spark_key(seed, "train-sample", "user_id")
     flat = lambda f: F.flatten(F.transform(F.array_sort(F.collect_list(F.struct("idx", f))), lambda x: x[f]))  # noqa: E731
     rows = s.groupBy("user_id", (F.col("idx") / R).cast("int").alias("chunk")).agg(
         F.first("n_sessions").alias("n_sessions"), F.first("home_cat").alias("home_cat"),
         F.count(F.lit(1)).alias("sessions"), *[flat(f).alias(f) for f in FIELDS])
     blank = F.array_repeat(F.lit(0), R * L)
-    split = F.when((F.abs(F.xxhash64(F.lit(seed), F.lit("validation"), "user_id")) % 10_000)
-                   < F.lit(int(validation * 10_000)), "validation").otherwise("train")
+    split = F.when(rng.held_out(rng.spark_key(seed, "validation", "user_id"), validation),
+                   "validation").otherwise("train")
     return rows.select(
         user_key.alias("user_key"), "chunk", split.alias("split"),
         F.least(F.floor(F.log2("n_sessions")).cast("int") + 1, F.lit(15)).alias("activity"),

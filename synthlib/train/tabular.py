@@ -11,6 +11,7 @@ import torch
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from synthlib import rng
 from synthlib.config import Config, ConfigError
 from synthlib.models.ctgan import CondVector, CTGANConfig, CTGANModel, CTGANNet, fit_ctgan
 from synthlib.models.tabular import DISCRETE, ROW_COLUMNS as ROWS, Encoder, event_rows, fit_modes
@@ -48,7 +49,7 @@ def train_tabular(spark: SparkSession, conf: Config, summary: dict, items: pd.Da
     w, mu, sd = fit_modes(np.asarray(gaps or [0.0]), cfg.modes, conf.seed)
     modes = {"log_gap": {"weights": w.tolist(), "means": mu.tolist(), "stds": sd.tolist()}}
     enc = Encoder(sizes, modes)
-    holdout = (F.abs(F.col("row_key")) % 10_000) < int(conf.train.validation * 10_000)
+    holdout = rng.held_out(F.col("row_key"), conf.train.validation)
     cache, seed = conf.path("cache", "petastorm"), conf.seed
     torch.manual_seed(seed)
     with PetastormSource(spark, rows.where(~holdout), cache_dir=cache, columns=ROWS, order_by=["row_key"]) as tr, \

@@ -12,7 +12,7 @@ import torch
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from synthlib import __version__
+from synthlib import __version__, rng
 from synthlib.config import ConfigError
 from synthlib.delta_io import is_delta
 from synthlib.text.metrics import distinct, self_bleu
@@ -60,15 +60,11 @@ def encoded(frame: DataFrame, tokenizer: bytes, cond: Conditions, config: TextCo
 
     out = frame.withColumn("row_key", _row_key(seed)).select("row_key", "text", "category", "brand", "price") \
         .mapInPandas(encode, "row_key long, ids array<int>, cat long, brand long, band long")
-    return out.withColumn("split", F.when(_held(F.col("row_key"), validation), "validation").otherwise("train"))
+    return out.withColumn("split", F.when(rng.held_out(F.col("row_key"), validation), "validation").otherwise("train"))
 
 
 def _row_key(seed: int) -> Column:
-    return F.xxhash64(F.lit(seed), F.lit("text"), "text", "category")
-
-
-def _held(key: Column, validation: float) -> Column:
-    return (F.abs(key) % 10_000) < int(validation * 10_000)
+    return rng.spark_key(seed, "text", "text", "category")
 
 
 def _by_category(texts: list, categories: list) -> dict[str, list[str]]:
@@ -125,7 +121,7 @@ def train_text(spark: SparkSession, frame: DataFrame, config: TextConfig, fit_co
     """Fit the text model on `frame` (TEXT_DDL columns; brand and price may be null)."""
     started = time.time()
     frame = frame.where(F.col("text").isNotNull() & (F.trim("text") != ""))
-    sample = [r[0] for r in frame.select("text").orderBy(F.xxhash64(F.lit(seed), F.lit("tokenizer"), "text"))
+    sample = [r[0] for r in frame.select("text").orderBy(rng.spark_key(seed, "tokenizer", "text"))
               .limit(tokenizer_strings).collect()]  # bounded
     if not sample:
         raise ValueError("no text to train on: every string is null or empty")
@@ -153,8 +149,8 @@ def train_text(spark: SparkSession, frame: DataFrame, config: TextConfig, fit_co
     # Diversity is matched to the training strings, a large and stable target, but asked for
     # with the conditions of validation strings: given a training string's own conditions
     # (brand and price band pin down a product), the network writes back what it learnt.
-    held = _held(_row_key(seed), validation)
-    sample = lambda rows: (rows.orderBy(F.xxhash64(F.lit(seed), F.lit("calibrate"), "text", "category"))  # noqa: E731
+    held = rng.held_out(_row_key(seed), validation)
+    sample = lambda rows: (rows.orderBy(rng.spark_key(seed, "calibrate", "text", "category"))  # noqa: E731
                            .limit(calibration_strings).collect())  # bounded
     real = sample(frame.where(~held)) or sample(frame)
     asked = unseen_conditions(real, sample(frame.where(held))) if has_validation else real
@@ -173,7 +169,7 @@ def _train_section(spark: SparkSession, conf, name: str, frame: DataFrame, linea
     `<output>/model/<name>`; returns its info."""
     t = getattr(conf.train, name)
     cfg = model_params(conf, TextConfig, t.params, f"train.{name}.params")
-    frame = frame.orderBy(F.xxhash64(F.lit(conf.seed), F.lit(name), "text", "category")).limit(t.max_strings)
+    frame = frame.orderBy(rng.spark_key(conf.seed, name, "text", "category")).limit(t.max_strings)
     fc = dataclasses.replace(fit_config(conf), epochs=t.epochs, max_minutes=t.max_minutes, label=f"{name} model: ")
     model = train_text(spark, frame, cfg, fc, cache_dir=conf.path("cache", "petastorm"), seed=conf.seed,
                        batch_size=t.batch_size, validation=conf.train.validation, lineage=lineage)
