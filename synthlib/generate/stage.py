@@ -98,7 +98,7 @@ def plan(model, g: GenerateConf, cond: Conditions) -> dict:
             "blocks": blocks, "partitions": partitions}
 
 
-def codes_frame(spark: SparkSession, model, g: GenerateConf, seed: int, cond: Conditions, p: dict) -> DataFrame:
+def sampled_codes(spark: SparkSession, model, g: GenerateConf, seed: int, cond: Conditions, p: dict) -> DataFrame:
     """Event codes of p["users"] users, sampled block by block on the executors; with
     `g.drop_copies`, each row also carries its session's copy key (synthlib.generate.copies)."""
     kind, payload = model.kind, spark.sparkContext.broadcast(model.to_bytes())
@@ -210,7 +210,7 @@ def events_frame(spark: SparkSession, conf: Config, model, run_id: str,
         model.sample_block(0, 1, seed=conf.seed, start=p["start"], days=p["days"], conditions=cond)
     except ValueError as e:
         raise ConfigError(f"{conf.source_file or 'conf'}: {e}") from None
-    codes = codes_frame(spark, model, conf.generate, conf.seed, cond, p)
+    codes = sampled_codes(spark, model, conf.generate, conf.seed, cond, p)
     if conf.generate.drop_copies:
         codes = without_copies(codes, _real_log(spark, conf, "generate.drop_copies", "that no session copies it"),
                                dropped)

@@ -26,8 +26,8 @@ from synthlib.models.timeline import Conditions, ItemTable, Timeline, expand, to
 from synthlib.models.tokens import BOS, END, FIELDS, N_GAPS, N_TYPES, Vocab
 from synthlib.schema import EVENT_TYPES
 
-SEARCH = EVENT_TYPES.index("search") + 1
-CLICK = EVENT_TYPES.index("click") + 1
+SEARCH_TOKEN = EVENT_TYPES.index("search") + 1  # type tokens are 1-based (0: none)
+CLICK_TOKEN = EVENT_TYPES.index("click") + 1
 N_BUCKETS = 16  # activity and session-index buckets (log2)
 
 
@@ -71,8 +71,8 @@ def targets(tok: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     repeat = (item == prev["item"]) & can_repeat
     fresh = event & ~repeat
     return {"prev": prev, "valid": valid, "event": event, "gap": gap, "can_repeat": can_repeat, "repeat": repeat,
-            "fresh": fresh, "pick": fresh & (item > 0), "click": event & (typ == CLICK),
-            "search": event & (typ == SEARCH)}
+            "fresh": fresh, "pick": fresh & (item > 0), "click": event & (typ == CLICK_TOKEN),
+            "search": event & (typ == SEARCH_TOKEN)}
 
 
 class SessionNet(nn.Module):
@@ -292,7 +292,7 @@ class SessionNet(nn.Module):
             # Each factor is computed only for the sessions that need it.
             zero = torch.zeros_like(typ)
             gap = zero if t == 0 else _pick(F.softmax(self.gap_head(h)[:, 1:max_gap + 1], -1), u(t, 1)) + 1
-            wants_item = typ != SEARCH
+            wants_item = typ != SEARCH_TOKEN
             last_item, last_cat = prev["item"][:, 0], prev["cat"][:, 0]
             repeat = wants_item & (last_item > 0) & (_pick(F.softmax(self.repeat_head(h), -1), u(t, 2)) == 1)
             stay = torch.sigmoid(self.stay_head(h).squeeze(-1)) * (last_cat > 0)
@@ -313,7 +313,7 @@ class SessionNet(nn.Module):
                 probs = probs ** item_power if item_power != 1 else probs
                 item[choose] = cands.gather(1, _pick(probs, u(t, 4)[choose]).unsqueeze(1)).squeeze(1)
             pos, query = zero.clone(), zero.clone()
-            click, search = typ == CLICK, typ == SEARCH
+            click, search = typ == CLICK_TOKEN, typ == SEARCH_TOKEN
             if click.any():
                 pos[click] = _pick(F.softmax(self.pos_head(h[click]).masked_fill(~self.pos_allowed, float("-inf")), -1),
                                    u(t, 5)[click])

@@ -24,7 +24,7 @@ from synthlib.models.timeline import Conditions, Timeline, expand, within_sessio
 from synthlib.schema import EVENT_TYPES, SESSION_START, codes_frame
 
 ITEMS_FILE = "items.parquet"
-SEARCH, CLICK = EVENT_TYPES.index("search"), EVENT_TYPES.index("click")
+SEARCH_INDEX, CLICK_INDEX = EVENT_TYPES.index("search"), EVENT_TYPES.index("click")  # event codes are 0-based
 MAX_EVENTS = 1 << 16  # events per synthetic session
 
 
@@ -193,7 +193,7 @@ class StatsModel(Artifact):
         switch = (t_idx == 0) | (u(1) >= same_category)
         cat = rng.pick(self._category_cdf(conditions.category_mix), u(2)[switch])[_last(switch)]
         # The item is kept with the profiled rate, else drawn within the category; searches show none.
-        search = event == SEARCH
+        search = event == SEARCH_INDEX
         after_search = np.r_[False, search[:-1]] & (t_idx > 0)
         draw = ~search & (switch | after_search | (u(3) >= same_item))
         drawn = self._items_in(cat[draw], u(4)[draw], conditions.item_power)
@@ -202,9 +202,9 @@ class StatsModel(Artifact):
         query = np.full(len(event), -1, dtype=np.int64)
         query[search] = self._queries_in(cat[search], u(5)[search])
         last_search = np.maximum.accumulate(np.where(search, np.arange(len(event)), -1)) if len(event) else query
-        carried = (last_search >= first_event[s_idx]) & (search | (event == CLICK))
+        carried = (last_search >= first_event[s_idx]) & (search | (event == CLICK_INDEX))
         query = np.where(carried, query[np.maximum(last_search, 0)], -1)
-        position = np.where(event == CLICK, self.position[rng.pick(self.position_cdf, u(6))], 0)
+        position = np.where(event == CLICK_INDEX, self.position[rng.pick(self.position_cdf, u(6))], 0)
         b = self.gap_bucket[rng.pick(self.gap_cdf, u(7))].astype(np.float64)
         gap = np.where(t_idx > 0, (2 ** b - 1) + u(8) * 2 ** b, 0.0)
         starts = timeline.session_starts(key, sessions)

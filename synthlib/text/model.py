@@ -65,7 +65,7 @@ def train_tokenizer(texts: list[str], config: TextConfig) -> bytes:
     return out.getvalue()
 
 
-class Conditions:
+class TextConditions:
     """Category, brand and price band of each string, as embedding indices."""
 
     def __init__(self, categories: list[str], brands: list[str], price_edges: list[float]):
@@ -158,7 +158,7 @@ class TextModel(Artifact):
         self.spec, self.tokenizer_bytes = spec, tokenizer
         self.sp = spm.SentencePieceProcessor(model_proto=tokenizer)
         c = spec["conditions"]
-        self.conditions = Conditions(c["categories"], c["brands"], c["price_edges"])
+        self.conditions = TextConditions(c["categories"], c["brands"], c["price_edges"])
         self.net = build(spec["args"])
         self.net.load_state_dict(state)
         self.net.eval()
@@ -202,7 +202,7 @@ class TextModel(Artifact):
         return out
 
 
-def model_args(config: TextConfig, n_pieces: int, conditions: Conditions) -> dict:
+def model_args(config: TextConfig, n_pieces: int, conditions: TextConditions) -> dict:
     return {"config": asdict(config), "n_pieces": n_pieces, "n_cats": len(conditions.categories) + 2,
             "n_brands": len(conditions.brands) + 2}
 

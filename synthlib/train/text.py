@@ -16,7 +16,7 @@ from synthlib import __version__, rng
 from synthlib.config import ConfigError
 from synthlib.delta_io import is_delta
 from synthlib.text.metrics import distinct, self_bleu
-from synthlib.text.model import BOS, EOS, PAD, Conditions, TextConfig, TextModel, build, model_args, train_tokenizer
+from synthlib.text.model import BOS, EOS, PAD, TextConditions, TextConfig, TextModel, build, model_args, train_tokenizer
 from synthlib.train.loader import PetastormSource
 from synthlib.train.loop import FitConfig, evaluate_nll, fit
 from synthlib.train.options import fit_config, model_params
@@ -34,15 +34,15 @@ def _top(frame: DataFrame, col: str, n: int) -> list[str]:
     return [r[col] for r in rows]
 
 
-def conditions(frame: DataFrame, config: TextConfig) -> Conditions:
+def conditions(frame: DataFrame, config: TextConfig) -> TextConditions:
     prices = frame.where(F.col("price").isNotNull() & ~F.isnan("price"))
     edges = prices.approxQuantile("price", [i / config.price_bands for i in range(1, config.price_bands)], 0.001) \
         if prices.limit(1).count() else []
-    return Conditions(_top(frame, "category", config.max_categories), _top(frame, "brand", config.max_brands),
+    return TextConditions(_top(frame, "category", config.max_categories), _top(frame, "brand", config.max_brands),
                       sorted(edges))
 
 
-def encoded(frame: DataFrame, tokenizer: bytes, cond: Conditions, config: TextConfig, *, validation: float,
+def encoded(frame: DataFrame, tokenizer: bytes, cond: TextConditions, config: TextConfig, *, validation: float,
             seed: int) -> DataFrame:
     """Rows (row_key, split, ids (BOS, pieces, EOS, padding), cat, brand, band), encoded on the
     executors; a string's copies share a row key, so they fall on one side of the split."""
