@@ -131,11 +131,22 @@ def canonical(df: DataFrame, src: SourceConf, where: str) -> DataFrame:
     # Anonymous sessions (no user id) count as their own user.
     out["user_id"] = F.coalesce(out["user_id"], out["session_id"])
     order = mapped(cols.order, "double", f"{where}.columns.order")
-    raw_ts = _column(df, src.columns.timestamp, f"{where}.columns.timestamp").cast("string")
-    headerless = src.format == "csv" and src.options.get("header", "false").lower() != "true"
     df = df.select(*[c.alias(n) for n, c in out.items()], raw_type.alias("_raw_type"), order.alias("_order"),
-                   (raw_ts.rlike(r"^[A-Za-z_][A-Za-z0-9_ .-]*$") & F.lit(headerless)).alias("_header_like"))
+                   _header_like(df, src).alias("_header_like"))
     return df.withColumn("_source", F.lit(src.path or src.table))
+
+
+def _header_like(df: DataFrame, src: SourceConf) -> Column:
+    """A CSV row read without `header: true` that holds column names: its timestamp is a word,
+    or a mapped column holds its own name (with a typed schema the header's numbers are null)."""
+    if src.format != "csv" or src.options.get("header", "false").lower() == "true":
+        return F.lit(False)
+    word = F.coalesce(F.col(f"`{src.columns.timestamp}`").cast("string").rlike(r"^[A-Za-z_][A-Za-z0-9_ .-]*$"),
+                      F.lit(False))
+    for name in {getattr(src.columns, k) for k in ("user_id", "session_id", "item_id", "event_type", "category")}:
+        if name:
+            word = word | F.coalesce(F.lower(F.trim(F.col(f"`{name}`").cast("string"))) == name.lower(), F.lit(False))
+    return word
 
 
 def _reason(inp: InputConf) -> Column:
