@@ -107,6 +107,7 @@ def main() -> None:
     p.add_argument("--work", default=None, help="working folder (default: a temporary one)")
     args = p.parse_args()
     work = args.work or tempfile.mkdtemp(prefix="synthlib-shapes-")
+    os.makedirs(work, exist_ok=True)
     spark = get_spark()
     logs = args.logs.split(",")
     light = light_user_log(spark, work, args.light_users, 42) if "light-users" in logs else None
