@@ -132,7 +132,7 @@ def test_every_user_with_one_event_of_one_item(spark, write_conf, tmp_path):
     profile(spark, conf)
     info = train(spark, conf)
     assert {k: v["value"] for k, v in info["shape"].items() if k != "vocab_items"} == {
-        "max_events": 8, "sessions_per_row": 1, "candidates": 16, "follow_min_events": 2}
+        "max_events": 8, "sessions_per_row": 1, "candidates": 16, "follow_min_events": 5}
     assert info["training"]["steps"]["steps_per_event"] == 2.0  # the event and its end, no padding stepped
     assert info["training"]["steps"]["padding_share"] <= 0.25
     run = generate(spark, conf)

@@ -17,6 +17,7 @@ ROW_FILL = 0.75  # sessions_per_row: the most sessions a row whose slots are at 
 CATEGORY_SHARE = 0.9  # candidates: tokens enough for this share of a category's item events
 ITEM_SHARE = 0.95  # vocab_items: tokens enough for this share of the item events of repeated items
 FOLLOW_QUANTILE = 0.75  # follow_min_events: sessions longer than this share of sessions follow the kept pairs
+FOLLOW_FLOOR = 5  # ... and of at least this many events: two items beyond the shortest verbatim copy (3)
 
 
 def _histogram(hist: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -87,18 +88,20 @@ def vocab_items(items: pd.DataFrame) -> tuple[int, str]:
 
 
 def follow_min_events(session_length: dict) -> tuple[int, str]:
-    """Sessions longer than FOLLOW_QUANTILE of all sessions: at most the longest quarter of
-    synthetic sessions follow the kept pairs always (a session of n items holds n(n-1)/2
-    pairs, so these hold most of what item-to-item recommenders learn), while the typical
-    session, the one closest to a training session, keeps the network's own draws."""
+    """Sessions longer than FOLLOW_QUANTILE of all sessions, and of at least FOLLOW_FLOOR
+    events: at most the longest quarter of synthetic sessions follow the kept pairs always
+    (a session of n items holds n(n-1)/2 pairs, so these hold most of what item-to-item
+    recommenders learn), while the typical session, the one closest to a training session,
+    keeps the network's own draws. Below the floor a followed session is little more than
+    one training session's items: on a light-user log the DCR check failed there."""
     n, count = _histogram(session_length)
     cdf = np.cumsum(count) / count.sum()
     typical = int(n[min(len(n) - 1, np.searchsorted(cdf, FOLLOW_QUANTILE - 1e-12))])
-    value = max(2, typical + 1)
+    value = max(FOLLOW_FLOOR, typical + 1)
     pairs = n * (n - 1) / 2 * count
     held = float(pairs[n >= value].sum() / pairs.sum()) if pairs.sum() > 0 else 0.0
     return value, (f"{FOLLOW_QUANTILE:.0%} of sessions have at most {typical} events; sessions of {value}+ "
-                   f"hold {held:.0%} of the item pairs within sessions")
+                   f"(at least {FOLLOW_FLOOR}) hold {held:.0%} of the item pairs within sessions")
 
 
 def derive(summary: dict, items: pd.DataFrame, params: dict, dp: bool) -> tuple[dict, dict]:

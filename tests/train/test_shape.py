@@ -36,11 +36,11 @@ def test_candidates_and_vocabulary_cover_the_events_of_repeated_items():
     assert 100 <= value <= 3000 and "95%" in why
 
 
-def test_follow_starts_above_three_sessions_in_four():
+def test_follow_starts_above_three_sessions_in_four_and_never_below_five_events():
     value, why = shape.follow_min_events(hist({1: 1000, 2: 100, 5: 40, 20: 5}))
-    assert value == 2 and "100% of the item pairs" in why  # 3 in 4 sessions have one event
-    assert shape.follow_min_events(hist({2: 50, 3: 25, 4: 15, 9: 10}))[0] == 4  # 75% have at most 3
-    assert shape.follow_min_events(hist({1: 10}))[0] == 2
+    assert value == 5 and "93% of the item pairs" in why  # 3 in 4 sessions have one event: the floor
+    assert shape.follow_min_events(hist({2: 50, 6: 30, 9: 20}))[0] == 7  # 75% have at most 6
+    assert shape.follow_min_events(hist({1: 60, 2: 30, 3: 10}))[0] == 5  # a light-user log: nothing follows
 
 
 def test_derive_records_each_knob_and_keeps_the_overrides():
