@@ -93,7 +93,7 @@ def follow_min_events(session_length: dict) -> tuple[int, str]:
     (a session of n items holds n(n-1)/2 pairs, so these hold most of what item-to-item
     recommenders learn), while the typical session, the one closest to a training session,
     keeps the network's own draws. Below the floor a followed session is little more than
-    one training session's items: on a light-user log the DCR check failed there."""
+    one training session's items."""
     n, count = _histogram(session_length)
     cdf = np.cumsum(count) / count.sum()
     typical = int(n[min(len(n) - 1, np.searchsorted(cdf, FOLLOW_QUANTILE - 1e-12))])
