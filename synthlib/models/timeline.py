@@ -153,7 +153,7 @@ class ItemTable:
 
 
 class NextItems:
-    """Item pairs kept from the real log (`covisit.session_pairs`): after an item, each item
+    """Item pairs kept from the real log (`synthlib.data.sessions.session_pairs`): after an item, each item
     it shares kept sessions with follows with its share of the item's pairs; otherwise the
     model's own draw stands."""
 

@@ -42,7 +42,7 @@ def session_rows(spark: SparkSession, conf: Config, summary: dict, items: pd.Dat
 
 
 def with_next_items(spark: SparkSession, events, items: pd.DataFrame, cfg: SessionConfig) -> tuple[pd.DataFrame, dict]:
-    """The item table with the training sample's kept item pairs (covisit.session_pairs)
+    """The item table with the training sample's kept item pairs (data.sessions.session_pairs)
     between its items, and a summary of them."""
     found = pd.DataFrame(columns=["item_id", "next_items", "next_counts", "transitions"])
     if len(items):

@@ -1,4 +1,4 @@
-"""The text network and tokenizer sizing (training through Spark: tests/test_text_learn.py)."""
+"""The text network and tokenizer sizing (training through Spark: tests/train/test_text.py)."""
 import math
 
 import torch
