@@ -215,7 +215,7 @@ def events_frame(spark: SparkSession, conf: Config, model, run_id: str,
         codes = without_copies(codes, _real_log(spark, conf, "generate.drop_copies", "that no session copies it"),
                                dropped)
     events = decode(spark, codes, model.lookups(), session_device(model.profile, conf.seed))
-    return events.withColumn("date", F.to_date("ts")).withColumn("run_id", F.lit(run_id)), p
+    return events.withColumn("date", F.to_date("ts")).withColumn("run_id", F.lit(run_id)), {**p, "conditions": cond}
 
 
 def _real_log(spark: SparkSession, conf: Config, needs: str, rule: str) -> DataFrame:
@@ -271,7 +271,7 @@ def generate(spark: SparkSession, conf: Config) -> dict:
     path = conf.path("tables", "events")
     dropped = Observation("copies") if conf.generate.drop_copies else None
     events, p = events_frame(spark, conf, model, run_id, dropped)
-    cond = conditions(conf.generate, model)
+    cond = p["conditions"]
     text = _text_model(spark, conf, "text", conf.path("ingest", "events"), "the k-user rule")
     if text is not None:
         from synthlib.generate.queries import fill_queries

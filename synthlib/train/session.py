@@ -70,7 +70,8 @@ class StepCount:
     positions carried in the rows, positions the recurrent core steps through (each
     session's events and END, packed), and the real events."""
 
-    def __init__(self):
+    def __init__(self, packed: bool):
+        self.packed = packed  # the GRU steps through packed sessions; the transformer attends over the batch width
         self.carried = self.stepped = self.inputs = self.events = 0
 
     def update(self, batch: dict, tok: dict) -> None:
@@ -83,14 +84,15 @@ class StepCount:
 
     def summary(self) -> dict:
         per = lambda n: round(n / max(1, self.events), 3)  # noqa: E731
+        of_inputs = round(1 - self.stepped / max(1, self.inputs), 3)
         return {"events": self.events, "steps_per_event": per(self.stepped), "carried_per_event": per(self.carried),
-                "padding_share": 0.0,  # the recurrent core steps through no padding (packed sequences)
-                "padding_share_of_inputs": round(1 - self.stepped / max(1, self.inputs), 3)}
+                "padding_share": 0.0 if self.packed else of_inputs, "padding_share_of_inputs": of_inputs}
 
     def line(self) -> str:
         s = self.summary()
         return (f"{s['steps_per_event']} steps per event (each session's events and its end), "
-                f"{s['padding_share_of_inputs']:.0%} padding in the batches' inputs, none in the recurrent core")
+                f"{s['padding_share_of_inputs']:.0%} padding in the batches' inputs, "
+                + ("none in the recurrent core" if self.packed else f"{s['padding_share']:.0%} in the core"))
 
 
 def session_loss(net: SessionNet, dev: torch.device):
@@ -144,7 +146,7 @@ def train_session(spark: SparkSession, conf: Config, summary: dict, items: pd.Da
             first = mem["chunk"] == 0
             dp_rows = {k: v[first].to(dev) for k, v in mem.items()}
         baseline = CountBaseline(args["n_cats"], args["n_items"], args["n_queries"], args["n_positions"], candidates)
-        steps = StepCount()
+        steps = StepCount(packed=cfg.arch == "gru")
         for b in tr.batches(batch_size=bs, seed=seed, epoch=0):
             tok = SessionNet.sessions(b, cfg.max_events)[0]
             baseline.update(tok)

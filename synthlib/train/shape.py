@@ -27,6 +27,13 @@ def _histogram(hist: dict) -> tuple[np.ndarray, np.ndarray]:
     return bins, counts
 
 
+def _quantile(values: np.ndarray, weights: np.ndarray, q: float):
+    """The weighted q-quantile of `values`: the smallest value whose cumulative weight reaches q."""
+    order = np.argsort(values, kind="stable")
+    cdf = np.cumsum(weights[order]) / weights.sum()
+    return values[order][min(len(values) - 1, np.searchsorted(cdf, q - 1e-12))]
+
+
 def _round_up(value: float, step: int, lo: int, hi: int) -> int:
     return int(min(hi, max(lo, math.ceil(value / step) * step)))
 
@@ -46,9 +53,7 @@ def sessions_per_row(sessions_per_user: dict, dp: bool) -> tuple[int, str]:
     ROW_FILL full; under DP (a user's first row is its unit) the 90th percentile user's."""
     n, count = _histogram(sessions_per_user)
     if dp:
-        order = np.argsort(n)
-        cdf = np.cumsum(count[order]) / count.sum()
-        p90 = int(n[order][np.searchsorted(cdf, 0.9)])
+        p90 = int(_quantile(n, count, 0.9))
         return min(32, max(1, p90)), f"90% of users have at most {p90} sessions (DP: a user's first row is its unit)"
     best, fill = 1, 1.0
     for r in range(1, 33):
@@ -68,9 +73,7 @@ def candidates(items: pd.DataFrame) -> tuple[int, str]:
     share = w.groupby("category")["events"].cumsum() / w.groupby("category")["events"].transform("sum")
     need = (share.groupby(w["category"]).apply(lambda s: int(np.searchsorted(s.to_numpy(), CATEGORY_SHARE)) + 1))
     events = w.groupby("category")["events"].sum().reindex(need.index)
-    order = np.argsort(need.to_numpy())
-    cdf = np.cumsum(events.to_numpy()[order]) / events.sum()
-    typical = int(need.to_numpy()[order][np.searchsorted(cdf, 0.5)])
+    typical = int(_quantile(need.to_numpy(), events.to_numpy(), 0.5))
     value = int(min(1024, max(16, 2 ** math.ceil(math.log2(typical + 1)))))
     return value, (f"{typical} items hold {CATEGORY_SHARE:.0%} of the events of the median event's category "
                    f"({len(need)} categories)")
@@ -95,8 +98,7 @@ def follow_min_events(session_length: dict) -> tuple[int, str]:
     keeps the network's own draws. Below the floor a followed session is little more than
     one training session's items."""
     n, count = _histogram(session_length)
-    cdf = np.cumsum(count) / count.sum()
-    typical = int(n[min(len(n) - 1, np.searchsorted(cdf, FOLLOW_QUANTILE - 1e-12))])
+    typical = int(_quantile(n, count, FOLLOW_QUANTILE))
     value = max(FOLLOW_FLOOR, typical + 1)
     pairs = n * (n - 1) / 2 * count
     held = float(pairs[n >= value].sum() / pairs.sum()) if pairs.sum() > 0 else 0.0
