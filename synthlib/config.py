@@ -290,6 +290,9 @@ class EvaluateConf(_Strict):
     max_mia_auc: float = Field(0.6, ge=0.5, le=1)
     privacy_records: int = Field(20_000, ge=10)  # sessions per side in the LSH distances, by seeded hash
     reference_records: int = Field(500_000, ge=10)  # training sessions searched for the closest, by seeded hash
+    # A larger run is measured on a seeded share of its users of about this many events
+    # (fidelity, distances, utility); the copy check always reads the whole run.
+    max_events: int = Field(2_000_000, ge=1000)
     # Utility: Recall, NDCG and HitRate at k on the real test sessions; pass at a synthetic/real
     # ratio >= min_utility_ratio, warn at >= warn_utility_ratio.
     k: int = Field(20, ge=1, le=1000)

@@ -1,4 +1,5 @@
-"""The training sample: a seeded partition of users, their sessions whole."""
+"""Seeded partitions of users, their sessions whole: the training sample, and the share of
+a large synthetic run that evaluation reads."""
 from __future__ import annotations
 
 from pyspark.sql import DataFrame
@@ -17,3 +18,9 @@ def sample_users(events: DataFrame, *, seed: int, fraction: float, max_users: in
     if max_users is not None:
         users = users.orderBy("user_key", "user_id").limit(max_users)
     return events.join(F.broadcast(users) if max_users is not None else users, "user_id")
+
+
+def user_share(events: DataFrame, *, seed: int, stream: str, fraction: float) -> DataFrame:
+    """The events of about `fraction` of the users, by a seeded hash of (`seed`, `stream`,
+    user): a filter, no shuffle; every event when `fraction` >= 1."""
+    return events if fraction >= 1 else events.where(rng.held_out(rng.spark_key(seed, stream, "user_id"), fraction))

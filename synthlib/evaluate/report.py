@@ -210,6 +210,8 @@ def write_report(path: str, result: dict, figures: dict, ev: EvaluateConf) -> No
     body = "".join(f"<h2>{html.escape(t)}</h2>{legend}{''.join(plots)}" for t, legend, plots in sections if plots)
     skipped = "".join(f"<p class=\"warn\">Skipped: {html.escape(s)}</p>" for s in result.get("skipped", []))
     described = ", ".join(f"{html.escape(r)}: {v['events']:,} events ({html.escape(str(v['model']))})"
+                          + (f", measured on a seeded share of its users, {v['evaluated_events']:,} events"
+                             if v["evaluated_events"] < v["events"] else "")
                           for r, v in runs.items())
     test = result["real"]["test_events"]
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>synthlib evaluation</title>

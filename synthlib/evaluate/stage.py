@@ -21,7 +21,7 @@ from pyspark.sql import functions as F
 
 from synthlib.config import Config, ConfigError
 from synthlib.data.profile import load_summary
-from synthlib.data.sample import sample_users
+from synthlib.data.sample import sample_users, user_share
 from synthlib.delta_io import is_delta, table_properties, write_table
 from synthlib.evaluate.fidelity import compare, describe
 from synthlib.evaluate.privacy import distances, verbatim_copies
@@ -93,16 +93,17 @@ def _catalog_text(spark: SparkSession, conf: Config, run_id: str) -> dict | None
     return title_text(spark.read.format("delta").load(real), catalog, seed=conf.seed)
 
 
-def _evaluate_run(real, train: DataFrame, test: DataFrame | None, synthetic: DataFrame, conf: Config,
-                  mia: tuple | None, held_copies: dict | None, queries: RealQueries | None,
+def _evaluate_run(real, train: DataFrame, test: DataFrame | None, run: DataFrame, synthetic: DataFrame,
+                  conf: Config, mia: tuple | None, held_copies: dict | None, queries: RealQueries | None,
                   titles: dict | None) -> tuple[dict, dict]:
-    """(run result, figures) of one synthetic run: fidelity, privacy and text."""
+    """(run result, figures) of one synthetic run: the copy check on the whole `run`,
+    fidelity, distances and text on `synthetic`, its evaluated share."""
     desc = describe(synthetic)
     try:
         metrics, figures = compare(real, desc)
     finally:
         desc.release()
-    copies = verbatim_copies(train, synthetic)
+    copies = verbatim_copies(train, run)
     metrics["copy_share"] = copies["share"]
     privacy = {"copies": copies}
     if test is not None:
@@ -124,7 +125,7 @@ def _evaluate_run(real, train: DataFrame, test: DataFrame | None, synthetic: Dat
     if titles:
         metrics.update({f"title_{k}": v for k, v in titles.items() if not k.endswith("_real")})
         figures["title_real"] = {k: v for k, v in titles.items() if k.endswith("_real")}
-    return {"events": desc.summary["events"], "metrics": metrics, "privacy": privacy}, figures
+    return {"evaluated_events": desc.summary["events"], "metrics": metrics, "privacy": privacy}, figures
 
 
 def evaluate(spark: SparkSession, conf: Config, run_id: str | None = None) -> dict:
@@ -155,7 +156,11 @@ def _evaluate(spark: SparkSession, conf: Config, run_id: str | None) -> dict:
     test = spark.read.format("delta").load(test_path) if ev.holdout and is_delta(spark, test_path) else None
     lineage = _runs(spark, conf, path, run_id)
     evaluated = [r for r in lineage if r != ev.augment_run]
-    synthetic = {r: table.where(F.col("run_id") == r).drop("run_id").persist() for r in lineage}
+    whole = {r: table.where(F.col("run_id") == r).drop("run_id") for r in lineage}
+    sizes = {row["run_id"]: row["count"] for row in
+             table.where(F.col("run_id").isin(*lineage)).groupBy("run_id").count().collect()}
+    synthetic = {r: user_share(df, seed=conf.seed, stream="evaluate-sample", fraction=ev.max_events / sizes[r])
+                 .persist() for r, df in whole.items()}
     users = load_summary(conf)["users"] if os.path.exists(conf.path("stats", "summary.json")) else None
     mia = mia_populations(train, test, conf, users) if test is not None else None
     held_copies = verbatim_copies(train, test) if test is not None else None
@@ -164,9 +169,9 @@ def _evaluate(spark: SparkSession, conf: Config, run_id: str | None) -> dict:
     runs, figures, util, skipped = {}, {"runs": {}, "real": real.summary}, None, []
     try:
         for r in evaluated:
-            runs[r], figures["runs"][r] = _evaluate_run(real, train, test, synthetic[r], conf, mia, held_copies,
-                                                        queries, _catalog_text(spark, conf, r))
-            runs[r]["model"] = lineage[r].get("model")
+            runs[r], figures["runs"][r] = _evaluate_run(real, train, test, whole[r], synthetic[r], conf, mia,
+                                                        held_copies, queries, _catalog_text(spark, conf, r))
+            runs[r].update(model=lineage[r].get("model"), events=sizes[r])
         if test is None:
             skipped.append("privacy distances and utility: no real test split; set evaluate.holdout and rerun profile")
         else:

@@ -5,6 +5,7 @@ import re
 import pytest
 
 from synthlib.config import ConfigError, load_config
+from synthlib.data.sessions import item_sequences
 from synthlib.evaluate import evaluate
 from synthlib.evaluate.stage import _write_metrics_table
 from synthlib.generate import generate
@@ -18,14 +19,14 @@ def evaluated(spark, tmp_path_factory):
                          "train: {model: stats, titles: {epochs: 1, max_minutes: 0.5, params: {dim: 16, vocab_size: 100}}}\n"
                          "generate: {partitions: 2}\n"
                          "evaluate: {holdout: {days: 1}, runs: [seed5-stats], augment_run: aug, privacy_records: 500,"
-                         " als: {blocks: 2}}\n", train=True)
+                         " als: {blocks: 2}, max_events: 2000}\n", train=True)
     generate(spark, conf)
     generate(spark, load_config(conf.source_file, ["generate.augment=true", "generate.run_id=aug", "generate.users=100"]))
     return conf, evaluate(spark, conf)
 
 
 @pytest.mark.slow
-def test_every_kind_of_metric_is_reported(evaluated):
+def test_every_kind_of_metric_is_reported(spark, evaluated):
     conf, result = evaluated
     saved = json.load(open(conf.path("eval", "metrics.json")))
     assert list(saved["runs"]) == ["seed5-stats"]  # the augmentation run is used, not scored
@@ -39,6 +40,11 @@ def test_every_kind_of_metric_is_reported(evaluated):
     aug = saved["utility"]["augmentation"]
     assert set(aug) == {"sparse_examples", "real", "real_plus_synthetic"}
     assert saved["runs"]["seed5-stats"]["privacy"]["mia_non_members"] == "the held-out test split"
+    # A run over evaluate.max_events is measured on a seeded share of its users, its copies on all.
+    run = saved["runs"]["seed5-stats"]
+    assert run["events"] > 3000 and 1500 < run["evaluated_events"] < 2500
+    whole = spark.read.format("delta").load(conf.path("tables", "events")).where("run_id = 'seed5-stats'")
+    assert run["privacy"]["copies"]["sessions"] == item_sequences(whole).count()
 
 
 @pytest.mark.slow

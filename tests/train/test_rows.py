@@ -1,10 +1,9 @@
-"""The training sample and its token encoding, in Spark, on logs small enough to check by hand."""
+"""The token encoding of training rows, in Spark, on logs small enough to check by hand."""
 from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
 
-from synthlib.data.sample import sample_users
 from synthlib.models.tokens import END, build_vocab
 from synthlib.schema import EVENTS_DDL
 from synthlib.train.rows import encode
@@ -59,18 +58,3 @@ def test_long_sessions_are_cut_and_users_split_into_rows(spark):
     assert sorted(rows["chunk"]) == [0, 1, 2]  # 5 sessions, 2 per row
     first = np.array(rows[rows["chunk"] == 0].iloc[0]["type"]).reshape(2, 5)
     assert first.tolist() == [[3, 3, 3, 3, END]] * 2
-
-
-def test_user_sample_is_seeded_bounded_and_keeps_sessions_whole(spark):
-    log = _log(spark, [(f"u{u}", f"u{u}s{s}", s * 5000, "view", "a1", "A", None, None)
-                       for u in range(200) for s in range(3)])
-    half = sample_users(log, seed=3, fraction=0.5, max_users=None)
-    again = sample_users(log, seed=3, fraction=0.5, max_users=None)
-    users = {r[0] for r in half.select("user_id").distinct().collect()}
-    assert users == {r[0] for r in again.select("user_id").distinct().collect()}
-    assert 60 < len(users) < 140
-    assert half.groupBy("user_id").count().where("count != 3").count() == 0  # every session kept
-    other = {r[0] for r in sample_users(log, seed=4, fraction=0.5, max_users=None).select("user_id").distinct().collect()}
-    assert other != users
-    capped = sample_users(log, seed=3, fraction=1.0, max_users=25)
-    assert capped.select("user_id").distinct().count() == 25 and capped.count() == 75
