@@ -216,13 +216,11 @@ def test_simulation_independent_of_partitioning(spark, demo, tmp_path):
 ])
 def test_shared_logs_end_to_end(spark, tmp_path, name):
     # Every stage on the whole log, the network trained one epoch on a share of its users
-    # (the evaluation's membership attack then takes the users left out as non-members), and
-    # every metric measured on fewer test sessions and records than a real evaluation uses.
+    # (the evaluation's membership attack then takes the users left out as non-members).
     sample = {"taobao": 0.25, "yoochoose": 0.25, "diginetica": 0.5}.get(name, 1.0)
     conf = load_config(str(ROOT / "conf" / f"{name}.yaml"),
                        [f"output={tmp_path}", "train.epochs=1", f"train.sample_fraction={sample}",
-                        "evaluate.als.blocks=2", "evaluate.als.iterations=3", "evaluate.test_sessions=1000",
-                        "evaluate.privacy_records=1000", "evaluate.reference_records=5000"])
+                        "evaluate.als.blocks=2"])
     steps = run_pipeline(spark, conf)
     assert steps["generate"]["events"] > 0
     assert os.path.exists(steps["evaluate"]["report_path"])
