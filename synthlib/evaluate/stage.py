@@ -3,8 +3,9 @@
 The protocol: the real log's held-out test split (`evaluate.holdout`) never reaches the
 profile or training; each synthetic run is compared with the real training split
 (fidelity), checked against copying it (privacy), and used to train recommenders that are
-tested on the real test split (utility). Everything is computed in Spark on the whole
-tables; only bounded summaries reach the driver.
+tested on the real test split (utility). Everything is computed in Spark; only bounded
+summaries reach the driver. A run of more than `evaluate.max_events` events is measured on a
+seeded share of its users of about that size; its copy check reads the whole run.
 
 Writes `<output>/eval/metrics.json`, the Delta table `<output>/eval/metrics` (one row per
 run and metric, a rerun replacing its runs' rows) and `<output>/eval/report.html`.
@@ -157,9 +158,9 @@ def _evaluate(spark: SparkSession, conf: Config, run_id: str | None) -> dict:
     lineage = _runs(spark, conf, path, run_id)
     evaluated = [r for r in lineage if r != ev.augment_run]
     whole = {r: table.where(F.col("run_id") == r).drop("run_id") for r in lineage}
-    sizes = {row["run_id"]: row["count"] for row in
-             table.where(F.col("run_id").isin(*lineage)).groupBy("run_id").count().collect()}
-    synthetic = {r: user_share(df, seed=conf.seed, stream="evaluate-sample", fraction=ev.max_events / sizes[r])
+    sizes = {r: 0 for r in lineage} | {row["run_id"]: row["count"] for row in
+                                       table.where(F.col("run_id").isin(*lineage)).groupBy("run_id").count().collect()}
+    synthetic = {r: user_share(df, seed=conf.seed, stream="evaluate-sample", fraction=ev.max_events / max(1, sizes[r]))
                  .persist() for r, df in whole.items()}
     users = load_summary(conf)["users"] if os.path.exists(conf.path("stats", "summary.json")) else None
     mia = mia_populations(train, test, conf, users) if test is not None else None
