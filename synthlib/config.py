@@ -230,7 +230,7 @@ class GenerateConf(_Strict):
     # Blocks of users are fixed by user index: the output does not depend on either.
     events_per_partition: int = Field(2_000_000, ge=1)
     partitions: Optional[int] = Field(None, ge=1)
-    block_users: int = Field(256, ge=1, le=100_000)
+    block_users: int = Field(4096, ge=1, le=100_000)
     optimize: bool = False  # OPTIMIZE the dates written (compaction), ZORDER BY zorder_by
     zorder_by: list[Literal["user_id", "session_id", "item_id", "category", "event_type", "ts"]] = []
 

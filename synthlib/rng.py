@@ -21,8 +21,9 @@ def stream_key(seed: int, *names: object) -> int:
     return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little")
 
 
-def _mix(x: np.ndarray) -> np.ndarray:
-    # splitmix64 finalizer; uint64 arithmetic wraps, which is what we want.
+def mix(x: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each uint64 (the splitmix64 finalizer: a bijection)."""
+    # uint64 arithmetic wraps, which is what we want.
     x = (x ^ (x >> _U64(30))) * _U64(0xBF58476D1CE4E5B9)
     x = (x ^ (x >> _U64(27))) * _U64(0x94D049BB133111EB)
     return x ^ (x >> _U64(31))
@@ -33,8 +34,8 @@ def uniform(key: int, entity, counter) -> np.ndarray:
     with np.errstate(over="ignore"):
         e = np.asarray(entity, dtype=np.int64).astype(_U64)
         c = np.asarray(counter, dtype=np.int64).astype(_U64)
-        x = _mix(_U64(key) ^ _mix(e * _GOLDEN + _U64(1)))
-        x = _mix(x ^ (c * _U64(0xD1B54A32D192ED03) + _GOLDEN))
+        x = mix(_U64(key) ^ mix(e * _GOLDEN + _U64(1)))
+        x = mix(x ^ (c * _U64(0xD1B54A32D192ED03) + _GOLDEN))
     return (x >> _U64(11)).astype(np.float64) * (1.0 / (1 << 53))
 
 

@@ -2,51 +2,51 @@
 
 A synthetic session of at least `MIN_COPY_LENGTH` item events whose items, in time order,
 are those of a real training session (what the evaluation's `copy_share` counts) is left
-out of the run. Both sides are keyed by the same hash of the item ids in order: the
-executors key each block's sessions as they sample them, Spark keys the real training
-sessions, and a join drops the matches without a second pass over the sampled events. The
-model itself holds no real session.
+out of the run. The executors key each block's sessions as they sample them and look the
+keys up among the real sessions' keys (synthlib.models.guards), broadcast: no join with the
+real log, no second pass over the sampled events. The model itself holds no real session.
 """
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import pandas as pd
-from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
 
-from synthlib.data.sessions import MIN_COPY_LENGTH, SEPARATOR, item_sequences
+from synthlib.data.sessions import MIN_COPY_LENGTH
+from synthlib.models.guards import contains, item_keys, sequence_keys
 
-KEY_DDL = "copy_key long, copy_first boolean"
-
-
-def sequence_key(seq: str) -> int:
-    """A 64-bit key of item ids joined by SEPARATOR (a collision only drops a session more)."""
-    return int.from_bytes(hashlib.blake2b(seq.encode(), digest_size=8).digest(), "big", signed=True)
+FLAG_DDL = "copy boolean, copy_first boolean"  # the columns `CopyKeys.flag` adds
 
 
-def key_block(codes: pd.DataFrame, item_ids: np.ndarray) -> pd.DataFrame:
-    """`codes` (schema.CODES_DDL) with copy_key, its session's key on each of its rows (null
-    for sessions of fewer than MIN_COPY_LENGTH item events), and copy_first, true on one row
-    of each keyed session. Items are ordered by time, then id, as `item_sequences` orders them."""
-    codes = codes.reset_index(drop=True)
-    has_item = codes["item"] >= 0
-    rows = (codes.loc[has_item, ["user", "session", "ts"]].assign(id=item_ids[codes["item"][has_item]])
-            .sort_values(["user", "session", "ts", "id"], kind="stable"))
-    seqs = rows.groupby(["user", "session"], sort=False)["id"].agg([SEPARATOR.join, "size"])
-    seqs = seqs[seqs["size"] >= MIN_COPY_LENGTH]
-    keys = pd.Series([sequence_key(s) for s in seqs["join"]], index=seqs.index, dtype="Int64", name="copy_key")
-    codes = codes.join(keys, on=["user", "session"])
-    codes["copy_key"] = codes["copy_key"].astype("Int64")
-    codes["copy_first"] = codes["copy_key"].notna() & ~codes.duplicated(["user", "session"])
-    return codes
+class CopyKeys:
+    """What an executor needs to key a block's sessions: the model's items' keys and their
+    order by id (time ties are broken by item id, as `item_sequences` breaks them)."""
 
+    def __init__(self, item_ids: np.ndarray, real_keys: np.ndarray):
+        self.item_keys, self.real_keys = item_keys(item_ids), real_keys
+        self.item_rank = np.argsort(np.argsort(np.asarray(item_ids, dtype=str), kind="stable"), kind="stable")
 
-def _keys(seqs: pd.Series) -> pd.Series:
-    return seqs.map(sequence_key)
+    def session_keys(self, codes: pd.DataFrame) -> pd.Series:
+        """The copy key of each row's session (null for sessions of fewer than
+        MIN_COPY_LENGTH item events)."""
+        session = codes.groupby(["user", "session"], sort=False).ngroup().to_numpy()
+        has_item = (codes["item"] >= 0).to_numpy()
+        item, s = codes["item"].to_numpy()[has_item], session[has_item]
+        ts = codes["ts"].array.asi8[has_item]
+        order = np.lexsort((self.item_rank[item], ts, s))
+        s, item = s[order], item[order]
+        starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]]) if len(s) else np.array([], dtype=np.int64)
+        lengths = np.diff(np.r_[starts, len(s)])
+        n = session.max() + 1 if len(session) else 0
+        keys, keyed = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
+        if len(starts):
+            long = lengths >= MIN_COPY_LENGTH
+            keys[s[starts][long]] = sequence_keys(self.item_keys[item], lengths)[long]
+            keyed[s[starts][long]] = True
+        return pd.Series(pd.arrays.IntegerArray(keys[session], ~keyed[session]), index=codes.index, name="copy_key")
 
-
-def training_keys(real: DataFrame) -> DataFrame:
-    """(copy_key): the distinct keys of the real sessions of at least MIN_COPY_LENGTH item events."""
-    return item_sequences(real).select(F.pandas_udf(_keys, "long")("seq").alias("copy_key")).distinct()
+    def flag(self, codes: pd.DataFrame) -> pd.DataFrame:
+        """`codes` (schema.CODES_DDL) with `copy`, true on every row of a session that copies
+        a real one, and `copy_first`, true on one row of each."""
+        codes = codes.reset_index(drop=True)
+        copy = contains(self.real_keys, self.session_keys(codes))
+        return codes.assign(copy=copy, copy_first=copy & ~codes.duplicated(["user", "session"]).to_numpy())

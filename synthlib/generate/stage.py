@@ -14,6 +14,7 @@ import os
 from datetime import date
 from typing import Iterator
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 from pyspark.sql import Column, DataFrame, Observation, SparkSession
@@ -23,9 +24,10 @@ from synthlib import rng
 from synthlib.config import Config, ConfigError, GenerateConf
 from synthlib.data.profile import load_summary, stats_fingerprint
 from synthlib.delta_io import commit_of, is_delta, sql_path, write_table
-from synthlib.generate.copies import KEY_DDL, key_block, training_keys
+from synthlib.generate.copies import FLAG_DDL, CopyKeys
 from synthlib.models import load_model, model_class
 from synthlib.models.artifact import ModelArtifactError, payload_digest
+from synthlib.models.guards import Guards, load_guards
 from synthlib.models.timeline import MAX_SESSIONS, Conditions, Timeline
 from synthlib.schema import CODES_DDL, EVENT_TYPES, SYNTHETIC_PREFIX
 
@@ -85,25 +87,31 @@ def window(model, g: GenerateConf) -> tuple[date, int]:
     return start, days
 
 
-def plan(model, g: GenerateConf, cond: Conditions) -> dict:
-    """Users to generate for the requested count, the expected events and the partitions."""
+def plan(model, g: GenerateConf, cond: Conditions, parallelism: int = 1) -> dict:
+    """Users to generate for the requested count, the expected events and the partitions:
+    `events_per_partition` each, but at least `parallelism` (the cluster's cores) when there
+    are blocks enough, so that every core samples."""
     start, days = window(model, g)
     sessions_per_user, events_per_user = Timeline(model.profile, start, days, cond).expected_events_per_user()
     users = (g.users or (g.sessions and math.ceil(g.sessions / sessions_per_user))
              or (g.events and math.ceil(g.events / events_per_user)) or model.spec["users"])
     expected = users * events_per_user
     blocks = math.ceil(users / g.block_users)
-    partitions = min(blocks, g.partitions or max(1, math.ceil(expected / g.events_per_partition)))
+    partitions = min(blocks, g.partitions or max(parallelism, math.ceil(expected / g.events_per_partition)))
     return {"users": users, "expected_events": round(expected), "start": start, "days": days,
             "blocks": blocks, "partitions": partitions}
 
 
-def sampled_codes(spark: SparkSession, model, g: GenerateConf, seed: int, cond: Conditions, p: dict) -> DataFrame:
-    """Event codes of p["users"] users, sampled block by block on the executors; with
-    `g.drop_copies`, each row also carries its session's copy key (synthlib.generate.copies)."""
+def sampled_codes(spark: SparkSession, model, g: GenerateConf, seed: int, cond: Conditions, p: dict,
+                  real_keys: np.ndarray | None = None) -> DataFrame:
+    """Event codes of p["users"] users, sampled block by block on the executors; with the
+    real sessions' copy keys, each row also carries its session's copy flags
+    (synthlib.generate.copies)."""
     kind, payload = model.kind, spark.sparkContext.broadcast(model.to_bytes())
     block, users, start, days = g.block_users, p["users"], p["start"], p["days"]
-    item_ids = spark.sparkContext.broadcast(model.lookups()["items"]["item_id"].to_numpy()) if g.drop_copies else None
+    flags = None
+    if real_keys is not None:
+        flags = spark.sparkContext.broadcast(CopyKeys(model.lookups()["items"]["item_id"].to_numpy(), real_keys))
 
     def sample(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         m, frames, rows = _model_from(kind, payload.value), [], 0
@@ -111,7 +119,7 @@ def sampled_codes(spark: SparkSession, model, g: GenerateConf, seed: int, cond: 
             for b in batch["id"].tolist():
                 codes = m.sample_block(b * block, min((b + 1) * block, users), seed=seed, start=start,
                                        days=days, conditions=cond)
-                frames.append(key_block(codes, item_ids.value) if item_ids else codes)
+                frames.append(flags.value.flag(codes) if flags else codes)
                 rows += len(frames[-1])
                 if rows >= FRAME_ROWS:
                     yield pd.concat(frames, ignore_index=True)
@@ -119,18 +127,16 @@ def sampled_codes(spark: SparkSession, model, g: GenerateConf, seed: int, cond: 
         if frames:
             yield pd.concat(frames, ignore_index=True)
 
-    ddl = f"{CODES_DDL}, {KEY_DDL}" if item_ids else CODES_DDL
+    ddl = f"{CODES_DDL}, {FLAG_DDL}" if flags else CODES_DDL
     return spark.range(0, p["blocks"], numPartitions=p["partitions"]).mapInPandas(sample, ddl)
 
 
-def without_copies(codes: DataFrame, real: DataFrame, dropped: Observation) -> DataFrame:
-    """`codes` (with copy keys) less the sessions that repeat a real training session's items
+def without_copies(codes: DataFrame, dropped: Observation) -> DataFrame:
+    """`codes` (with copy flags) less the sessions that repeat a real training session's items
     in order; `dropped` observes their sessions and events as the result is written."""
-    known = training_keys(real).withColumn("_copy", F.lit(True))
-    flagged = codes.join(known, "copy_key", "left").observe(
-        dropped, F.count(F.when(F.col("_copy") & F.col("copy_first"), 1)).alias("sessions"),
-        F.count(F.when(F.col("_copy"), 1)).alias("events"))
-    return flagged.where(F.col("_copy").isNull()).drop("_copy", "copy_key", "copy_first")
+    return (codes.observe(dropped, F.count(F.when(F.col("copy_first"), 1)).alias("sessions"),
+                          F.count(F.when(F.col("copy"), 1)).alias("events"))
+            .where(~F.col("copy")).drop("copy", "copy_first"))
 
 
 def _lookup_frame(spark: SparkSession, table: pd.DataFrame | None, name: str) -> DataFrame:
@@ -200,51 +206,41 @@ def decode(spark: SparkSession, codes: DataFrame, lookups: dict[str, pd.DataFram
         (F.lit(None).cast("string") if device is None else device).alias("device"))
 
 
-def events_frame(spark: SparkSession, conf: Config, model, run_id: str,
+def events_frame(spark: SparkSession, conf: Config, model, run_id: str, guards: Guards | None = None,
                  dropped: Observation | None = None) -> tuple[DataFrame, dict]:
     """The synthetic events as a lazy DataFrame (canonical + date, run_id), and the plan.
-    With `conf.generate.drop_copies`, `dropped` observes the copies left out."""
+    With `conf.generate.drop_copies`, the sessions that copy a real one (by the `guards`)
+    are left out and `dropped` observes them."""
     cond = conditions(conf.generate, model)
     try:  # conditions the model cannot meet fail here, on the driver, with one user
-        p = plan(model, conf.generate, cond)
+        p = plan(model, conf.generate, cond, spark.sparkContext.defaultParallelism)
         model.sample_block(0, 1, seed=conf.seed, start=p["start"], days=p["days"], conditions=cond)
     except ValueError as e:
         raise ConfigError(f"{conf.source_file or 'conf'}: {e}") from None
-    codes = sampled_codes(spark, model, conf.generate, conf.seed, cond, p)
-    if conf.generate.drop_copies:
-        codes = without_copies(codes, _real_log(spark, conf, "generate.drop_copies", "that no session copies it"),
-                               dropped)
+    copies = conf.generate.drop_copies
+    codes = sampled_codes(spark, model, conf.generate, conf.seed, cond, p, guards.copy_keys if copies else None)
+    if copies:
+        codes = without_copies(codes, dropped)
     events = decode(spark, codes, model.lookups(), session_device(model.profile, conf.seed))
     return events.withColumn("date", F.to_date("ts")).withColumn("run_id", F.lit(run_id)), {**p, "conditions": cond}
 
 
-def _real_log(spark: SparkSession, conf: Config, needs: str, rule: str) -> DataFrame:
-    """The real training log, which generation checks its output against."""
-    real = conf.path("ingest", "events")
-    if not is_delta(spark, real):
-        raise FileNotFoundError(f"{needs} needs the real training log at {real} to check {rule}; "
-                                f"run `synthlib profile --conf {conf.source_file}`")
-    return spark.read.format("delta").load(real)
-
-
-def _text_model(spark: SparkSession, conf: Config, name: str, real: str, rule: str):
-    """(text model, real table) when `train` saved `model/<name>`; None otherwise. The real
-    table is what the generated strings are checked against: none goes out unchecked."""
+def _text_model(conf: Config, name: str):
+    """The text model `train` saved in `model/<name>`, or None."""
     from synthlib.text.model import TextModel
 
     path = conf.path("model", name)
-    if not os.path.exists(os.path.join(path, "model.json")):
-        return None
-    if not is_delta(spark, real):
-        raise FileNotFoundError(f"the text model at {path} needs the real table at {real} to check {rule}; "
-                                f"run `synthlib profile --conf {conf.source_file}` or remove {path}")
-    return TextModel.load(path), spark.read.format("delta").load(real)
+    return TextModel.load(path) if os.path.exists(os.path.join(path, "model.json")) else None
 
 
 def write_catalog(spark: SparkSession, conf: Config, run_id: str, lineage: dict) -> dict | None:
     """With a titles model: the synthetic catalog of this run's items to `<output>/tables/catalog`."""
-    titles = _text_model(spark, conf, "titles", conf.path("ingest", "items"), "that no real title is copied")
+    titles, real = _text_model(conf, "titles"), conf.path("ingest", "items")
     path = conf.path("tables", "catalog")
+    if titles is not None and not is_delta(spark, real):
+        raise FileNotFoundError(f"the titles model needs the real catalog at {real} to check that no real title is "
+                                f"copied; run `synthlib profile --conf {conf.source_file}` or remove "
+                                f"{conf.path('model', 'titles')}")
     if titles is None:
         if is_delta(spark, path):  # this run's items of an earlier catalog would not match its events
             spark.sql(f"DELETE FROM delta.`{sql_path(path)}` WHERE run_id = '{run_id}'")
@@ -252,7 +248,8 @@ def write_catalog(spark: SparkSession, conf: Config, run_id: str, lineage: dict)
     from synthlib.generate.catalog import synthetic_catalog
 
     events = spark.read.format("delta").load(conf.path("tables", "events")).where(F.col("run_id") == run_id)
-    items = synthetic_catalog(spark, events, *titles, seed=conf.seed).withColumn("run_id", F.lit(run_id))
+    items = (synthetic_catalog(spark, events, titles, spark.read.format("delta").load(real), seed=conf.seed)
+             .withColumn("run_id", F.lit(run_id)))
     write_table(items, path, mode="overwrite", replace_where=f"run_id = '{run_id}'", commit_info=lineage,
                 properties={"synthlib.synthetic": "true", "synthlib.last_run": run_id})
     row = (spark.read.format("delta").load(path).where(F.col("run_id") == run_id)
@@ -270,14 +267,14 @@ def generate(spark: SparkSession, conf: Config) -> dict:
     run_id = conf.generate.run_id or f"seed{conf.seed}-{model.kind}"
     path = conf.path("tables", "events")
     dropped = Observation("copies") if conf.generate.drop_copies else None
-    events, p = events_frame(spark, conf, model, run_id, dropped)
+    text = _text_model(conf, "text")
+    guards = load_guards(spark, conf) if conf.generate.drop_copies or text is not None else None
+    events, p = events_frame(spark, conf, model, run_id, guards, dropped)
     cond = p["conditions"]
-    text = _text_model(spark, conf, "text", conf.path("ingest", "events"), "the k-user rule")
     if text is not None:
         from synthlib.generate.queries import fill_queries
 
-        events = fill_queries(spark, events, text[0], text[1], seed=conf.seed,
-                              min_users=conf.profile.min_query_users)
+        events = fill_queries(spark, events, text, guards.rare_query_keys, seed=conf.seed)
     lineage = {"operation": "generate", "run_id": run_id, "seed": conf.seed, "model": model.kind,
                "model_version": model.spec["version"], "users": p["users"],
                "start": str(p["start"]), "days": p["days"],

@@ -14,8 +14,9 @@ from pyspark.sql import functions as F
 
 from synthlib.config import Config, ConfigError
 from synthlib.data.profile import load_summary, stats_fingerprint
-from synthlib.delta_io import table_version
+from synthlib.delta_io import is_delta, table_version
 from synthlib.models.ctgan import CTGANConfig
+from synthlib.models.guards import GUARDS, save_guards
 from synthlib.models.session import SessionConfig
 from synthlib.models.stats import StatsConfig, StatsModel, StatsSynthesizer
 from synthlib.models.tvae import TVAEConfig
@@ -24,7 +25,6 @@ from synthlib.train.options import model_params
 from synthlib.train.session import train_session
 from synthlib.train.tabular import train_tabular
 from synthlib.train.text import train_queries, train_titles
-
 
 
 def train_stats(spark: SparkSession, conf: Config, summary: dict, items, lineage: dict) -> StatsModel:
@@ -70,6 +70,10 @@ def train(spark: SparkSession, conf: Config) -> dict:
                           "(it is broadcast to every executor)")
     model.save(conf.path("model"))
     info = {**model.get_info(), "size_mb": round(size_mb, 2), "path": conf.path("model")}
+    if is_delta(spark, conf.path("ingest", "events")):  # what generation checks its output against
+        info["guards"] = save_guards(spark, conf)
+    elif os.path.isdir(conf.path("model", GUARDS)):
+        shutil.rmtree(conf.path("model", GUARDS))
     for name, fit_text in TEXT_TRAINERS.items():
         if getattr(conf.train, name):
             info[name] = fit_text(spark, conf)

@@ -1,4 +1,4 @@
-"""Verbatim copies left out at generation: the keys by hand, and on a generated run."""
+"""Verbatim copies left out at generation: the keys and flags by hand, and on a generated run."""
 import numpy as np
 import pytest
 from pyspark.sql import functions as F
@@ -6,7 +6,8 @@ from pyspark.sql import functions as F
 from synthlib.data.sessions import SEPARATOR, item_sequences
 from synthlib.evaluate.privacy import verbatim_copies
 from synthlib.generate import generate
-from synthlib.generate.copies import key_block, sequence_key, training_keys
+from synthlib.generate.copies import CopyKeys
+from synthlib.models.guards import copy_keys, item_keys, sequence_keys, sorted_keys
 from synthlib.schema import codes_frame
 from tests.helpers import log, simulated_log
 
@@ -18,19 +19,24 @@ def test_block_keys_sessions_of_three_item_events_in_time_then_id_order():
     codes = codes_frame(user=[0, 0, 0, 0, 0, 0, 1, 1], session=[1, 1, 1, 1, 2, 2, 1, 1],
                         ts_seconds=[5, 9, 9, 12, 20, 21, 5, 6], event=[0] * 8,
                         item=[2, 1, 0, -1, 0, 1, 0, 1], category=[0] * 8, query=[-1] * 8, position=[0] * 8)
-    keyed = key_block(codes, ids)
-    assert list(keyed["copy_key"][:4]) == [sequence_key(SEPARATOR.join("cab"))] * 4
-    assert keyed["copy_key"][4:].isna().all()
-    assert list(keyed["copy_first"]) == [True] + [False] * 7
-    assert keyed.drop(columns=["copy_key", "copy_first"]).equals(codes)
+    cab, abc = (int(sequence_keys(item_keys(list(s)), [3])[0]) for s in ("cab", "abc"))
+    assert cab != abc
+    keys = CopyKeys(ids, np.array([], dtype=np.int64)).session_keys(codes)
+    assert list(keys[:4]) == [cab] * 4
+    assert keys[4:].isna().all()
+    flagged = CopyKeys(ids, np.sort([abc, cab])).flag(codes)
+    assert list(flagged["copy"]) == [True] * 4 + [False] * 4
+    assert list(flagged["copy_first"]) == [True] + [False] * 7
+    assert flagged.drop(columns=["copy", "copy_first"]).equals(codes)
+    assert not CopyKeys(ids, np.array([abc])).flag(codes)["copy"].any()  # another order is no copy
 
 
-def test_training_keys_match_the_evaluation_sequences(spark):
+def test_real_keys_match_the_evaluation_sequences(spark):
     real = log(spark, [("u", "s1", 0, "view", "x"), ("u", "s1", 1, "cart", "y"), ("u", "s1", 1, "view", "w"),
                        ("u", "s2", 9, "view", "x"), ("u", "s2", 10, "view", "y")])
     (seq,) = [r["seq"] for r in item_sequences(real).collect()]
     assert seq == SEPARATOR.join("xwy")  # ties by id, as key_block orders them
-    assert [r["copy_key"] for r in training_keys(real).collect()] == [sequence_key(seq)]
+    assert sorted_keys(copy_keys(real)).tolist() == sequence_keys(item_keys(list("xwy")), [3]).tolist()
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 from datetime import datetime
 
-from synthlib.generate.queries import fill_queries, rare_queries
+from synthlib.generate.queries import fill_queries
+from synthlib.models.guards import rare_queries, rare_query_keys, sorted_keys
 from synthlib.schema import EVENTS_DDL
 from tests.helpers import COLORS
 
@@ -18,11 +19,12 @@ def test_generated_queries_keep_the_k_user_rule(spark, text_model):
     assert {r[0] for r in rare_queries(real, 5).collect()} == {"red sofa"}
     synthetic = _events(spark, [(f"s{i}", f"s{i}", t, "search", "sofa", None) for i in range(40) for t in range(3)]
                         + [("s0", "s0", 9, "search", "sofa", "kept as it is"), ("s0", "s0", 10, "view", "sofa", None)])
-    out = fill_queries(spark, synthetic, text_model, real, seed=1, min_users=5).collect()
+    rare = sorted_keys(rare_query_keys(real, 5))
+    out = fill_queries(spark, synthetic, text_model, rare, seed=1).collect()
     assert len(out) == 122 and sum(r["event_type"] == "view" and r["query"] is None for r in out) == 1
     queries = [r["query"] for r in out if r["event_type"] == "search"]
     assert "kept as it is" in queries and "red sofa" not in queries
     assert sum(q in {f"{c} sofa" for c in COLORS[1:]} for q in queries) > 30  # frequent ones come back
     assert 0 < sum(q is None for q in queries) < 40  # the model's "red sofa" draws were withheld
-    again = fill_queries(spark, synthetic, text_model, real, seed=1, min_users=5).collect()
+    again = fill_queries(spark, synthetic, text_model, rare, seed=1).collect()
     assert sorted(map(str, out)) == sorted(map(str, again))

@@ -191,7 +191,7 @@ def test_tabular_rows_respect_conditions():
 def test_text_model_writes_the_synthetic_searches_queries(spark, profiled):
     import os
 
-    from synthlib.generate.queries import rare_queries
+    from synthlib.models.guards import rare_queries
 
     conf = _conf(profiled, "train.model=session", "train.epochs=1", "generate.run_id=text",
                  "train.text={epochs: 2, max_minutes: 1, params: {dim: 32, vocab_size: 200}}")
