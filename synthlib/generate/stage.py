@@ -218,6 +218,8 @@ def events_frame(spark: SparkSession, conf: Config, model, run_id: str, guards: 
     except ValueError as e:
         raise ConfigError(f"{conf.source_file or 'conf'}: {e}") from None
     copies = conf.generate.drop_copies
+    if copies and guards is None:
+        guards = load_guards(spark, conf)
     codes = sampled_codes(spark, model, conf.generate, conf.seed, cond, p, guards.copy_keys if copies else None)
     if copies:
         codes = without_copies(codes, dropped)
