@@ -114,9 +114,71 @@ class ItemsConf(_Strict):
     title: Optional[str] = None
 
 
+SURFACES = ("search", "recommendation", "other")
+
+
+class ImpressionColumns(_Strict):
+    """Canonical impression column -> column name in the impressions source."""
+
+    request_id: Optional[str] = None  # default: one request per source row (list form) or per session and time
+    user_id: Optional[str] = None
+    session_id: Optional[str] = None
+    timestamp: Optional[str] = None
+    # The list form: `shown` is an array or a delimited string of item ids, in rank order, and
+    # `item_id` the clicked one (null: no click). The row form: `item_id` is the shown item,
+    # with its `position` and `clicked` flag.
+    shown: Optional[str] = None
+    item_id: Optional[str] = None
+    position: Optional[str] = None
+    clicked: Optional[str] = None
+    surface: Optional[str] = None
+    query: Optional[str] = None
+    price: Optional[str] = None
+
+
+class ImpressionsConf(_Strict):
+    """What was shown: a list column on the click or search row, one row per shown item, or a
+    separate table joined to `input.sources[0]` by a request or session id (`join_column`)."""
+
+    path: Optional[str] = None
+    table: Optional[str] = None
+    format: Literal["csv", "parquet", "json", "delta"] = "delta"
+    options: dict[str, str] = {}
+    schema_ddl: Optional[str] = None
+    columns: ImpressionColumns
+    timestamp: TimestampConf = TimestampConf()
+    list_separator: str = "|"  # of a delimited `shown` string
+    surface: Literal["search", "recommendation", "other"] = "other"  # when no surface column is mapped
+    surface_values: dict[str, Literal["search", "recommendation", "other"]] = {}  # source value -> surface
+    # The joined form: the column of input.sources[0] that holds `columns.request_id`'s values;
+    # user, session, time and query come from the first matched event, and an item is clicked
+    # when a matched click event names it (unless `columns.clicked` is mapped).
+    join_column: Optional[str] = None
+
+    @model_validator(mode="after")
+    def _check(self) -> "ImpressionsConf":
+        if (self.path is None) == (self.table is None):
+            raise ValueError("set exactly one of 'path' or 'table'")
+        c = self.columns
+        if c.shown is None and (c.item_id is None or c.position is None):
+            raise ValueError("map 'columns.shown' (a list of item ids) or 'columns.item_id' and "
+                             "'columns.position' (one row per shown item)")
+        if self.join_column is not None:
+            if c.request_id is None:
+                raise ValueError("'join_column' needs 'columns.request_id', the key it joins on")
+        elif c.timestamp is None or (c.user_id is None and c.session_id is None):
+            raise ValueError("map 'columns.timestamp' and 'columns.user_id' or 'columns.session_id', "
+                             "or take them from the events with 'join_column'")
+        if c.shown is None and c.clicked is None and self.join_column is None:
+            raise ValueError("one row per shown item needs 'columns.clicked' (or 'join_column')")
+        return self
+
+
 class InputConf(_Strict):
     sources: list[SourceConf] = Field(min_length=1)
     items: Optional[ItemsConf] = None
+    impressions: Optional[ImpressionsConf] = None  # what was shown (search results, recommendation slates)
+    max_list_length: int = Field(100, ge=1)  # longer shown lists are quarantined
     session_gap_minutes: float = Field(30.0, gt=0)  # sessionize users when no session ids
     start: Optional[date] = None  # optional time window; rows outside are quarantined
     end: Optional[date] = None

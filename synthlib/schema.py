@@ -26,6 +26,14 @@ CANONICAL_COLUMNS = (
     ("device", "string", False),
 )
 
+# What was shown: one row per shown item of a request (a search result page, a recommendation
+# slate), its 1-based position and whether it was clicked.
+IMPRESSION_COLUMNS = (
+    ("request_id", "string"), ("user_id", "string"), ("session_id", "string"), ("ts", "timestamp"),
+    ("surface", "string"), ("query", "string"), ("item_id", "string"), ("position", "int"),
+    ("clicked", "boolean"), ("price", "double"))
+IMPRESSIONS_DDL = ", ".join(f"{name} {typ}" for name, typ in IMPRESSION_COLUMNS)
+
 COLUMN_NAMES = tuple(name for name, _, _ in CANONICAL_COLUMNS)
 EVENTS_DDL = ", ".join(f"{name} {typ}" for name, typ, _ in CANONICAL_COLUMNS)
 

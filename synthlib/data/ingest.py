@@ -98,8 +98,9 @@ def _event_type(df: DataFrame, src: SourceConf, where: str) -> tuple[Column, Col
     return mapped, raw
 
 
-def canonical(df: DataFrame, src: SourceConf, where: str) -> DataFrame:
-    """Map one source to the canonical columns, plus the raw event value and the source name."""
+def canonical(df: DataFrame, src: SourceConf, where: str, keep: str | None = None) -> DataFrame:
+    """Map one source to the canonical columns, plus the raw event value and the source name
+    (and the source column `keep` as `_keep`, as text)."""
     if src.explode:
         if src.explode not in df.columns or not isinstance(df.schema[src.explode].dataType, ArrayType):
             raise InputError(f"{where}.explode: '{src.explode}' must be an array column of {df.columns}")
@@ -131,8 +132,9 @@ def canonical(df: DataFrame, src: SourceConf, where: str) -> DataFrame:
     # Anonymous sessions (no user id) count as their own user.
     out["user_id"] = F.coalesce(out["user_id"], out["session_id"])
     order = mapped(cols.order, "double", f"{where}.columns.order")
+    kept = [_text(_column(df, keep, f"{where} (join_column)")).alias("_keep")] if keep else []
     df = df.select(*[c.alias(n) for n, c in out.items()], raw_type.alias("_raw_type"), order.alias("_order"),
-                   _header_like(df, src).alias("_header_like"))
+                   _header_like(df, src).alias("_header_like"), *kept)
     return df.withColumn("_source", F.lit(src.path or src.table))
 
 
