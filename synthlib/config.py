@@ -196,6 +196,7 @@ class SimulateConf(_Strict):
     days: int = Field(14, ge=1)
     path: Optional[str] = None  # default: <output>/input/events
     partitions: int = Field(8, ge=1)
+    impressions: bool = False  # also write the searches' result lists to <output>/input/impressions
 
 
 class ProfileConf(_Strict):
@@ -402,6 +403,10 @@ class Config(_Strict):
     def simulated_items_path(self) -> str:
         return self.path("input", "items")
 
+    @property
+    def simulated_impressions_path(self) -> str:
+        return self.path("input", "impressions")
+
     def require_input(self) -> InputConf:
         """The configured input; without one, the simulated demo log (and its catalog) in canonical form."""
         if self.input is not None:
@@ -410,11 +415,16 @@ class Config(_Strict):
                              timestamp="ts")
         items = self.simulated_items_path
         catalog = "://" in items or os.path.exists(items)  # a demo log simulated before catalogs had none
+        impressions = None
+        if self.simulate is not None and self.simulate.impressions:
+            names = {c: c for c in ImpressionColumns.model_fields if c not in ("timestamp", "shown")}
+            impressions = ImpressionsConf(path=self.simulated_impressions_path, columns=ImpressionColumns(
+                **names, timestamp="ts"), timestamp=TimestampConf(format="timestamp"))
         return InputConf(sources=[SourceConf(path=self.simulated_path, format="delta", columns=identity,
                                              timestamp=TimestampConf(format="timestamp"))],
                          items=ItemsConf(path=items, item_id="item_id", category="category", price="price",
                                          brand="brand", title="title") if catalog
-                         else None)
+                         else None, impressions=impressions)
 
 
 def _set_dotted(tree: dict, dotted: str, value: Any) -> None:

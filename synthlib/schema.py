@@ -57,16 +57,16 @@ def codes_frame(user, session, ts_seconds, event, item, category, query, positio
         "position": np.asarray(position, dtype=np.int32)})
 
 
-def rows_to_frame(rows: list[tuple]) -> pd.DataFrame:
-    """Canonical rows (ts in epoch seconds) as a pandas frame of the events schema."""
-    df = pd.DataFrame(rows, columns=list(COLUMN_NAMES))
+def rows_to_frame(rows: list[tuple], columns: tuple[str, ...] = COLUMN_NAMES) -> pd.DataFrame:
+    """Canonical rows (ts in epoch seconds) as a pandas frame of the events schema (or `columns`)."""
+    df = pd.DataFrame(rows, columns=list(columns))
     df["ts"] = pd.to_datetime(df["ts"], unit="s", utc=True).dt.floor("ms")
     df["position"] = df["position"].astype("Int32")
     return df
 
 
 def users_to_frames(batches: Iterator[pd.DataFrame], events_of: Callable[[int], list[tuple]],
-                    users_per_frame: int = 500) -> Iterator[pd.DataFrame]:
+                    users_per_frame: int = 500, columns: tuple[str, ...] = COLUMN_NAMES) -> Iterator[pd.DataFrame]:
     """mapInPandas body: user ids in, canonical event frames out (ts in epoch seconds).
 
     Frames are yielded every `users_per_frame` users, which bounds executor memory
@@ -75,4 +75,4 @@ def users_to_frames(batches: Iterator[pd.DataFrame], events_of: Callable[[int], 
     for batch in batches:
         ids = batch["id"].tolist()
         for i in range(0, len(ids), users_per_frame):
-            yield rows_to_frame([r for user in ids[i:i + users_per_frame] for r in events_of(int(user))])
+            yield rows_to_frame([r for user in ids[i:i + users_per_frame] for r in events_of(int(user))], columns)

@@ -16,7 +16,10 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from synthlib.config import Config
+from synthlib.data.exposure import describe_impressions, fit_pbm, position_counts
+from synthlib.data.impressions import ingest_impressions
 from synthlib.data.ingest import ingest
+from synthlib.data.popularity import popularity
 from synthlib.delta_io import table_version, write_table
 from synthlib.schema import ARROW, SESSION_END, SESSION_START
 
@@ -102,28 +105,6 @@ def aggregate(events: DataFrame, max_position: int, quantiles: bool = True) -> D
 def _hist(df: DataFrame, col: str) -> dict:
     rows = df.groupBy(bucket(F.col(col)).alias("b")).count().orderBy("b").collect()
     return {"bins": [int(r["b"]) for r in rows], "counts": [int(r["count"]) for r in rows]}
-
-
-def popularity(freq_of_freq: list[tuple[int, int]]) -> dict:
-    """Gini and top-1% share of item counts, from (count, number of items) pairs."""
-    pairs = sorted(freq_of_freq)  # ascending count
-    n_items = sum(m for _, m in pairs)
-    total = sum(c * m for c, m in pairs)
-    if n_items == 0 or total == 0:
-        return {"items": n_items, "gini": 0.0, "top1pct_share": 0.0}
-    # Gini = sum_i (2i - n - 1) x_i / (n * sum x), i the 1-based ascending rank.
-    acc, rank = 0.0, 0
-    for c, m in pairs:  # ranks rank+1 .. rank+m share count c
-        acc += c * (2 * (rank * m + m * (m + 1) / 2) - (n_items + 1) * m)
-        rank += m
-    top_n = max(1, -(-n_items // 100))
-    top, left = 0, top_n
-    for c, m in reversed(pairs):
-        take = min(m, left)
-        top, left = top + c * take, left - take
-        if left == 0:
-            break
-    return {"items": n_items, "gini": acc / (n_items * total), "top1pct_share": top / total}
 
 
 def _main_days(days: dict[str, int]) -> dict[str, str]:
@@ -236,10 +217,28 @@ def profile(spark: SparkSession, conf: Config) -> dict:
     finally:
         agg.unpersist()
     summary = {"ingest": run, "lineage": {**lineage, "events_path": run["events_path"]}, **summary}
+    exposure = profile_impressions(spark, conf, (run.get("holdout") or {}).get("first_date"))
+    if exposure:
+        summary["impressions"] = exposure
     os.makedirs(conf.path("stats"), exist_ok=True)
     with open(conf.path("stats", "summary.json"), "w") as fh:
         json.dump(summary, fh, indent=2, sort_keys=True)
     return summary
+
+
+def profile_impressions(spark: SparkSession, conf: Config, test_from: str | None) -> dict | None:
+    """With `input.impressions`: ingest them, describe them and fit the click model; its
+    per-item attractiveness goes to `<output>/stats/impression_items`. None without."""
+    run = ingest_impressions(spark, conf, test_from)
+    if run is None:
+        return None
+    imp = spark.read.format("delta").load(run["path"])
+    summary = describe_impressions(imp)
+    examination, items = fit_pbm(position_counts(imp, conf.train.max_items))
+    write_table(spark.createDataFrame(items), conf.path("stats", "impression_items"), mode="overwrite",
+                commit_info={"operation": "profile", "seed": conf.seed, "table": "impressions"}, overwrite_schema=True)
+    return {"ingest": run, **summary, "click_model": "position-based",
+            "examination": {k + 1: float(v) for k, v in enumerate(examination)}}
 
 
 def stats_fingerprint(conf: Config) -> str | None:

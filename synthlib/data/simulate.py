@@ -3,7 +3,9 @@
 SIMULATED DATA. Users have latent category tastes and heavy-tailed activity; items have
 Zipf popularity inside categories and log-normal prices by category; sessions are bursts
 of activity separated by hours; searches carry query strings and show ten ranked results
-clicked with position-dependent probability; item pages lead to favourites, carts and
+clicked by a position-based click model (a position is examined with probability
+EXAMINATION[position], an examined result clicked with its item's attractiveness), and their
+result lists are written as impressions when `simulate.impressions` is on; item pages lead to favourites, carts and
 purchases; timestamps follow a diurnal curve. Items have titles (brand, words of
 the category) in a catalog table beside the events. Each user's events derive from
 (seed, user index) alone, so the log is the same whatever the partitioning.
@@ -17,12 +19,17 @@ from typing import Iterator
 
 import numpy as np
 import pandas as pd
+from pyspark import StorageLevel
 from pyspark.sql import SparkSession
 
 from synthlib import rng
 from synthlib.config import Config, SimulateConf
 from synthlib.delta_io import write_table
-from synthlib.schema import EVENTS_DDL, users_to_frames
+from synthlib.schema import COLUMN_NAMES, EVENTS_DDL, IMPRESSION_COLUMNS, users_to_frames
+
+# A simulated row is an event or (with simulate.impressions) a shown search result.
+SIMULATED_COLUMNS = COLUMN_NAMES + ("request_id", "surface", "clicked", "_table")
+SIMULATED_DDL = f"{EVENTS_DDL}, request_id string, surface string, clicked boolean, _table string"
 
 NOUNS = (
     "sofa chair lamp rug desk bed mirror shelf table curtain pillow blanket mug kettle pan "
@@ -40,7 +47,13 @@ DEVICES = ("mobile", "desktop", "app")
 # Cumulative distributions as Python lists: the fast path of rng.pick for scalar draws.
 HOUR_CDF = np.cumsum([1, 0.6, 0.4, 0.3, 0.3, 0.5, 1, 2, 3, 3.5, 3.8, 4, 4.2, 4, 3.8, 3.7, 3.8,
                       4.2, 5, 6, 6.5, 6, 4, 2]).tolist()
-POSITION_CDF = np.cumsum(1.0 / np.arange(1, RESULTS_SHOWN + 1) ** 1.2).tolist()
+# The click model's ground truth: examination by position, attractiveness by popularity rank.
+EXAMINATION = (1.0 / np.arange(1, RESULTS_SHOWN + 1) ** 0.7).tolist()
+RESULT_CANDIDATES = 30  # a search ranks the category's most popular items with noise
+
+
+def attractiveness(rank: int) -> float:
+    return 0.3 / (1 + rank) ** 0.4
 
 
 class Catalog:
@@ -81,15 +94,29 @@ class Catalog:
                              "brand": brands, "price": self.price, "title": titles})
 
 
+def _results(u: rng.Tape) -> list[int]:
+    """The popularity ranks of a search's results, in display order: the most popular
+    candidates ranked with noise, so that an item is shown at several positions."""
+    noisy = sorted((r + 4.0 * u.normal(), r) for r in range(RESULT_CANDIDATES))
+    return [r for _, r in noisy[:RESULTS_SHOWN]]
+
+
 def _user_events(idx: int, u: rng.Tape, cat: Catalog, sim: SimulateConf) -> list[tuple]:
-    """All events of one simulated user, in time order."""
+    """All events of one simulated user in time order, then (with `sim.impressions`) the
+    impressions of their searches: rows of SIMULATED_COLUMNS."""
     start = datetime.combine(sim.start, time(), tzinfo=timezone.utc).timestamp()
     user = f"u{idx}"
     device = DEVICES[int(u() * 3)]
     tastes = [rng.pick(cat.category_cdf, u()) for _ in range(3)]
     n_sessions = 1 + int(math.exp(1.1 * u.normal() + 0.3))  # heavy-tailed activity
     day_offsets = sorted(u() * sim.days for _ in range(n_sessions))
-    rows, last_end = [], -1.0
+    rows, shown, last_end = [], [], -1.0
+
+    def event(t, typ, item, category, query=None, position=None):
+        price = float(cat.price[item]) if item is not None else None
+        rows.append((user, session, t, typ, None if item is None else str(item + 1), str(category + 1), price,
+                     query, position, device, None, None, None, "events"))
+
     for s, day in enumerate(day_offsets):
         hour = rng.pick(HOUR_CDF, u())
         t = start + int(day) * 86400 + hour * 3600 + u() * 3600
@@ -97,40 +124,46 @@ def _user_events(idx: int, u: rng.Tape, cat: Catalog, sim: SimulateConf) -> list
         session = f"{user}-s{s}"
         taste = tastes[0] if u() < 0.6 else tastes[1] if u() < 0.6 else tastes[2]
         category = taste if u() < 0.85 else rng.pick(cat.category_cdf, u())
-        item, query = None, None
-        event = "search" if u() < 0.35 else "view"
+        typ, searches = ("search" if u() < 0.35 else "view"), 0
         while True:
-            position = None
-            if event == "search":
+            if typ == "search":
                 query = f"{ADJECTIVES[int(u() * len(ADJECTIVES))]} {cat.noun[category]}" if u() < 0.7 \
                     else cat.noun[category]
-                item = None
-            elif event == "click":
-                position = 1 + rng.pick(POSITION_CDF, u())
-                # Results are ranked by popularity with some noise, so rank ~ position.
-                rank = max(0, position - 1 + int(3 * u.normal()))
-                item = cat.item_id(category, min(rank, cat.items_per_category - 1))
-            elif event == "view":
+                event(t, "search", None, category, query)
+                request, clicks = f"{session}-q{searches}", []
+                searches += 1
+                for position, rank in enumerate(_results(u), start=1):
+                    item = cat.item_id(category, rank)
+                    clicked = u() < EXAMINATION[position - 1] and u() < attractiveness(rank)
+                    if sim.impressions:
+                        shown.append((user, session, t, None, str(item + 1), str(category + 1), float(cat.price[item]),
+                                      query, position, None, request, "search", clicked, "impressions"))
+                    if clicked:
+                        clicks.append((position, item))
+                for position, item in clicks:  # the clicked results open, top down
+                    t += min(25 * 60, math.exp(3.7 + 1.1 * u.normal()))
+                    event(t, "click", item, category, query, position)
+                typ = "click" if clicks else "search"
+            elif typ == "view":
                 if u() < 0.25:  # browse to another category of taste
                     category = tastes[int(u() * 3)]
                 item = cat.item_id(category, rng.pick(cat.item_cdf, u()))
-            price = float(cat.price[item]) if item is not None else None
-            rows.append((user, session, t, event, None if item is None else str(item + 1),
-                         str(category + 1), price, query if event in ("search", "click") else None,
-                         position, device))
-            event = _next_event(event, u())
-            if event is None:
+                event(t, "view", item, category)
+            else:
+                event(t, typ, item, category)
+            typ = _next_event(typ, u())
+            if typ is None:
                 break
             t += min(25 * 60, math.exp(3.7 + 1.1 * u.normal()))  # log-normal gaps, median 40 s
         last_end = t
-    return rows
+    return rows + shown
 
 
 def _next_event(event: str, x: float) -> str | None:
     """Funnel transitions; None ends the session."""
     table = {
-        "search": (("click", 0.55), ("search", 0.15), ("view", 0.1)),
-        "click": (("view", 0.3), ("cart", 0.12), ("fav", 0.05), ("search", 0.2), ("click", 0.15)),
+        "search": (("search", 0.3), ("view", 0.25)),  # a search without clicks; clicks come from its results
+        "click": (("view", 0.3), ("cart", 0.12), ("fav", 0.05), ("search", 0.2)),
         "view": (("view", 0.55), ("cart", 0.08), ("fav", 0.04), ("search", 0.1)),
         "fav": (("view", 0.5), ("cart", 0.2)),
         "cart": (("purchase", 0.35), ("view", 0.35), ("search", 0.05)),
@@ -146,7 +179,8 @@ def _next_event(event: str, x: float) -> str | None:
 
 def _events_per_user(seed: int, sim: SimulateConf, cat: Catalog) -> float:
     key = rng.stream_key(seed, "simulate", "calibration")
-    return float(np.mean([len(_user_events(i, rng.Tape(key, i), cat, sim)) for i in range(2000)]))
+    events = sim.model_copy(update={"impressions": False})
+    return float(np.mean([len(_user_events(i, rng.Tape(key, i), cat, events)) for i in range(2000)]))
 
 
 def simulate(spark: SparkSession, conf: Config) -> dict:
@@ -157,17 +191,30 @@ def simulate(spark: SparkSession, conf: Config) -> dict:
     key = rng.stream_key(conf.seed, "simulate", "user")
 
     def generate(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        return users_to_frames(batches, lambda i: _user_events(i, rng.Tape(key, i), cat, sim))
+        return users_to_frames(batches, lambda i: _user_events(i, rng.Tape(key, i), cat, sim),
+                               columns=SIMULATED_COLUMNS)
 
-    events = (spark.range(0, users, numPartitions=sim.partitions)
-              .mapInPandas(generate, EVENTS_DDL)
-              .selectExpr("*", "to_date(ts) AS date"))
+    rows = (spark.range(0, users, numPartitions=sim.partitions).mapInPandas(generate, SIMULATED_DDL)
+            .selectExpr("*", "to_date(ts) AS date"))
+    if sim.impressions:
+        rows = rows.persist(StorageLevel.MEMORY_AND_DISK)
     path = conf.simulated_path
     props = {"synthlib.simulated": "true", "synthlib.seed": str(conf.seed),
              "synthlib.data.simulate": json.dumps(sim.model_dump(mode="json"), sort_keys=True)}
-    write_table(events, path, mode="overwrite", partition_by=["date"], properties=props,
-                commit_info={"operation": "simulate", "seed": conf.seed})
+    commit = {"operation": "simulate", "seed": conf.seed}
+    try:
+        write_table(rows.where("_table = 'events'").select(*COLUMN_NAMES, "date"), path, mode="overwrite",
+                    partition_by=["date"], properties=props, commit_info=commit)
+        if sim.impressions:
+            names = [name for name, _ in IMPRESSION_COLUMNS]
+            write_table(rows.where("_table = 'impressions'").select(*names, "date"), conf.simulated_impressions_path,
+                        mode="overwrite", partition_by=["date"], properties=props, commit_info=commit)
+    finally:
+        rows.unpersist()
     write_table(spark.createDataFrame(cat.items(conf.seed)), conf.simulated_items_path, mode="overwrite",
-                properties=props, commit_info={"operation": "simulate", "seed": conf.seed})
-    rows = spark.read.format("delta").load(path).count()
-    return {"simulated_events": rows, "users": users, "path": path, "items_path": conf.simulated_items_path}
+                properties=props, commit_info=commit)
+    summary = {"simulated_events": spark.read.format("delta").load(path).count(), "users": users, "path": path,
+               "items_path": conf.simulated_items_path}
+    if sim.impressions:
+        summary["impressions_path"] = conf.simulated_impressions_path
+    return summary

@@ -25,6 +25,7 @@ from synthlib.config import Config, ConfigError, GenerateConf
 from synthlib.data.profile import load_summary, stats_fingerprint
 from synthlib.delta_io import commit_of, is_delta, sql_path, write_table
 from synthlib.generate.copies import FLAG_DDL, CopyKeys
+from synthlib.generate.impressions import write_impressions
 from synthlib.models import load_model, model_class
 from synthlib.models.artifact import ModelArtifactError, payload_digest
 from synthlib.models.guards import Guards, load_guards
@@ -303,6 +304,9 @@ def generate(spark: SparkSession, conf: Config) -> dict:
     notes = coverage_notes(conf, model)
     if notes:
         summary["notes"] = notes
+    shown = write_impressions(spark, conf, run_id, lineage)
+    if shown:
+        summary["impressions"] = shown
     catalog = write_catalog(spark, conf, run_id, lineage)
     if catalog:
         summary["catalog"] = catalog

@@ -21,6 +21,7 @@ from synthlib.models.session import SessionConfig
 from synthlib.models.stats import StatsConfig, StatsModel, StatsSynthesizer
 from synthlib.models.tvae import TVAEConfig
 from synthlib.text.model import TextConfig
+from synthlib.train.impressions import train_impressions
 from synthlib.train.options import model_params
 from synthlib.train.session import train_session
 from synthlib.train.tabular import train_tabular
@@ -74,6 +75,9 @@ def train(spark: SparkSession, conf: Config) -> dict:
         info["guards"] = save_guards(spark, conf)
     elif os.path.isdir(conf.path("model", GUARDS)):
         shutil.rmtree(conf.path("model", GUARDS))
+    exposure = train_impressions(spark, conf, summary)
+    if exposure:
+        info["impressions"] = exposure
     for name, fit_text in TEXT_TRAINERS.items():
         if getattr(conf.train, name):
             info[name] = fit_text(spark, conf)

@@ -3,7 +3,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from synthlib.data.profile import aggregate, popularity, summarise
+from synthlib.data.popularity import popularity
+from synthlib.data.profile import aggregate, summarise
 
 T0 = pd.Timestamp("2024-03-04 09:00:00", tz="UTC")  # a Monday
 ROWS = [  # user, session, seconds after T0, type, item, category, price, query, position

@@ -1,0 +1,117 @@
+"""The exposure model: which items a request shows, in which order, and which get clicked.
+
+- Candidates: the real log's shown items with their category and how often they were shown
+  (only items that at least `min_users` distinct users were shown). A request shows items of
+  its category (all items when it has none), drawn without replacement with probability
+  proportional to their real shows (Plackett-Luce, by Gumbel top-k), the first drawn on top.
+- Clicks: a position-based model (synthlib.data.exposure): position k examined with
+  `examination[k]`, an examined item clicked with its attractiveness. A search request takes
+  its clicks from the synthetic click events that follow it: each clicked item at its
+  position, the other positions drawn from the candidates; other requests draw their clicks.
+- List lengths: the real distribution, by surface.
+- Copies: the keys of the real lists of at least MIN_COPY_LENGTH items; a synthetic list with
+  one is drawn again (at most COPY_REDRAWS times) in its unclicked positions.
+
+Every draw derives from (seed, request key), so a request's list does not depend on the
+partitioning.
+"""
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.feather as feather
+
+from synthlib import rng
+from synthlib.models.artifact import MODEL_JSON, Artifact, spec_bytes
+from synthlib.models.guards import contains, item_keys, sequence_keys
+
+MIN_COPY_LENGTH = 3
+COPY_REDRAWS = 3
+MAX_CANDIDATES = 1000  # per category, most shown first
+_ITEMS, _COPIES = "items.arrow", "copy_keys.i64"
+
+
+def list_keys(item_ids: list[str], lengths) -> np.ndarray:
+    """One int64 key per list (lists one after the other), over its item ids in order."""
+    return sequence_keys(item_keys(item_ids), np.asarray(lengths))
+
+
+class ImpressionModel(Artifact):
+    kind = "impressions"
+
+    def __init__(self, spec: dict, items: pd.DataFrame, copy_keys: np.ndarray):
+        self.spec, self.items, self.copy_keys = spec, items.reset_index(drop=True), copy_keys
+        self.examination = np.asarray(spec["examination"], dtype=np.float64)
+        self.item_ids = self.items["item_id"].to_numpy(dtype=object)
+        self.attract = self.items["attractiveness"].to_numpy(dtype=np.float64)
+        self.price = self.items["price"].to_numpy(dtype=np.float64)
+        self.log_shows = np.log(self.items["shows"].to_numpy(dtype=np.float64))
+        self.index = {item: i for i, item in enumerate(self.item_ids)}
+        self.by_category: dict[str, np.ndarray] = {}
+        for category, rows in self.items.groupby(self.items["category"].fillna(""), sort=True).indices.items():
+            rows = np.asarray(rows)
+            self.by_category[category] = rows[np.argsort(-self.log_shows[rows], kind="stable")][:MAX_CANDIDATES]
+        self.everything = np.argsort(-self.log_shows, kind="stable")[:MAX_CANDIDATES]
+        self.lengths = {s: (np.array([int(k) for k in pmf]), np.cumsum(list(pmf.values())))
+                        for s, pmf in spec["list_length"].items()}
+
+    # -- the artifact ---------------------------------------------------------------------
+    def to_bytes(self) -> dict[str, bytes]:
+        sink = io.BytesIO()
+        feather.write_feather(pa.Table.from_pandas(self.items, preserve_index=False), sink)
+        return {MODEL_JSON: spec_bytes(self.spec), _ITEMS: sink.getvalue(),
+                _COPIES: np.asarray(self.copy_keys, dtype="<i8").tobytes()}
+
+    @classmethod
+    def from_bytes(cls, files: dict[str, bytes]) -> "ImpressionModel":
+        items = feather.read_table(io.BytesIO(files[_ITEMS])).to_pandas()
+        return cls(json.loads(files[MODEL_JSON]), items, np.frombuffer(files[_COPIES], dtype="<i8").astype(np.int64))
+
+    # -- sampling -------------------------------------------------------------------------
+    def _length(self, surface: str, u: float) -> int:
+        sizes, cdf = self.lengths.get(surface) or next(iter(self.lengths.values()))
+        return int(sizes[rng.pick(cdf, u)])
+
+    def _fill(self, pool: np.ndarray, taken: set[int], n: int, u: np.ndarray) -> list[int]:
+        """`n` distinct items of `pool` not in `taken`, Plackett-Luce by shows (Gumbel top-k)."""
+        keys = self.log_shows[pool] - np.log(-np.log(np.clip(u, 1e-12, 1 - 1e-12)))
+        order = pool[np.argsort(-keys, kind="stable")]
+        return [int(i) for i in order if int(i) not in taken][:n]
+
+    def request(self, key: int, surface: str, category: str | None, clicks: list[tuple[str, int]],
+                seed: int, draw_clicks: bool) -> list[tuple[str, int, bool]]:
+        """(item_id, position, clicked) of one request. `clicks`: the (item, position) of its
+        synthetic click events (each kept at its position); with `draw_clicks`, the click
+        model draws the clicks instead."""
+        stream = rng.stream_key(seed, "impressions")
+        draw = lambda counter, n: rng.uniform(stream, key, counter + np.arange(n))  # noqa: E731
+        fixed = {p: item for item, p in clicks}
+        length = max(self._length(surface, float(draw(0, 1)[0])), max(fixed, default=0))
+        pool = self.by_category.get(category or "", self.everything)
+        taken = {self.index[i] for i in fixed.values() if i in self.index}
+        free = [p for p in range(1, length + 1) if p not in fixed]
+        for attempt in range(COPY_REDRAWS + 1):  # counters: 0 length, 1.. clicks, then the candidates
+            drawn = self._fill(pool, taken, len(free), draw((attempt + 1) * 2**20, len(pool)))
+            shown = dict(fixed) | {p: self.item_ids[i] for p, i in zip(free, drawn)}
+            items = [shown[p] for p in sorted(shown)]
+            if len(items) < MIN_COPY_LENGTH or not contains(self.copy_keys, list_keys(items, [len(items)]))[0]:
+                break
+        positions = sorted(shown)
+        if not draw_clicks:
+            return [(shown[p], p, p in fixed) for p in positions]
+        u = draw(1, len(positions))
+        out = []
+        for p, x in zip(positions, u):
+            i = self.index.get(shown[p])
+            exam = self.examination[min(p, len(self.examination)) - 1]
+            out.append((shown[p], p, bool(i is not None and x < exam * self.attract[i])))
+        return out
+
+    def get_info(self) -> dict:
+        return {"model": self.kind, "items": len(self.items), "copy_keys": len(self.copy_keys),
+                "examination": [round(float(x), 4) for x in self.examination],
+                "surfaces": self.spec["surfaces"]}
