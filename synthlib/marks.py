@@ -28,7 +28,13 @@ MEANINGS = {
     "click_position_tv": "clicked result positions (total variation)",
     "query_words_tv": "words per query (total variation)",
     "top_query_distance": "real top queries absent from the synthetic top queries",
+    "impression_ctr_position_tv": "position bias: click-through by position, each curve scaled to sum 1 (TV)",
+    "impression_list_length_tv": "shown list lengths (total variation)",
+    "impression_no_click_difference": "difference in the share of requests without a click",
+    "impression_popularity_difference": ("difference in how much more concentrated clicked items are than "
+                                         "shown items (Gini of clicks minus Gini of shows)"),
     # privacy
+    "impression_copy_share": "synthetic shown lists (3+ items) repeating a real training list verbatim",
     "copy_share": "synthetic sessions (3+ items) repeating a real training session verbatim",
     "copy_share_holdout": "held-out real sessions repeating a training session: the level reached without copying",
     "dcr_median_synthetic": "median distance of a synthetic session to its closest training session",
@@ -37,6 +43,8 @@ MEANINGS = {
     # utility
     "knn_recall_ratio": "item-kNN recall@k trained on synthetic over trained on real",
     "als_recall_ratio": "ALS recall@k trained on synthetic over trained on real",
+    "ctr_auc_ratio": "click-through model AUC on real held-out impressions, (synthetic - 0.5) / (real - 0.5)",
+    "ctr_ndcg_ratio": "NDCG@10 of real held-out lists re-ranked by the click-through model, synthetic over real",
     "knn_recall_ceiling": ("the most the kNN ratio can reach at the model's k-user pair floor: an item-kNN "
                            "built from the real pairs that clear it, over the real kNN"),
     # text
@@ -65,7 +73,7 @@ def kind(metric: str) -> str:
         return "utility"
     if metric.startswith(("query_", "title_")):
         return "text"
-    return "privacy" if metric.startswith(("copy_share", "dcr_", "mia_")) else "fidelity"
+    return "privacy" if metric.startswith(("copy_share", "dcr_", "mia_", "impression_copy")) else "fidelity"
 
 
 def meaning(metric: str) -> str:
@@ -86,7 +94,7 @@ def rule(metric: str, ev: EvaluateConf) -> str:
         return "what the log gives at the pair floor"
     if k == "utility":
         return f"pass >= {ev.min_utility_ratio:g}, warn >= {ev.warn_utility_ratio:g}"
-    if metric == "copy_share":
+    if metric in ("copy_share", "impression_copy_share"):
         return f"pass <= {ev.max_copy_share:g}"
     if metric == "mia_auc":
         return f"pass <= {ev.max_mia_auc:g}"
@@ -108,7 +116,7 @@ def mark(metric: str, value: float | None, metrics: dict, ev: EvaluateConf) -> s
         return "info"
     if k == "utility":  # synthetic / real
         return "pass" if value >= ev.min_utility_ratio else "warn" if value >= ev.warn_utility_ratio else "fail"
-    if metric == "copy_share":
+    if metric in ("copy_share", "impression_copy_share"):
         return "pass" if value <= ev.max_copy_share else "fail"
     if metric == "mia_auc":
         return "pass" if value <= ev.max_mia_auc else "fail"

@@ -25,6 +25,7 @@ from synthlib.data.profile import load_summary
 from synthlib.data.sample import sample_users, user_share
 from synthlib.delta_io import is_delta, table_properties, write_table
 from synthlib.evaluate.fidelity import compare, describe
+from synthlib.evaluate.impressions import evaluate_impressions
 from synthlib.evaluate.privacy import distances, verbatim_copies
 from synthlib.evaluate.report import write_report
 from synthlib.evaluate.text import RealQueries, query_text, title_text
@@ -190,10 +191,15 @@ def _evaluate(spark: SparkSession, conf: Config, run_id: str | None) -> dict:
             queries.release()
         for df in synthetic.values():
             df.unpersist()
+    exposure = _impressions(spark, conf, evaluated)
+    if exposure:
+        for r in evaluated:
+            runs[r]["metrics"].update(exposure["runs"][r].pop("metrics"))
+        figures["impressions"] = exposure
     for r in runs:
         runs[r]["metrics"] = _finite(runs[r]["metrics"])
         runs[r]["marks"] = marks(runs[r]["metrics"], ev)
-    out = _finite({"runs": runs, "utility": util, "skipped": skipped,
+    out = _finite({"runs": runs, "utility": util, "skipped": skipped, "impressions": exposure,
                    "real": {"train_events": real.summary["events"],
                             "test_events": test.count() if test is not None else None},
                    "thresholds": ev.model_dump(include={"pass_at", "warn_at", "max_copy_share", "max_mia_auc",
@@ -207,6 +213,18 @@ def _evaluate(spark: SparkSession, conf: Config, run_id: str | None) -> dict:
             "utility": out["utility"] and {k: out["utility"][k] for k in ("scores", "ratios")},
             "metrics_path": conf.path("eval", "metrics.json"), "metrics_table": conf.path("eval", "metrics"),
             "report_path": conf.path("eval", "report.html")}
+
+
+def _impressions(spark: SparkSession, conf: Config, evaluated: list[str]) -> dict | None:
+    """The runs' shown lists against the real impressions; None without both."""
+    real, test = conf.path("ingest", "impressions"), conf.path("ingest", "impressions_test")
+    path = conf.path("tables", "impressions")
+    if not (is_delta(spark, real) and is_delta(spark, path)):
+        return None
+    table = spark.read.format("delta").load(path)
+    runs = {r: table.where(F.col("run_id") == r).drop("run_id", "date") for r in evaluated}
+    held = spark.read.format("delta").load(test).drop("date") if is_delta(spark, test) else None
+    return evaluate_impressions(spark.read.format("delta").load(real).drop("date"), held, runs)
 
 
 def _write_metrics_table(spark: SparkSession, conf: Config, runs: dict) -> None:

@@ -1,0 +1,133 @@
+"""Evaluate a run's shown lists against the real impressions: fidelity, CTR-model utility, copies.
+
+Utility: a click-through model (Spark MLlib logistic regression) on each shown row's
+position, its list's length, its price rank in the list and its item's popularity and
+click-through on the model's own training side, trained once on the real training
+impressions and once on the synthetic ones, both tested on the real held-out impressions:
+AUC, and NDCG@10 of the held-out lists re-ranked by the model. Ratio:
+(synthetic - 0.5) / (real - 0.5) for AUC, synthetic / real for NDCG.
+"""
+from __future__ import annotations
+
+from pyspark.ml import Pipeline
+from pyspark.ml.classification import LogisticRegression
+from pyspark.ml.evaluation import BinaryClassificationEvaluator
+from pyspark.ml.feature import OneHotEncoder, VectorAssembler
+from pyspark.ml.functions import vector_to_array
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from synthlib.data.exposure import describe_impressions
+from synthlib.models.impressions import MIN_COPY_LENGTH
+
+NDCG_AT = 10
+FEATURES = ("position_vec", "log_length", "price_rank", "log_shows", "item_ctr")
+
+
+def _tv(a: dict, b: dict) -> float:
+    keys = set(a) | set(b)
+    return 0.5 * sum(abs(a.get(k, 0.0) - b.get(k, 0.0)) for k in keys)
+
+
+def _shape(curve: dict) -> dict:
+    total = sum(curve.values())
+    return {k: v / total for k, v in curve.items()} if total else {}
+
+
+def fidelity(real: dict, synthetic: dict) -> dict:
+    """Distances between two `describe_impressions` summaries (0 for the same log)."""
+    spread = lambda d: d["clicked_popularity"]["gini"] - d["shown_popularity"]["gini"]  # noqa: E731
+    return {
+        # the position bias's shape: CTR by position, each curve scaled to sum to 1
+        "impression_ctr_position_tv": _tv(_shape(real["ctr_by_position"]), _shape(synthetic["ctr_by_position"])),
+        "impression_list_length_tv": _tv(real["list_length"], synthetic["list_length"]),
+        "impression_no_click_difference": abs(real["no_click_share"] - synthetic["no_click_share"]),
+        "impression_popularity_difference": abs(spread(real) - spread(synthetic)),
+    }
+
+
+def _ordered_lists(imp: DataFrame) -> DataFrame:
+    lists = imp.groupBy("request_id").agg(F.sort_array(F.collect_list(F.struct("position", "item_id"))).alias("l"))
+    return (lists.select(F.concat_ws("\u0001", F.transform("l", lambda x: x["item_id"])).alias("items"),
+                         F.size("l").alias("n")).where(F.col("n") >= MIN_COPY_LENGTH))
+
+
+def copies(real: DataFrame, synthetic: DataFrame) -> dict:
+    """Synthetic lists of MIN_COPY_LENGTH+ items that repeat a real training list, in order."""
+    synth = _ordered_lists(synthetic)
+    known = _ordered_lists(real).select("items").distinct()
+    row = (synth.join(known.withColumn("_real", F.lit(True)), "items", "left")
+           .agg(F.count(F.lit(1)).alias("lists"), F.count("_real").alias("copies")).first())
+    return {"lists": row["lists"], "copies": row["copies"], "share": row["copies"] / max(1, row["lists"])}
+
+
+def features(imp: DataFrame, side: DataFrame) -> DataFrame:
+    """Each shown row with the model's features, the item figures taken from `side`."""
+    items = side.groupBy("item_id").agg(F.count(F.lit(1)).alias("_shows"),
+                                        F.sum(F.col("clicked").cast("int")).alias("_clicks"))
+    prior = side.agg(F.avg(F.col("clicked").cast("double"))).first()[0] or 0.0
+    req = Window.partitionBy("request_id")
+    return (imp.join(F.broadcast(items), "item_id", "left")
+            .select("request_id", F.col("clicked").cast("double").alias("label"),
+                    F.least(F.col("position"), F.lit(50)).alias("position"),
+                    F.log1p(F.count(F.lit(1)).over(req)).alias("log_length"),
+                    (F.coalesce(F.percent_rank().over(req.orderBy("price")), F.lit(0.5))).alias("price_rank"),
+                    F.log1p(F.coalesce("_shows", F.lit(0))).alias("log_shows"),
+                    ((F.coalesce("_clicks", F.lit(0)) + 10 * prior) / (F.coalesce("_shows", F.lit(0)) + 10))
+                    .alias("item_ctr")))
+
+
+def _fit(train: DataFrame):
+    stages = [OneHotEncoder(inputCols=["position"], outputCols=["position_vec"], handleInvalid="keep"),
+              VectorAssembler(inputCols=list(FEATURES), outputCol="features"),
+              LogisticRegression(maxIter=50, regParam=0.001)]
+    return Pipeline(stages=stages).fit(train)
+
+
+def _ndcg(scored: DataFrame) -> float:
+    req = Window.partitionBy("request_id")
+    ranked = (scored.withColumn("_clicks", F.sum("label").over(req)).where(F.col("_clicks") > 0)
+              .withColumn("_rank", F.row_number().over(req.orderBy(F.desc("p"), "position"))))
+    gain = F.when(F.col("_rank") <= NDCG_AT, F.col("label") / F.log2(F.col("_rank") + 1)).otherwise(0.0)
+    ideal = F.when(F.col("_rank") <= F.least(F.col("_clicks"), F.lit(NDCG_AT)), 1 / F.log2(F.col("_rank") + 1))
+    per = ranked.groupBy("request_id").agg((F.sum(gain) / F.sum(ideal)).alias("ndcg"))
+    return float(per.agg(F.avg("ndcg")).first()[0] or 0.0)
+
+
+def ctr_utility(real: DataFrame, test: DataFrame, synthetic: dict[str, DataFrame]) -> dict:
+    """AUC and NDCG@10 on the real test impressions of the CTR model trained on real and on
+    each synthetic run, and the ratios."""
+    auc = BinaryClassificationEvaluator(rawPredictionCol="rawPrediction", labelCol="label")
+    scores = {}
+    for name, side in {"real": real, **synthetic}.items():
+        model = _fit(features(side, side))
+        scored = model.transform(features(test, side)).withColumn(
+            "p", vector_to_array("probability")[1]).persist()
+        try:
+            scores[name] = {"auc": auc.evaluate(scored), "ndcg": _ndcg(scored)}
+        finally:
+            scored.unpersist()
+    real_score = scores["real"]
+    ratios = {}
+    for name in synthetic:
+        s = scores[name]
+        ratios[name] = {"auc": (s["auc"] - 0.5) / (real_score["auc"] - 0.5) if real_score["auc"] > 0.5 else None,
+                        "ndcg": s["ndcg"] / real_score["ndcg"] if real_score["ndcg"] else None}
+    return {"scores": scores, "ratios": ratios}
+
+
+def evaluate_impressions(real: DataFrame, test: DataFrame | None, runs: dict[str, DataFrame]) -> dict:
+    """{"real": summary, "runs": {run: {"metrics", "summary"}}, "utility"} of the runs' impressions."""
+    real_summary = describe_impressions(real)
+    out = {"real": real_summary, "runs": {}}
+    for name, imp in runs.items():
+        summary = describe_impressions(imp)
+        copied = copies(real, imp)
+        out["runs"][name] = {"summary": summary, "copies": copied,
+                             "metrics": {**fidelity(real_summary, summary), "impression_copy_share": copied["share"]}}
+    if test is not None and test.limit(1).count():
+        util = ctr_utility(real, test, runs)
+        out["utility"] = util
+        for name, ratio in util["ratios"].items():
+            out["runs"][name]["metrics"].update(ctr_auc_ratio=ratio["auc"], ctr_ndcg_ratio=ratio["ndcg"])
+    return out
