@@ -48,3 +48,17 @@ def write_conf(tmp_path):
         path.write_text(yaml.safe_dump(tree, sort_keys=False))
         return str(path)
     return write
+
+
+@pytest.fixture(scope="session")
+def exposure_run(spark, tmp_path_factory):
+    """A simulated log with its searches' impressions, profiled, a stats model (and the
+    exposure model) trained and one run generated; the last two days held out."""
+    from synthlib.generate import generate
+    from tests.helpers import simulated_log
+
+    conf = simulated_log(spark, tmp_path_factory.mktemp("exposure"),
+                         "seed: 5\nsimulate: {events: 50000, partitions: 2, impressions: true}\n"
+                         "train: {model: stats}\nevaluate: {holdout: {days: 2}}\n", train=True)
+    generate(spark, conf)
+    return conf

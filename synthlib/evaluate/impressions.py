@@ -9,9 +9,9 @@ AUC, and NDCG@10 of the held-out lists re-ranked by the model. Ratio:
 """
 from __future__ import annotations
 
+import numpy as np
 from pyspark.ml import Pipeline
 from pyspark.ml.classification import LogisticRegression
-from pyspark.ml.evaluation import BinaryClassificationEvaluator
 from pyspark.ml.feature import OneHotEncoder, VectorAssembler
 from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame, Window
@@ -78,10 +78,17 @@ def features(imp: DataFrame, side: DataFrame) -> DataFrame:
 
 
 def _fit(train: DataFrame):
-    stages = [OneHotEncoder(inputCols=["position"], outputCols=["position_vec"], handleInvalid="keep"),
-              VectorAssembler(inputCols=list(FEATURES), outputCol="features"),
-              LogisticRegression(maxIter=50, regParam=0.001)]
-    return Pipeline(stages=stages).fit(train)
+    """(feature pipeline, score column): the score is the logistic regression's linear predictor,
+    computed in SQL from its coefficients. (Its own transform would serialize the training
+    summary, which holds the Spark session; a session that has observed metrics, as generation
+    does, cannot be serialized.)"""
+    prepare = Pipeline(stages=[OneHotEncoder(inputCols=["position"], outputCols=["position_vec"],
+                                             handleInvalid="keep"),
+                               VectorAssembler(inputCols=list(FEATURES), outputCol="features")]).fit(train)
+    lr = LogisticRegression(maxIter=50, regParam=0.001).fit(prepare.transform(train))
+    weights = F.array(*[F.lit(float(w)) for w in lr.coefficients.toArray()])
+    products = F.zip_with(vector_to_array("features"), weights, lambda x, w: x * w)
+    return prepare, F.aggregate(products, F.lit(float(lr.intercept)), lambda acc, v: acc + v)
 
 
 def _ndcg(scored: DataFrame) -> float:
@@ -94,17 +101,28 @@ def _ndcg(scored: DataFrame) -> float:
     return float(per.agg(F.avg("ndcg")).first()[0] or 0.0)
 
 
+def auc(scored: DataFrame) -> float:
+    """Area under the ROC curve of the score `p` against `label`, ties counted half (scores
+    rounded to 1e-5, so that only a bounded table reaches the driver)."""
+    counts = (scored.groupBy(F.round("p", 5).alias("p")).agg(F.sum("label").alias("pos"),
+                                                             F.sum(1 - F.col("label")).alias("neg"))
+              .orderBy("p").toPandas())
+    pos, neg = counts["pos"].to_numpy(dtype=float), counts["neg"].to_numpy(dtype=float)
+    if not pos.sum() or not neg.sum():
+        return float("nan")
+    below = np.concatenate([[0.0], np.cumsum(neg)[:-1]])
+    return float((pos * (below + 0.5 * neg)).sum() / (pos.sum() * neg.sum()))
+
+
 def ctr_utility(real: DataFrame, test: DataFrame, synthetic: dict[str, DataFrame]) -> dict:
     """AUC and NDCG@10 on the real test impressions of the CTR model trained on real and on
     each synthetic run, and the ratios."""
-    auc = BinaryClassificationEvaluator(rawPredictionCol="rawPrediction", labelCol="label")
     scores = {}
     for name, side in {"real": real, **synthetic}.items():
-        model = _fit(features(side, side))
-        scored = model.transform(features(test, side)).withColumn(
-            "p", vector_to_array("probability")[1]).persist()
+        prepare, score = _fit(features(side, side))
+        scored = prepare.transform(features(test, side)).withColumn("p", score).persist()
         try:
-            scores[name] = {"auc": auc.evaluate(scored), "ndcg": _ndcg(scored)}
+            scores[name] = {"auc": auc(scored), "ndcg": _ndcg(scored)}
         finally:
             scored.unpersist()
     real_score = scores["real"]

@@ -191,6 +191,22 @@ def _utility_plots(utility: dict, k: int) -> list[str]:
     return plots
 
 
+def _exposure_plots(exposure: dict) -> list[str]:
+    """Shown lists: position bias, list lengths, and the CTR model's scores."""
+    pick = lambda key: [("real", exposure["real"][key])] + [  # noqa: E731
+        (r, v["summary"][key]) for r, v in exposure["runs"].items()]
+    plots = [bars("Click-through rate by position", pick("ctr_by_position"), ylabel="click-through rate"),
+             bars("Shown list length (share of requests)", pick("list_length")),
+             bars("Share of requests without a click", [(n, {"no click": d}) for n, d in pick("no_click_share")],
+                  ymax=1.0)]
+    if exposure.get("utility"):
+        scores = exposure["utility"]["scores"]
+        plots.append(bars("Click-through model on the real held-out impressions, by training log",
+                          [(m, {s: v[m] for s, v in scores.items()}) for m in ("auc", "ndcg")],
+                          list(scores), ylabel="score", ymax=1.0))
+    return plots
+
+
 def write_report(path: str, result: dict, figures: dict, ev: EvaluateConf) -> None:
     """Write the HTML report: the summary table with meanings and thresholds, then the plots by kind."""
     runs = result["runs"]
@@ -207,6 +223,9 @@ def write_report(path: str, result: dict, figures: dict, ev: EvaluateConf) -> No
     if result.get("utility"):
         sections.append(("Utility: train on the log, test on real held-out sessions",
                          _legend(["kNN", "ALS"]), _utility_plots(result["utility"], ev.k)))
+    if result.get("impressions"):
+        sections.append(("Shown lists: synthetic impressions against the real ones", _legend(["real", *runs]),
+                         _exposure_plots(result["impressions"])))
     body = "".join(f"<h2>{html.escape(t)}</h2>{legend}{''.join(plots)}" for t, legend, plots in sections if plots)
     skipped = "".join(f"<p class=\"warn\">Skipped: {html.escape(s)}</p>" for s in result.get("skipped", []))
     described = ", ".join(f"{html.escape(r)}: {v['events']:,} events ({html.escape(str(v['model']))})"

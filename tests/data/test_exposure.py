@@ -1,0 +1,48 @@
+import numpy as np
+import pandas as pd
+import pytest
+from pyspark.sql import functions as F
+
+from synthlib.data.exposure import fit_pbm
+from synthlib.data.profile import load_summary
+from synthlib.data.simulate import EXAMINATION
+
+
+def test_fit_pbm_recovers_a_known_model():
+    """Counts drawn from a PBM where attractive items sit on top: the naive CTR ratios are
+    biased, the EM estimate is not."""
+    gen = np.random.default_rng(0)
+    theta = np.array([1.0, 0.7, 0.5, 0.35, 0.25])
+    alpha = np.linspace(0.6, 0.05, 40)
+    rows = []
+    for item, a in enumerate(alpha):
+        for k, t in enumerate(theta):
+            shows = int(2000 * np.exp(-abs(item / 8 - k)))  # item i mostly near position i / 8
+            rows.append((f"i{item}", k + 1, shows, gen.binomial(shows, t * a)))
+    counts = pd.DataFrame(rows, columns=["item_id", "position", "shows", "clicks"]).query("shows > 0")
+    examination, items = fit_pbm(counts)
+    assert np.abs(examination - theta).max() < 0.05
+    by_position = counts.groupby("position")[["shows", "clicks"]].sum()
+    naive = (by_position["clicks"] / by_position["shows"]).to_numpy()
+    assert np.abs(naive / naive[0] - theta).max() > 0.1
+    assert items.set_index("item_id").loc["i0", "attractiveness"] > items.set_index("item_id").loc["i39",
+                                                                                                   "attractiveness"]
+
+
+@pytest.mark.slow
+def test_simulated_examination_is_recovered(exposure_run):
+    summary = load_summary(exposure_run)["impressions"]
+    estimated = np.array([summary["examination"][str(k)] for k in range(1, len(EXAMINATION) + 1)])
+    assert np.abs(estimated - np.array(EXAMINATION)).max() <= 0.05, estimated
+    assert summary["list_length"] == {"10": 1.0} and 0 < summary["no_click_share"] < 1
+    assert summary["ingest"]["requests_quarantined"] == 0
+
+
+@pytest.mark.slow
+def test_simulated_clicks_are_on_their_shown_lists(spark, exposure_run):
+    events = spark.read.format("delta").load(exposure_run.simulated_path).where("event_type = 'click'")
+    shown = spark.read.format("delta").load(exposure_run.simulated_impressions_path).where("clicked")
+    keys = ["session_id", "item_id", "position", "query"]
+    assert events.count() == shown.count() > 0
+    assert events.select(*keys).join(shown.select(*keys), keys, "left_anti").count() == 0
+    assert shown.groupBy("request_id", "position").count().where(F.col("count") > 1).count() == 0
