@@ -5,9 +5,13 @@ partitioning, with trivially random values, to Delta on the same session. Also m
 time growth from N to 10N events and peak memory of the JVM (driver and executor in local
 mode) and of the Python workers, per model; the cost of the copy rule (10N with
 `generate.drop_copies` against without, alternated); 1 against 2 cores per model, each in
-its own Spark pinned to that many CPUs (taskset); optionally one big run (--big).
+its own Spark pinned to that many CPUs (taskset); optionally one big run (--big). With
+--impressions, the simulated log shows its searches' result lists, generation writes
+`tables/impressions` too, and the limit writes as many rows as both tables (rows per second
+are compared).
 
     .venv/bin/python benchmarks/generate.py [--events 1000000] [--models stats,session] [--big 100000000]
+                                           [--impressions]
 
 Prints one JSON object.
 """
@@ -102,8 +106,10 @@ def timed_generate(spark, conf: Config, events: int, run_id: str) -> dict:
         start = time.perf_counter()
         result = generate(spark, conf)
         seconds = time.perf_counter() - start
-    return {"events": result["events"], "seconds": round(seconds, 2),
-            "events_per_s": round(result["events"] / seconds), "files": result["files"],
+    rows = result["events"] + (result.get("impressions") or {}).get("rows", 0)
+    return {"events": result["events"], "rows": rows, "seconds": round(seconds, 2),
+            "events_per_s": round(result["events"] / seconds), "rows_per_s": round(rows / seconds),
+            "files": result["files"],
             "copies_dropped": result.get("copies_dropped"), **mem.peak}
 
 
@@ -129,24 +135,25 @@ def timed_write_limit(spark, rows: int, days: int, partitions: int, path: str) -
     return {"events": rows, "seconds": round(seconds, 2), "events_per_s": round(rows / seconds), **mem.peak}
 
 
-def confs_for(work: str, models: list[str]) -> tuple[Config, dict[str, Config]]:
-    base = Config(seed=1, output=os.path.join(work, "out"), simulate=SimulateConf(events=200_000))
+def confs_for(work: str, models: list[str], impressions: bool = False) -> tuple[Config, dict[str, Config]]:
+    base = Config(seed=1, output=os.path.join(work, "out"), simulate=SimulateConf(events=200_000,
+                                                                                    impressions=impressions))
     shared_log = base.simulate.model_copy(update={"path": base.simulated_path})
     return base, {m: base.model_copy(update={"output": os.path.join(work, m), "simulate": shared_log,
                                              "train": TrainConf(model=m, epochs=3)}) for m in models}
 
 
-def pinned_run(work: str, model: str, cores: int, events: int) -> dict:
+def pinned_run(work: str, model: str, cores: int, events: int, impressions: bool) -> dict:
     """One warm-up and one timed generation in a fresh Spark with `cores` CPUs."""
     cpus = ",".join(str(c) for c in range(cores))
     cmd = ["taskset", "-c", cpus, sys.executable, __file__, "--work", work, "--pinned", model,
-           "--cores", str(cores), "--events", str(events)]
+           "--cores", str(cores), "--events", str(events)] + (["--impressions"] if impressions else [])
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
 def pinned_main(args) -> None:
-    _, confs = confs_for(args.work, [args.pinned])
+    _, confs = confs_for(args.work, [args.pinned], args.impressions)
     spark = get_spark(SparkConf(master=f"local[{args.cores}]"))
     conf = confs[args.pinned]
     timed_generate(spark, conf, max(1, args.events // 10), f"warm-up-{args.cores}")
@@ -162,6 +169,7 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds of model and limit at 10N")
     p.add_argument("--big", type=int, default=0, help="also generate this many events with the first model")
     p.add_argument("--work", default="/tmp/synthlib-bench", help="scratch folder, removed first")
+    p.add_argument("--impressions", action="store_true", help="the log shows result lists; generate writes them")
     p.add_argument("--pinned", help=argparse.SUPPRESS)  # internal: one pinned run of this model
     p.add_argument("--cores", type=int, default=2, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -169,7 +177,7 @@ def main() -> None:
         return pinned_main(args)
     shutil.rmtree(args.work, ignore_errors=True)
     models = args.models.split(",")
-    base, confs = confs_for(args.work, models)
+    base, confs = confs_for(args.work, models, args.impressions)
 
     spark = get_spark(SparkConf(master="local[2]"))
     simulate(spark, base)
@@ -190,11 +198,11 @@ def main() -> None:
         for r in range(args.rounds):  # alternate with the limit: the machine's noise hits both alike
             runs[m]["10n"].append(timed_generate(spark, conf, args.events, "10n"))
             runs[m]["no_copy_rule"].append(timed_generate(spark, no_rule, args.events, "10n-no-copy-rule"))
-            runs[m]["limit"].append(timed_write_limit(spark, runs[m]["10n"][-1]["events"], days, partitions,
+            runs[m]["limit"].append(timed_write_limit(spark, runs[m]["10n"][-1]["rows"], days, partitions,
                                                       os.path.join(args.work, "limit")))
     spark.stop()
 
-    cores = {m: {c: pinned_run(args.work, m, c, args.events) for c in (1, 2)} for m in models}
+    cores = {m: {c: pinned_run(args.work, m, c, args.events, args.impressions) for c in (1, 2)} for m in models}
     big = None
     if args.big:
         spark = get_spark(SparkConf(master="local[2]"))
@@ -206,7 +214,7 @@ def main() -> None:
 
     report = {}
     for m, r in runs.items():
-        ratios = [g["events_per_s"] / lim["events_per_s"] for g, lim in zip(r["10n"], r["limit"])]
+        ratios = [g["rows_per_s"] / lim["events_per_s"] for g, lim in zip(r["10n"], r["limit"])]
         tenfold = median_run(r["10n"])
         rule = [g["seconds"] / o["seconds"] for g, o in zip(r["10n"], r["no_copy_rule"])]
         report[m] = {**tenfold, "over_limit": round(statistics.median(ratios), 3),
@@ -216,8 +224,9 @@ def main() -> None:
                      "copy_rule_time_ratio_rounds": [round(x, 3) for x in rule],
                      "no_copy_rule": median_run(r["no_copy_rule"]),
                      "one_core": cores[m][1], "two_cores": cores[m][2],
-                     "two_over_one_core": round(cores[m][2]["events_per_s"] / cores[m][1]["events_per_s"], 2)}
-    print(json.dumps({"benchmark": "generate", "cpus": os.cpu_count(), "events": args.events, "models": report,
+                     "two_over_one_core": round(cores[m][2]["rows_per_s"] / cores[m][1]["rows_per_s"], 2)}
+    print(json.dumps({"benchmark": "generate", "cpus": os.cpu_count(), "events": args.events,
+                      "impressions": args.impressions, "models": report,
                       "big": big and {"model": models[0], **big}}, indent=2))
 
 

@@ -70,6 +70,9 @@ class SourceConf(_Strict):
     event_values: dict[str, str] = {}  # source value -> canonical event type
     event_type: Optional[str] = None  # constant event type for sources without one
     only_known_sessions: bool = False  # keep rows whose session occurs in the first source
+    # A Spark SQL condition on the source's own columns: only the rows that meet it are events,
+    # e.g. "click = 1" where an impression log's clicked rows are its click events.
+    where: Optional[str] = None
     # One source column can feed different canonical columns by event type, e.g. a
     # `reference` column that holds the item for item actions and the text for searches:
     # {search: {query: reference, item_id: null}}. Rows of other types keep `columns`.

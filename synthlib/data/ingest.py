@@ -101,6 +101,13 @@ def _event_type(df: DataFrame, src: SourceConf, where: str) -> tuple[Column, Col
 def canonical(df: DataFrame, src: SourceConf, where: str, keep: str | None = None) -> DataFrame:
     """Map one source to the canonical columns, plus the raw event value and the source name
     (and the source column `keep` as `_keep`, as text)."""
+    if src.where:
+        try:
+            df = df.where(src.where)
+            df.schema  # resolves the condition's columns now
+        except Exception as e:  # noqa: BLE001 - Spark's analysis error, said in the conf's terms
+            raise InputError(f"{where}.where: '{src.where}' is not a condition on the source's columns "
+                             f"{df.columns}: {str(e).splitlines()[0][:200]}") from None
     if src.explode:
         if src.explode not in df.columns or not isinstance(df.schema[src.explode].dataType, ArrayType):
             raise InputError(f"{where}.explode: '{src.explode}' must be an array column of {df.columns}")

@@ -8,7 +8,8 @@
   `examination[k]`, an examined item clicked with its attractiveness. A search request takes
   its clicks from the synthetic click events that follow it: each clicked item at its
   position, the other positions drawn from the candidates; other requests draw their clicks.
-- List lengths: the real distribution, by surface.
+- List shapes: the real distribution of a list's first position and length, by surface (a
+  log may keep a single row of a slate as its request, at position 2 or 3).
 - Copies: the keys of the real lists of at least MIN_COPY_LENGTH items; a synthetic list with
   one is drawn again (at most COPY_REDRAWS times) in its unclicked positions.
 
@@ -56,8 +57,8 @@ class ImpressionModel(Artifact):
             rows = np.asarray(rows)
             self.by_category[category] = rows[np.argsort(-self.log_shows[rows], kind="stable")][:MAX_CANDIDATES]
         self.everything = np.argsort(-self.log_shows, kind="stable")[:MAX_CANDIDATES]
-        self.lengths = {s: (np.array([int(k) for k in pmf]), np.cumsum(list(pmf.values())))
-                        for s, pmf in spec["list_length"].items()}
+        self.shapes = {s: ([tuple(int(x) for x in k.split(":")) for k in pmf], np.cumsum(list(pmf.values())).tolist())
+                       for s, pmf in spec["list_shape"].items()}
 
     # -- the artifact ---------------------------------------------------------------------
     def to_bytes(self) -> dict[str, bytes]:
@@ -72,9 +73,11 @@ class ImpressionModel(Artifact):
         return cls(json.loads(files[MODEL_JSON]), items, np.frombuffer(files[_COPIES], dtype="<i8").astype(np.int64))
 
     # -- sampling -------------------------------------------------------------------------
-    def _length(self, surface: str, u: float) -> int:
-        sizes, cdf = self.lengths.get(surface) or next(iter(self.lengths.values()))
-        return int(sizes[rng.pick(cdf, u)])
+    def _positions(self, surface: str, u: float, clicked: list[int]) -> list[int]:
+        """The positions a list shows: a real shape, widened to its clicked positions."""
+        shapes, cdf = self.shapes.get(surface) or next(iter(self.shapes.values()))
+        first, length = shapes[rng.pick(cdf, u)]
+        return list(range(min([first, *clicked]), max([first + length - 1, *clicked]) + 1))
 
     def _fill(self, pool: np.ndarray, taken: set[int], n: int, u: np.ndarray) -> list[int]:
         """`n` distinct items of `pool` not in `taken`, Plackett-Luce by shows (Gumbel top-k)."""
@@ -90,11 +93,11 @@ class ImpressionModel(Artifact):
         stream = rng.stream_key(seed, "impressions")
         draw = lambda counter, n: rng.uniform(stream, key, counter + np.arange(n))  # noqa: E731
         fixed = {p: item for item, p in clicks}
-        length = max(self._length(surface, float(draw(0, 1)[0])), max(fixed, default=0))
+        positions = self._positions(surface, float(draw(0, 1)[0]), list(fixed))
         pool = self.by_category.get(category or "", self.everything)
         taken = {self.index[i] for i in fixed.values() if i in self.index}
-        free = [p for p in range(1, length + 1) if p not in fixed]
-        for attempt in range(COPY_REDRAWS + 1):  # counters: 0 length, 1.. clicks, then the candidates
+        free = [p for p in positions if p not in fixed]
+        for attempt in range(COPY_REDRAWS + 1):  # counters: 0 shape, 1.. clicks, then the candidates
             drawn = self._fill(pool, taken, len(free), draw((attempt + 1) * 2**20, len(pool)))
             shown = dict(fixed) | {p: self.item_ids[i] for p, i in zip(free, drawn)}
             items = [shown[p] for p in sorted(shown)]

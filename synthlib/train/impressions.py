@@ -39,20 +39,21 @@ def train_impressions(spark: SparkSession, conf: Config, summary: dict) -> dict 
              .join(shown_to.where(F.col("users") >= k), "item_id").join(categories, "item_id", "left")
              .orderBy(F.desc("shows"), "item_id").limit(conf.train.max_items)
              .select("item_id", "category", "shows", "attractiveness", "price").toPandas())
-    sizes = (imp.groupBy("surface", "request_id").count().groupBy("surface", F.col("count").alias("length"))
-             .count().orderBy("surface", "length").collect())
-    lengths: dict[str, dict[str, float]] = {}
+    # A list's shape: its first position and its length (a log may keep one row of a slate a request).
+    sizes = (imp.groupBy("surface", "request_id").agg(F.min("position").alias("first"), F.count(F.lit(1)).alias("n"))
+             .groupBy("surface", "first", "n").count().orderBy("surface", "first", "n").collect())
+    shapes: dict[str, dict[str, float]] = {}
     for r in sizes:
-        lengths.setdefault(r["surface"], {})[str(r["length"])] = r["count"]
-    requests = {s: sum(pmf.values()) for s, pmf in lengths.items()}
-    lengths = {s: {n: c / requests[s] for n, c in pmf.items()} for s, pmf in lengths.items()}
+        shapes.setdefault(r["surface"], {})[f"{r['first']}:{r['n']}"] = r["count"]
+    requests = {s: sum(pmf.values()) for s, pmf in shapes.items()}
+    shapes = {s: {n: c / requests[s] for n, c in pmf.items()} for s, pmf in shapes.items()}
     lists = (imp.groupBy("request_id").agg(F.sort_array(F.collect_list(F.struct("position", "item_id"))).alias("l"))
              .select(F.transform("l", lambda x: x["item_id"]).alias("items"))
              .where(F.size("items") >= MIN_COPY_LENGTH))
     keys = sorted_keys(lists.select(F.pandas_udf(_list_keys, "long")("items").alias("key")))
     spec = {"model": ImpressionModel.kind, "version": 1, "click_model": exposure["click_model"],
             "examination": [float(v) for _, v in sorted((int(p), v) for p, v in exposure["examination"].items())],
-            "list_length": lengths, "min_users": k,
+            "list_shape": shapes, "min_users": k,
             # requests of a surface per real event: how often generation anchors one on a synthetic event
             "surfaces": {s: n / max(1, summary["events"]) for s, n in sorted(requests.items())},
             "lineage": {"impressions_path": exposure["ingest"]["path"], "seed": conf.seed}}

@@ -3,9 +3,11 @@ import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
+from synthlib.config import load_config
 from synthlib.data.exposure import fit_pbm
-from synthlib.data.profile import load_summary
+from synthlib.data.profile import load_summary, profile
 from synthlib.data.simulate import EXAMINATION
+from tests.helpers import ROOT, needs_data
 
 
 def test_fit_pbm_recovers_a_known_model():
@@ -46,3 +48,15 @@ def test_simulated_clicks_are_on_their_shown_lists(spark, exposure_run):
     assert events.count() == shown.count() > 0
     assert events.select(*keys).join(shown.select(*keys), keys, "left_anti").count() == 0
     assert shown.groupBy("request_id", "position").count().where(F.col("count") > 1).count() == 0
+
+
+@pytest.mark.slow
+@needs_data("obd", "random_all.csv.gz")
+def test_open_bandit_slates_profile(spark, tmp_path):
+    """The shipped conf of a real impression log: one row per shown item of a 3-position slate."""
+    conf = load_config(str(ROOT / "conf" / "obd.yaml"), [f"output={tmp_path / 'obd'}"])
+    exposure = profile(spark, conf)["impressions"]
+    assert exposure["ingest"]["requests_read"] == 10000 and exposure["ingest"]["requests_quarantined"] == 0
+    assert set(exposure["ctr_by_position"]) == {1, 2, 3}
+    assert all(0 < v < 0.02 for v in exposure["ctr_by_position"].values())  # CTR 0.38-0.69%
+    assert max(exposure["examination"].values()) == 1.0 and min(exposure["examination"].values()) > 0

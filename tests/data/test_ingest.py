@@ -113,6 +113,14 @@ def test_time_window_quarantines_rows_outside(spark, write_conf, tmp_path):
     assert run["accepted"] == 1 and run["quarantined"] == 1
 
 
+def test_where_keeps_the_rows_that_are_events_and_names_a_bad_condition(spark, write_conf, tmp_path):
+    rows = "u1,i1,1700000000,pv\nu1,i2,1700000060,buy\nu2,i3,1700000100,pv\n"
+    run = ingest(spark, _conf(write_conf, tmp_path, rows, where="action = 'buy'"))
+    assert run["rows_read"] == 1 and run["accepted"] == 1
+    with pytest.raises(InputError, match=r"input.sources\[0\].where: 'clicks = 1'"):
+        ingest(spark, _conf(write_conf, tmp_path, rows, where="clicks = 1"))
+
+
 def test_session_gap_is_strictly_more_than_30_minutes(spark, write_conf, tmp_path):
     t = 1_700_000_000
     rows = f"u1,a,{t},pv\nu1,b,{t + 1800},pv\nu1,c,{t + 3601},pv\nu2,d,{t},pv\n"

@@ -14,7 +14,7 @@ def _model(copy_keys=()):
                           "shows": np.arange(12, 0, -1) * 10.0, "attractiveness": [0.5] * 12,
                           "price": np.arange(12, dtype=float)})
     spec = {"model": "impressions", "version": 1, "click_model": "position-based", "examination": [1.0, 0.5, 0.25],
-            "list_length": {"search": {"3": 1.0}}, "surfaces": {"search": 0.1}, "min_users": 1}
+            "list_shape": {"search": {"1:3": 1.0}, "other": {"2:1": 1.0}}, "surfaces": {"search": 0.1}, "min_users": 1}
     return ImpressionModel(spec, items, np.sort(np.asarray(copy_keys, dtype=np.int64)))
 
 
@@ -32,6 +32,11 @@ def test_a_request_keeps_its_clicks_at_their_positions():
     others = [i for i, _, c in shown if not c]
     assert len(set(others)) == 3 and set(others) <= {f"i{n}" for n in range(8)} - {"i5"}  # its category
     assert shown == model.request(7, "search", "a", [("i5", 2), ("zz", 5)], seed=1, draw_clicks=False)
+
+
+def test_a_list_takes_a_real_shape():
+    shown = _model().request(5, "other", "a", [], seed=1, draw_clicks=True)
+    assert [p for _, p, _ in shown] == [2]
 
 
 def test_a_list_that_copies_a_real_one_is_drawn_again():
