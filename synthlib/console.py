@@ -25,6 +25,10 @@ def stage_facts(stage: str, result: dict) -> list[str]:
                  f"{_n(r['users'])} users", f"{_n(r['sessions'])} sessions"]
         if ingest.get("holdout"):
             facts.append(f"{_n(ingest['holdout']['sessions'])} sessions held out")
+        if r.get("impressions"):
+            shown = r["impressions"]["ingest"]
+            facts.append(f"{_n(shown['requests_read'])} shown lists read, {_n(shown['requests_quarantined'])} "
+                         "quarantined")
         return facts
     if stage == "train":
         facts = [f"{r['model']} model", f"{_n(r['items'])} items"]
@@ -39,6 +43,8 @@ def stage_facts(stage: str, result: dict) -> list[str]:
         facts = [f"{_n(r['events'])} events", f"{_n(r['users'])} users", f"run {r['run_id']}"]
         if r.get("copies_dropped"):
             facts.append(f"{_n(r['copies_dropped']['sessions'])} copied sessions left out")
+        if r.get("impressions"):
+            facts.append(f"{_n(r['impressions']['requests'])} shown lists")
         return facts
     if stage == "evaluate":
         metrics = sum(len(v["metrics"]) for v in r["runs"].values())
@@ -63,7 +69,8 @@ def closing_table(evaluation: dict, paths: dict[str, str], worst: int = 3) -> st
                 lines.append(f"  {label:<10} " + "   ".join(cells))
 
         row("utility", [m for m in metrics if kind(m) == "utility"])
-        row("privacy", ["copy_share", "dcr_median_synthetic", "dcr_median_holdout", "mia_auc"])
+        row("privacy", ["copy_share", "dcr_median_synthetic", "dcr_median_holdout", "mia_auc",
+                        "impression_copy_share"])
         fidelity = [m for m in metrics if kind(m) == "fidelity" and metrics[m] is not None]
         row("fidelity", sorted(fidelity, key=lambda m: -metrics[m])[:worst])
     lines.append("")

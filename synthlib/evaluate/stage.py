@@ -216,10 +216,12 @@ def _evaluate(spark: SparkSession, conf: Config, run_id: str | None) -> dict:
 
 
 def _impressions(spark: SparkSession, conf: Config, evaluated: list[str]) -> dict | None:
-    """The runs' shown lists against the real impressions; None without both."""
+    """The runs' shown lists against the real impressions; None without an exposure model
+    (so that the tables of an earlier conf with impressions are not read)."""
     real, test = conf.path("ingest", "impressions"), conf.path("ingest", "impressions_test")
     path = conf.path("tables", "impressions")
-    if not (is_delta(spark, real) and is_delta(spark, path)):
+    trained = os.path.exists(os.path.join(conf.path("model", "impressions"), "model.json"))
+    if not (trained and is_delta(spark, real) and is_delta(spark, path)):
         return None
     table = spark.read.format("delta").load(path)
     runs = {r: table.where(F.col("run_id") == r).drop("run_id", "date") for r in evaluated}
