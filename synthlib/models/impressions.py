@@ -28,7 +28,7 @@ import pyarrow.feather as feather
 
 from synthlib import rng
 from synthlib.models.artifact import MODEL_JSON, Artifact, spec_bytes
-from synthlib.models.guards import contains, item_keys, sequence_keys
+from synthlib.models.guards import item_keys, sequence_keys
 
 MIN_COPY_LENGTH = 3
 COPY_REDRAWS = 3
@@ -52,6 +52,8 @@ class ImpressionModel(Artifact):
         self.price = self.items["price"].to_numpy(dtype=np.float64)
         self.log_shows = np.log(self.items["shows"].to_numpy(dtype=np.float64))
         self.index = {item: i for i, item in enumerate(self.item_ids)}
+        self._item_keys: dict[str, int] = {}
+        self._stream: tuple[int, int] | None = None
         self.by_category: dict[str, np.ndarray] = {}
         for category, rows in self.items.groupby(self.items["category"].fillna(""), sort=True).indices.items():
             rows = np.asarray(rows)
@@ -85,34 +87,47 @@ class ImpressionModel(Artifact):
         order = pool[np.argsort(-keys, kind="stable")]
         return [int(i) for i in order if int(i) not in taken][:n]
 
+    def _is_copy(self, items: list[str]) -> bool:
+        """Whether a list of MIN_COPY_LENGTH+ items is a real list (by its key)."""
+        if len(items) < MIN_COPY_LENGTH or not len(self.copy_keys):
+            return False
+        cache = self._item_keys
+        keys = [cache[i] if i in cache else cache.setdefault(i, int(item_keys([i])[0])) for i in items]
+        key = sequence_keys(np.array(keys, dtype=np.uint64), np.array([len(keys)]))[0]
+        at = min(int(np.searchsorted(self.copy_keys, key)), len(self.copy_keys) - 1)
+        return bool(self.copy_keys[at] == key)
+
     def request(self, key: int, surface: str, category: str | None, clicks: list[tuple[str, int]],
                 seed: int, draw_clicks: bool) -> list[tuple[str, int, bool]]:
         """(item_id, position, clicked) of one request. `clicks`: the (item, position) of its
         synthetic click events (each kept at its position); with `draw_clicks`, the click
-        model draws the clicks instead."""
-        stream = rng.stream_key(seed, "impressions")
-        draw = lambda counter, n: rng.uniform(stream, key, counter + np.arange(n))  # noqa: E731
-        fixed = {p: item for item, p in clicks}
-        positions = self._positions(surface, float(draw(0, 1)[0]), list(fixed))
+        model draws the clicks instead. Counters of the request's stream: 0 the shape, 1.. the
+        candidates, then one block per redraw of a copied list, then the clicks."""
         pool = self.by_category.get(category or "", self.everything)
+        u = rng.uniform(self.stream(seed), key, np.arange(1 + len(pool)))
+        fixed = {p: item for item, p in clicks}
+        free = [p for p in self._positions(surface, float(u[0]), list(fixed)) if p not in fixed]
         taken = {self.index[i] for i in fixed.values() if i in self.index}
-        free = [p for p in positions if p not in fixed]
-        for attempt in range(COPY_REDRAWS + 1):  # counters: 0 shape, 1.. clicks, then the candidates
-            drawn = self._fill(pool, taken, len(free), draw((attempt + 1) * 2**20, len(pool)))
+        for attempt in range(COPY_REDRAWS + 1):
+            if attempt:
+                u = rng.uniform(self.stream(seed), key, attempt * 2**20 + np.arange(1 + len(pool)))
+            drawn = self._fill(pool, taken, len(free), u[1:])
             shown = dict(fixed) | {p: self.item_ids[i] for p, i in zip(free, drawn)}
-            items = [shown[p] for p in sorted(shown)]
-            if len(items) < MIN_COPY_LENGTH or not contains(self.copy_keys, list_keys(items, [len(items)]))[0]:
+            positions = sorted(shown)
+            if not self._is_copy([shown[p] for p in positions]):
                 break
-        positions = sorted(shown)
         if not draw_clicks:
             return [(shown[p], p, p in fixed) for p in positions]
-        u = draw(1, len(positions))
-        out = []
-        for p, x in zip(positions, u):
-            i = self.index.get(shown[p])
-            exam = self.examination[min(p, len(self.examination)) - 1]
-            out.append((shown[p], p, bool(i is not None and x < exam * self.attract[i])))
-        return out
+        x = rng.uniform(self.stream(seed), key, (COPY_REDRAWS + 1) * 2**20 + np.arange(len(positions)))
+        index = [self.index.get(shown[p], -1) for p in positions]
+        exam = self.examination[np.minimum(positions, len(self.examination)) - 1]
+        clicked = (np.array(index) >= 0) & (x < exam * self.attract[index])
+        return [(shown[p], p, bool(c)) for p, c in zip(positions, clicked)]
+
+    def stream(self, seed: int) -> int:
+        if self._stream is None or self._stream[0] != seed:
+            self._stream = (seed, rng.stream_key(seed, "impressions"))
+        return self._stream[1]
 
     def get_info(self) -> dict:
         return {"model": self.kind, "items": len(self.items), "copy_keys": len(self.copy_keys),
