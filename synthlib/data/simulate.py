@@ -163,7 +163,7 @@ def _next_event(event: str, x: float) -> str | None:
     """Funnel transitions; None ends the session."""
     table = {
         "search": (("search", 0.3), ("view", 0.25)),  # a search without clicks; clicks come from its results
-        "click": (("view", 0.3), ("cart", 0.12), ("fav", 0.05), ("search", 0.2)),
+        "click": (("view", 0.35), ("cart", 0.14), ("fav", 0.06), ("search", 0.27)),  # after a search's clicks
         "view": (("view", 0.55), ("cart", 0.08), ("fav", 0.04), ("search", 0.1)),
         "fav": (("view", 0.5), ("cart", 0.2)),
         "cart": (("purchase", 0.35), ("view", 0.35), ("search", 0.05)),

@@ -15,7 +15,7 @@ from tests.helpers import assert_numeric_axes_ascend, simulated_log
 @pytest.fixture(scope="module")
 def evaluated(spark, tmp_path_factory):
     conf = simulated_log(spark, tmp_path_factory.mktemp("eval"),
-                         "seed: 5\nsimulate: {events: 5000, partitions: 2, days: 6}\n"
+                         "seed: 5\nsimulate: {events: 10000, partitions: 2, days: 6}\n"
                          "train: {model: stats, titles: {epochs: 1, max_minutes: 0.5, params: {dim: 16, vocab_size: 100}}}\n"
                          "generate: {partitions: 2}\n"
                          "evaluate: {holdout: {days: 1}, runs: [seed5-stats], augment_run: aug, privacy_records: 500,"
