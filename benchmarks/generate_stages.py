@@ -78,11 +78,11 @@ def main() -> None:
     conf = conf.model_copy(update={"generate": conf.generate.model_copy(update={"events": args.events,
                                                                                 "run_id": "stages"})})
     spark = get_spark(SparkConf(master="local[2]"))
-    if not os.path.exists(conf.path("model", "model.json")):
+    if not os.path.exists(conf.layout.model.spec):
         simulate(spark, base)
         profile(spark, conf)
         train(spark, conf)
-    model, guards = load_model(conf.path("model")), load_guards(spark, conf)
+    model, guards = load_model(conf.layout.model), load_guards(spark, conf)
     run_step(spark, conf, model, guards, "write")  # JVM, Python workers and the table warm
     runs, previous = {}, 0.0
     for step in STEPS:

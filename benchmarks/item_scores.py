@@ -14,7 +14,7 @@ import time
 import torch
 
 from synthlib.models import item_scores
-from synthlib.models.session import build
+from synthlib.models.session_net import build
 
 # (categories, rows, candidates, rows over categories by a Zipf law or uniform): from one
 # category of many candidates (sessions-only logs) to nearly one row per category.

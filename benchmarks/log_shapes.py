@@ -77,7 +77,7 @@ def measure(spark, conf) -> dict:
     train, gen, ev = steps["train"], steps["generate"], steps["evaluate"]
     t = train.get("training") or {}
     history = t.get("history") or []
-    real_types = {r[0] for r in spark.read.format("delta").load(conf.path("ingest", "events"))
+    real_types = {r[0] for r in spark.read.format("delta").load(conf.layout.ingest.events)
                   .select("event_type").distinct().collect()}
     synthetic = spark.read.format("delta").load(gen["path"]).where(F.col("run_id") == gen["run_id"])
     synthetic_types = {r[0] for r in synthetic.select("event_type").distinct().collect()}

@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 
 from synthlib.config import load_config
 from synthlib.data.profile import load_summary, profile
-from synthlib.models.session import SessionConfig, build, model_args
+from synthlib.models.session_net import SessionConfig, build, model_args
 from synthlib.spark import get_spark
 from synthlib.train.loader import PetastormSource, memory_batches
 from synthlib.train.loop import FitConfig, fit
@@ -45,15 +45,15 @@ def main() -> None:
     a = p.parse_args()
     conf = load_config(a.conf)
     spark = get_spark(conf.spark)
-    if not os.path.exists(conf.path("stats", "summary.json")):
+    if not os.path.exists(conf.layout.stats.summary):
         profile(spark, conf)
     summary = load_summary(conf)
-    items = (spark.read.format("delta").load(conf.path("stats", "items"))
+    items = (spark.read.format("delta").load(conf.layout.stats.items)
              .orderBy(F.desc("events"), "item_id").limit(conf.train.max_items).toPandas())
     cfg = SessionConfig()
     vocab, rows = session_rows(spark, conf, summary, items, cfg)
     args, bs, seed = model_args(cfg, vocab), rows_per_step(rows, conf.train.batch_size), conf.seed
-    with PetastormSource(spark, rows, cache_dir=conf.path("cache", "bench"), columns=ROW_COLUMNS,
+    with PetastormSource(spark, rows, cache_dir=os.path.join(conf.output, "cache", "bench"), columns=ROW_COLUMNS,
                          order_by=["user_key", "chunk"]) as src:
         memory = src.to_memory()
         rates = {"petastorm": [], "memory": []}

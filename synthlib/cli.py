@@ -29,9 +29,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _outputs(conf) -> dict:
-    return {"events table": conf.path("tables", "events"), "stats": conf.path("stats"),
-            "model": conf.path("model"), "metrics": conf.path("eval", "metrics.json"),
-            "report": conf.path("eval", "report.html"), "run summary": conf.path("run.json")}
+    return {"events table": conf.layout.tables.events, "stats": conf.layout.stats,
+            "model": conf.layout.model, "metrics": conf.layout.eval.metrics_json,
+            "report": conf.layout.eval.report, "run summary": conf.layout.run_summary}
 
 
 def _print_stage(stage: str, result: dict, seconds: float) -> None:
@@ -69,14 +69,14 @@ def main(argv: list[str] | None = None) -> int:
     summary = {"command": args.command, "conf": conf.source_file, "seconds": round(time.time() - started, 1),
                "stages": result}
     os.makedirs(conf.output, exist_ok=True)
-    with open(conf.path("run.json"), "w") as fh:
+    with open(conf.layout.run_summary, "w") as fh:
         json.dump(summary, fh, indent=2, sort_keys=True, default=str)
     if args.json:
         print(json.dumps(summary, indent=2, sort_keys=True, default=str))
     elif "evaluate" in result:
         print(closing_table(result["evaluate"], _outputs(conf)))
     else:
-        print(f"{'run summary':<13} {conf.path('run.json')}")
+        print(f"{'run summary':<13} {conf.layout.run_summary}")
     return 0
 
 

@@ -59,6 +59,23 @@ def pick(cdf, u):
     return np.minimum(idx, len(cdf) - 1)
 
 
+def cdf(weights) -> np.ndarray:
+    """The unnormalised cumulative distribution of `weights`, for `pick` and `pick_in`."""
+    return np.cumsum(np.asarray(weights, dtype=float))
+
+
+def pick_in(cdf: np.ndarray, lo: np.ndarray, hi: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Index drawn within [lo, hi) of a cumulative distribution, given uniforms (arrays
+    broadcast): one table holds many distributions side by side, e.g. the items of each category."""
+    base = np.where(lo > 0, cdf[np.maximum(lo - 1, 0)], 0.0)
+    return np.clip(np.searchsorted(cdf, base + u * (cdf[np.maximum(hi - 1, 0)] - base), side="right"), lo, hi - 1)
+
+
+def pick_rows(cdf: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """One index per row of a (rows, n) cumulative table, given one uniform per row."""
+    return np.minimum((cdf < (u * cdf[:, -1])[:, None]).sum(1), cdf.shape[1] - 1)
+
+
 class Tape:
     """Sequential uniforms for one entity, drawn in blocks from the counter-based stream."""
 

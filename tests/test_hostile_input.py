@@ -71,7 +71,7 @@ def test_control_characters_cleaned_and_huge_queries_quarantined(spark, write_co
     conf = _csv_conf(write_conf, tmp_path, text)
     run = ingest(spark, conf)
     assert run["accepted"] == 1 and run["quarantine_reasons"] == {"query longer than 512 characters": 1}
-    query = spark.read.format("delta").load(conf.path("ingest", "events")).first()["query"]
+    query = spark.read.format("delta").load(conf.layout.ingest.events).first()["query"]
     assert query == "red  chair"
 
 
@@ -79,7 +79,7 @@ def test_empty_log_is_a_clear_error_and_writes_no_stats(spark, write_conf, tmp_p
     conf = _csv_conf(write_conf, tmp_path, HEADER)
     with pytest.raises(InputError, match="no events accepted: 0 rows read"):
         profile(spark, conf)
-    assert not os.path.exists(conf.path("stats"))
+    assert not os.path.exists(conf.layout.stats)
 
 
 def test_zero_byte_file(spark, write_conf, tmp_path):
@@ -149,7 +149,7 @@ def trained(spark, tmp_path_factory):
 
 def _copy_model(conf, tmp_path):
     folder = str(tmp_path / "model")
-    shutil.copytree(conf.path("model"), folder)
+    shutil.copytree(conf.layout.model, folder)
     return folder
 
 
@@ -197,7 +197,7 @@ def test_malicious_pickle_is_never_unpickled(trained, tmp_path, monkeypatch):
 
 
 def test_model_trained_on_other_stats_is_refused(trained, spark):
-    summary_path = trained.path("stats", "summary.json")
+    summary_path = trained.layout.stats.summary
     original = open(summary_path).read()
     try:
         with open(summary_path, "w") as fh:
@@ -248,7 +248,7 @@ def test_truncated_gzip_names_the_file_and_leaves_nothing(spark, write_conf, tmp
     conf = load_config(write_conf({"input": {"sources": [src]}}))
     with pytest.raises(InputError, match=r"log\.csv\.gz.*ends early.*nothing was written"):
         ingest(spark, conf)
-    assert not os.path.exists(conf.path("ingest", "events")) and not os.path.exists(conf.path("ingest", "quarantine"))
+    assert not os.path.exists(conf.layout.ingest.events) and not os.path.exists(conf.layout.ingest.quarantine)
 
 
 def test_a_header_read_as_data_is_named_with_the_option(spark, write_conf, tmp_path):

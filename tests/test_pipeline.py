@@ -27,27 +27,27 @@ def demo(spark, tmp_path_factory):
 
 def test_pipeline_writes_every_artifact(spark, demo):
     conf, steps = demo
-    table = DeltaTable.forPath(spark, conf.path("tables", "events"))
+    table = DeltaTable.forPath(spark, conf.layout.tables.events)
     events = table.toDF()
     assert events.count() == steps["generate"]["events"] > 1000
-    assert spark.sql(f"DESCRIBE DETAIL delta.`{conf.path('tables', 'events')}`").first()["partitionColumns"] == ["date"]
-    for f in ("stats/summary.json", "model/model.json", "eval/metrics.json", "eval/report.html"):
-        assert os.path.exists(conf.path(f)), f
-    result = json.load(open(conf.path("eval", "metrics.json")))
+    assert spark.sql(f"DESCRIBE DETAIL delta.`{conf.layout.tables.events}`").first()["partitionColumns"] == ["date"]
+    for f in (conf.layout.stats.summary, conf.layout.model.spec, conf.layout.eval.metrics_json, conf.layout.eval.report):
+        assert os.path.exists(f), f
+    result = json.load(open(conf.layout.eval.metrics_json))
     metrics = result["runs"][steps["generate"]["run_id"]]["metrics"]
     assert {"item_popularity_tv", "session_length_ks", "event_mix_tv", "hour_of_day_tv", "copy_share"} <= set(metrics)
     assert result["utility"] is None and "evaluate.holdout" in result["skipped"][0]  # no test split here
     # The stats baseline reproduces the simple marginals of its input closely.
     assert metrics["event_mix_tv"] < 0.1 and metrics["session_length_ks"] < 0.1
-    assert "<svg" in open(conf.path("eval", "report.html")).read()
+    assert "<svg" in open(conf.layout.eval.report).read()
     assert table_properties(spark, conf.simulated_path)["synthlib.simulated"] == "true"
 
 
 def test_devices_are_generated_per_session_at_the_real_rates(spark, demo):
     conf, _ = demo
     share = lambda df: {r["device"]: r["count"] / df.count() for r in df.groupBy("device").count().collect()}  # noqa: E731
-    real = share(spark.read.format("delta").load(conf.path("ingest", "events")))
-    synthetic_events = spark.read.format("delta").load(conf.path("tables", "events"))
+    real = share(spark.read.format("delta").load(conf.layout.ingest.events))
+    synthetic_events = spark.read.format("delta").load(conf.layout.tables.events)
     synthetic = share(synthetic_events)
     assert set(synthetic) == set(real) and len(real) > 1
     assert all(abs(synthetic[d] - real[d]) < 0.1 for d in real), (real, synthetic)
@@ -56,33 +56,33 @@ def test_devices_are_generated_per_session_at_the_real_rates(spark, demo):
 
 def test_simulated_catalog_matches_the_log_and_reaches_ingest(spark, demo):
     conf, _ = demo
-    items = spark.read.format("delta").load(conf.simulated_items_path)
+    items = spark.read.format("delta").load(conf.layout.input.items)
     assert items.count() == 40 * 250 and items.where("title IS NULL").count() == 0
     assert all(r["title"].startswith(r["brand"] + " ") for r in items.limit(200).collect())
     events = spark.read.format("delta").load(conf.simulated_path)
     attrs = items.select("item_id", F.col("category").alias("c"), F.col("price").alias("p"))
     assert events.join(attrs, "item_id").where("category <> c OR price <> p").count() == 0
     assert events.join(attrs, "item_id", "left_anti").where("item_id IS NOT NULL").count() == 0
-    real = spark.read.format("delta").load(conf.path("ingest", "items"))
+    real = spark.read.format("delta").load(conf.layout.ingest.items)
     assert real.exceptAll(items.select(*real.columns)).count() == 0 and real.count() == items.count()
 
 
 def test_commit_records_lineage(spark, demo):
     conf, steps = demo
-    history = DeltaTable.forPath(spark, conf.path("tables", "events")).history()
+    history = DeltaTable.forPath(spark, conf.layout.tables.events).history()
     meta = [json.loads(r["userMetadata"]) for r in history.collect() if r["userMetadata"]]
     run = next(m for m in meta if m.get("operation") == "generate")
     assert run["run_id"] == steps["generate"]["run_id"] and run["seed"] == 3
     assert run["model"] == "stats" and run["model_version"] and run["source_version"] is not None
     assert run["stats_version"] is not None
-    props = table_properties(spark, conf.path("tables", "events"))
+    props = table_properties(spark, conf.layout.tables.events)
     assert json.loads(props[f"synthlib.run.{run['run_id']}"])["seed"] == 3
 
 
 def test_synthetic_ids_never_equal_real_ones(spark, demo):
     conf, _ = demo
-    real = spark.read.format("delta").load(conf.path("ingest", "events")).select("user_id", "session_id")
-    synthetic = spark.read.format("delta").load(conf.path("tables", "events")).select("user_id", "session_id")
+    real = spark.read.format("delta").load(conf.layout.ingest.events).select("user_id", "session_id")
+    synthetic = spark.read.format("delta").load(conf.layout.tables.events).select("user_id", "session_id")
     assert synthetic.join(real.select("user_id"), "user_id").count() == 0
     assert synthetic.join(real.select("session_id"), "session_id").count() == 0
 
@@ -101,7 +101,7 @@ def test_lake_readers_without_spark_get_the_same_rows(spark, demo):
     from deltalake import DeltaTable as LakeTable
 
     conf, steps = demo
-    path = conf.path("tables", "events")
+    path = conf.layout.tables.events
     columns = [c for c in spark.read.format("delta").load(path).columns if c not in ("ts", "date")]
     spark_rows = (spark.read.format("delta").load(path)
                   .select(*columns, F.unix_micros("ts").alias("ts"), F.col("date").cast("string").alias("date"))
@@ -124,7 +124,7 @@ def _with(conf, **generate):
 @pytest.mark.slow
 def test_generation_independent_of_partitioning_and_rerun_idempotent(spark, demo):
     conf, steps = demo
-    path = conf.path("tables", "events")
+    path = conf.layout.tables.events
     first = checksum(spark.read.format("delta").load(path).drop("run_id"))
     for partitions in (1, 3, 8):  # each a rerun of the same run id: it replaces that run
         result = generate(spark, _with(conf, partitions=partitions))
@@ -147,16 +147,16 @@ def test_counts_and_conditions(spark, demo):
     conf, _ = demo
     events = generate(spark, _with(conf, events=20_000, run_id="events"))
     assert abs(events["events"] - 20_000) < 2_000 and events["expected_events"] == pytest.approx(20_000, rel=0.01)
-    table = spark.read.format("delta").load(conf.path("tables", "events"))
+    table = spark.read.format("delta").load(conf.layout.tables.events)
     top = table.where("run_id = 'events'").groupBy("category").count().orderBy(F.desc("count")).first()["category"]
     generate(spark, _with(conf, users=200, run_id="mix", category_mix={top: 1.0},
                           start=date(2030, 1, 1), end=date(2030, 1, 3), segment=SegmentConf(min_sessions=2)))
-    mix = spark.read.format("delta").load(conf.path("tables", "events")).where("run_id = 'mix'")
+    mix = spark.read.format("delta").load(conf.layout.tables.events).where("run_id = 'mix'")
     assert {r["category"] for r in mix.select("category").distinct().collect()} == {top}  # stay rate is ~1 here
     assert mix.groupBy("user_id").agg(F.countDistinct("session_id").alias("n")).where("n < 2").count() == 0
     days = {r["date"] for r in mix.select("date").distinct().collect()}
     assert min(days) == date(2030, 1, 1) and max(days) <= date(2030, 1, 4)
-    spark.sql(f"DELETE FROM delta.`{conf.path('tables', 'events')}` WHERE run_id IN ('events', 'mix')")
+    spark.sql(f"DELETE FROM delta.`{conf.layout.tables.events}` WHERE run_id IN ('events', 'mix')")
 
 
 def test_conditions_the_model_cannot_meet_are_config_errors(spark, demo):
@@ -170,7 +170,7 @@ def test_conditions_the_model_cannot_meet_are_config_errors(spark, demo):
 @pytest.mark.slow
 def test_augmentation_draws_sparse_users_and_more_tail_items(spark, demo):
     conf, _ = demo
-    path = conf.path("tables", "events")
+    path = conf.layout.tables.events
     generate(spark, _with(conf, users=400, run_id="plain"))
     generate(spark, _with(conf, users=400, run_id="augment", augment=True))
     table = spark.read.format("delta").load(path)
@@ -189,7 +189,7 @@ def test_augmentation_draws_sparse_users_and_more_tail_items(spark, demo):
 @pytest.mark.slow
 def test_optimize_compacts_without_changing_the_content(spark, demo):
     conf, steps = demo
-    path = conf.path("tables", "events")
+    path = conf.layout.tables.events
     before = checksum(spark.read.format("delta").load(path))
     files = spark.sql(f"DESCRIBE DETAIL delta.`{path}`").first()["numFiles"]
     generate(spark, _with(conf, optimize=True, zorder_by=["user_id"], partitions=8))

@@ -33,6 +33,23 @@ def test_pick_follows_weights():
     assert counts[1] == 0 and abs(counts[2] - 0.75) < 0.02
 
 
+def test_pick_in_draws_each_span_by_its_own_weights():
+    # Two distributions side by side: [1, 3] in span 0..2 and [2, 0, 2] in span 2..5.
+    cdf = rng.cdf([1.0, 3.0, 2.0, 0.0, 2.0])
+    u = rng.uniform(rng.stream_key(0, "span"), np.arange(20000), 0)
+    first = rng.pick_in(cdf, np.zeros(20000, int), np.full(20000, 2), u)
+    second = rng.pick_in(cdf, np.full(20000, 2), np.full(20000, 5), u)
+    assert set(first) == {0, 1} and abs((first == 1).mean() - 0.75) < 0.02
+    assert set(second) == {2, 4} and abs((second == 4).mean() - 0.5) < 0.02
+
+
+def test_pick_rows_takes_each_rows_distribution():
+    cdf = np.cumsum([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]], 1)
+    u = rng.uniform(rng.stream_key(0, "rows"), np.arange(2000), 0)
+    picks = rng.pick_rows(np.repeat(cdf, 1000, 0), u)
+    assert set(picks[:1000]) == {0, 2} and set(picks[1000:]) == {1}
+
+
 def test_normal_moments():
     z = rng.normal(rng.stream_key(3, "n"), np.arange(20000), 0)
     assert abs(z.mean()) < 0.03 and abs(z.std() - 1) < 0.03

@@ -156,10 +156,10 @@ def ingest_impressions(spark: SparkSession, conf: Config, test_from: str | None 
         train = ok.where(F.col("date") < F.lit(test_from)) if test_from else ok
         for frame, name in ((train, "impressions"), (test, "impressions_test")):
             if frame is not None:
-                write_table(frame, conf.path("ingest", name), mode="overwrite", partition_by=["date"],
+                write_table(frame, conf.layout.ingest.at(name), mode="overwrite", partition_by=["date"],
                             commit_info=run, overwrite_schema=True)
         write_table(rows.where(F.col(REASON).isNotNull()).select(*NAMES, F.col(REASON).alias("reason")),
-                    conf.path("ingest", "impressions_quarantine"), mode="overwrite", commit_info=run,
+                    conf.layout.ingest.impressions_quarantine, mode="overwrite", commit_info=run,
                     overwrite_schema=True)
         counts = rows.groupBy(REASON).agg(F.countDistinct("request_id").alias("requests"),
                                           F.count(F.lit(1)).alias("rows")).collect()
@@ -169,11 +169,11 @@ def ingest_impressions(spark: SparkSession, conf: Config, test_from: str | None 
     accepted = next((r for r in counts if r[REASON] is None), None)
     if accepted is None:
         raise InputError(f"{WHERE}: no impressions accepted; quarantined requests by reason {reasons} "
-                         f"(in {conf.path('ingest', 'impressions_quarantine')}). Check the column mapping")
+                         f"(in {conf.layout.ingest.impressions_quarantine}). Check the column mapping")
     summary = {"requests_read": sum(r["requests"] for r in counts), "requests": accepted["requests"],
                "rows": accepted["rows"], "requests_quarantined": sum(reasons.values()),
-               "quarantine_reasons": reasons, "path": conf.path("ingest", "impressions"),
-               "quarantine_path": conf.path("ingest", "impressions_quarantine")}
+               "quarantine_reasons": reasons, "path": conf.layout.ingest.impressions,
+               "quarantine_path": conf.layout.ingest.impressions_quarantine}
     if test is not None:
-        summary["test_path"] = conf.path("ingest", "impressions_test")
+        summary["test_path"] = conf.layout.ingest.impressions_test
     return summary

@@ -345,12 +345,12 @@ def ingest(spark: SparkSession, conf: Config) -> dict:
             accepted, test, cutoff = split_holdout(accepted, holdout.days)
         for frame, name in ((accepted, "events"), (test, "test")):
             if frame is not None:
-                write_table(frame.withColumn("date", F.to_date("ts")), conf.path("ingest", name),
+                write_table(frame.withColumn("date", F.to_date("ts")), conf.layout.ingest.at(name),
                             mode="overwrite", partition_by=["date"], commit_info=run, overwrite_schema=True)
-        write_table(quarantine, conf.path("ingest", "quarantine"), mode="overwrite", commit_info=run,
+        write_table(quarantine, conf.layout.ingest.quarantine, mode="overwrite", commit_info=run,
                     overwrite_schema=True)
         if keeps_catalog:
-            write_table(items, conf.path("ingest", "items"), mode="overwrite", commit_info=run, overwrite_schema=True)
+            write_table(items, conf.layout.ingest.items, mode="overwrite", commit_info=run, overwrite_schema=True)
         read = df.agg(F.count(F.lit(1)).alias("rows"),
                       *[F.sum(F.col(f"_pii_{kind}").cast("long")).alias(kind) for kind in pii]).first()
         rows_read = read["rows"]
@@ -359,20 +359,20 @@ def ingest(spark: SparkSession, conf: Config) -> dict:
         if bad_file is None:
             raise
         for name in ("events", "test", "quarantine", "items"):
-            remove_uncommitted(conf.path("ingest", name))
+            remove_uncommitted(conf.layout.ingest.at(name))
         raise InputError(f"cannot read '{bad_file}': {unreadable_reason(e)}. Replace or remove the file "
                          "(nothing was written)") from None
     finally:
         df.unpersist()
-    events = spark.read.format("delta").load(conf.path("ingest", "events"))
+    events = spark.read.format("delta").load(conf.layout.ingest.events)
     reasons = {r["reason"]: r["count"] for r in spark.read.format("delta")
-               .load(conf.path("ingest", "quarantine")).groupBy("reason").count().collect()}
+               .load(conf.layout.ingest.quarantine).groupBy("reason").count().collect()}
     accepted_rows = events.count()
     held = None
     if test is not None:  # written above
-        test = spark.read.format("delta").load(conf.path("ingest", "test"))
+        test = spark.read.format("delta").load(conf.layout.ingest.test)
         row = test.agg(F.count(F.lit(1)).alias("events"), F.countDistinct("session_id").alias("sessions")).first()
-        held = {"path": conf.path("ingest", "test"), "events": row["events"], "sessions": row["sessions"],
+        held = {"path": conf.layout.ingest.test, "events": row["events"], "sessions": row["sessions"],
                 "first_date": cutoff}
     if accepted_rows == 0 and held and held["events"] and holdout.days:
         raise InputError(f"the holdout took every session ({held['events']} events from {cutoff}); "
@@ -380,14 +380,14 @@ def ingest(spark: SparkSession, conf: Config) -> dict:
     if accepted_rows == 0:
         raise InputError(f"no events accepted: {rows_read} rows read, quarantined by reason {reasons}. "
                          f"Check the column mapping and timestamp.format in 'input' "
-                         f"(the refused rows are in {conf.path('ingest', 'quarantine')})")
+                         f"(the refused rows are in {conf.layout.ingest.quarantine})")
     summary = {"rows_read": rows_read, "accepted": accepted_rows + (held["events"] if held else 0),
                "quarantined": sum(reasons.values()), "quarantine_reasons": reasons,
                "scrubbed_queries": {kind: int(read[kind] or 0) for kind in pii},
-               "events_path": conf.path("ingest", "events"),
-               "quarantine_path": conf.path("ingest", "quarantine")}
+               "events_path": conf.layout.ingest.events,
+               "quarantine_path": conf.layout.ingest.quarantine}
     if keeps_catalog:
-        summary["items_path"] = conf.path("ingest", "items")
+        summary["items_path"] = conf.layout.ingest.items
     if held:
         summary["holdout"] = held
     return summary

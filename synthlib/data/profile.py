@@ -210,9 +210,9 @@ def profile(spark: SparkSession, conf: Config) -> dict:
         summary = summarise(agg, conf.profile.top_queries, conf.profile.min_query_users)
         lineage = {"operation": "profile", "seed": conf.seed,
                    "source_version": table_version(spark, run["events_path"])}
-        write_table(item_table(agg), conf.path("stats", "items"), mode="overwrite",
+        write_table(item_table(agg), conf.layout.stats.items, mode="overwrite",
                     commit_info=lineage, overwrite_schema=True)
-        write_table(category_table(agg, summary["events"]), conf.path("stats", "categories"),
+        write_table(category_table(agg, summary["events"]), conf.layout.stats.categories,
                     mode="overwrite", commit_info=lineage, overwrite_schema=True)
     finally:
         agg.unpersist()
@@ -220,8 +220,8 @@ def profile(spark: SparkSession, conf: Config) -> dict:
     exposure = profile_impressions(spark, conf, (run.get("holdout") or {}).get("first_date"))
     if exposure:
         summary["impressions"] = exposure
-    os.makedirs(conf.path("stats"), exist_ok=True)
-    with open(conf.path("stats", "summary.json"), "w") as fh:
+    os.makedirs(conf.layout.stats, exist_ok=True)
+    with open(conf.layout.stats.summary, "w") as fh:
         json.dump(summary, fh, indent=2, sort_keys=True)
     return summary
 
@@ -235,7 +235,7 @@ def profile_impressions(spark: SparkSession, conf: Config, test_from: str | None
     imp = spark.read.format("delta").load(run["path"])
     summary = describe_impressions(imp)
     examination, items = fit_pbm(position_counts(imp, conf.train.max_items))
-    write_table(spark.createDataFrame(items), conf.path("stats", "impression_items"), mode="overwrite",
+    write_table(spark.createDataFrame(items), conf.layout.stats.impression_items, mode="overwrite",
                 commit_info={"operation": "profile", "seed": conf.seed, "table": "impressions"}, overwrite_schema=True)
     return {"ingest": run, **summary, "click_model": "position-based",
             "examination": {k + 1: float(v) for k, v in enumerate(examination)}}
@@ -243,7 +243,7 @@ def profile_impressions(spark: SparkSession, conf: Config, test_from: str | None
 
 def stats_fingerprint(conf: Config) -> str | None:
     """Hash of the stats summary, recorded by models so a mismatch can be refused."""
-    path = conf.path("stats", "summary.json")
+    path = conf.layout.stats.summary
     if not os.path.exists(path):
         return None
     with open(path, "rb") as fh:
@@ -251,7 +251,7 @@ def stats_fingerprint(conf: Config) -> str | None:
 
 
 def load_summary(conf: Config) -> dict:
-    path = conf.path("stats", "summary.json")
+    path = conf.layout.stats.summary
     if not os.path.exists(path):
         raise FileNotFoundError(f"no stats at '{path}'; run `synthlib profile --conf {conf.source_file}` first")
     with open(path) as fh:

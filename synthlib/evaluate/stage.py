@@ -88,7 +88,7 @@ def mia_populations(train: DataFrame, test: DataFrame, conf: Config,
 
 def _catalog_text(spark: SparkSession, conf: Config, run_id: str) -> dict | None:
     """Title metrics of the run's synthetic catalog against the real one; None without both."""
-    real, path = conf.path("ingest", "items"), conf.path("tables", "catalog")
+    real, path = conf.layout.ingest.items, conf.layout.tables.catalog
     if not (is_delta(spark, real) and is_delta(spark, path)):
         return None
     catalog = spark.read.format("delta").load(path).where(F.col("run_id") == run_id)
@@ -142,7 +142,7 @@ def evaluate(spark: SparkSession, conf: Config, run_id: str | None = None) -> di
 def _pair_floor(conf: Config) -> int | None:
     """The trained session model's k-user floor on real item pairs (None without one)."""
     try:
-        with open(conf.path("model", "model.json")) as fh:
+        with open(conf.layout.model.spec) as fh:
             spec = json.load(fh)
     except (OSError, ValueError):
         return None
@@ -151,10 +151,10 @@ def _pair_floor(conf: Config) -> int | None:
 
 def _evaluate(spark: SparkSession, conf: Config, run_id: str | None) -> dict:
     ev = conf.evaluate
-    train = _read(spark, conf.path("ingest", "events"), "profile", conf)
-    path = conf.path("tables", "events")
+    train = _read(spark, conf.layout.ingest.events, "profile", conf)
+    path = conf.layout.tables.events
     table = _read(spark, path, "generate", conf)
-    test_path = conf.path("ingest", "test")
+    test_path = conf.layout.ingest.test
     test = spark.read.format("delta").load(test_path) if ev.holdout and is_delta(spark, test_path) else None
     lineage = _runs(spark, conf, path, run_id)
     evaluated = [r for r in lineage if r != ev.augment_run]
@@ -163,7 +163,7 @@ def _evaluate(spark: SparkSession, conf: Config, run_id: str | None) -> dict:
                                        table.where(F.col("run_id").isin(*lineage)).groupBy("run_id").count().collect()}
     synthetic = {r: user_share(df, seed=conf.seed, stream="evaluate-sample", fraction=ev.max_events / max(1, sizes[r]))
                  .persist() for r, df in whole.items()}
-    users = load_summary(conf)["users"] if os.path.exists(conf.path("stats", "summary.json")) else None
+    users = load_summary(conf)["users"] if os.path.exists(conf.layout.stats.summary) else None
     mia = mia_populations(train, test, conf, users) if test is not None else None
     held_copies = verbatim_copies(train, test) if test is not None else None
     queries = RealQueries.gather(train, test, seed=conf.seed) if test is not None else None
@@ -204,23 +204,23 @@ def _evaluate(spark: SparkSession, conf: Config, run_id: str | None) -> dict:
                             "test_events": test.count() if test is not None else None},
                    "thresholds": ev.model_dump(include={"pass_at", "warn_at", "max_copy_share", "max_mia_auc",
                                                         "min_utility_ratio", "warn_utility_ratio", "k"})})
-    os.makedirs(conf.path("eval"), exist_ok=True)
-    with open(conf.path("eval", "metrics.json"), "w") as fh:
+    os.makedirs(conf.layout.eval, exist_ok=True)
+    with open(conf.layout.eval.metrics_json, "w") as fh:
         json.dump(out, fh, indent=2, sort_keys=True, default=str)
     _write_metrics_table(spark, conf, runs)
-    write_report(conf.path("eval", "report.html"), out, figures, ev)
+    write_report(conf.layout.eval.report, out, figures, ev)
     return {"runs": {r: {"metrics": v["metrics"], "marks": v["marks"]} for r, v in runs.items()},
             "utility": out["utility"] and {k: out["utility"][k] for k in ("scores", "ratios")},
-            "metrics_path": conf.path("eval", "metrics.json"), "metrics_table": conf.path("eval", "metrics"),
-            "report_path": conf.path("eval", "report.html")}
+            "metrics_path": conf.layout.eval.metrics_json, "metrics_table": conf.layout.eval.metrics_table,
+            "report_path": conf.layout.eval.report}
 
 
 def _impressions(spark: SparkSession, conf: Config, evaluated: list[str]) -> dict | None:
     """The runs' shown lists against the real impressions; None without an exposure model
     (so that the tables of an earlier conf with impressions are not read)."""
-    real, test = conf.path("ingest", "impressions"), conf.path("ingest", "impressions_test")
-    path = conf.path("tables", "impressions")
-    trained = os.path.exists(os.path.join(conf.path("model", "impressions"), "model.json"))
+    real, test = conf.layout.ingest.impressions, conf.layout.ingest.impressions_test
+    path = conf.layout.tables.impressions
+    trained = os.path.exists(os.path.join(conf.layout.model.exposure, "model.json"))
     if not (trained and is_delta(spark, real) and is_delta(spark, path)):
         return None
     table = spark.read.format("delta").load(path)
@@ -234,5 +234,5 @@ def _write_metrics_table(spark: SparkSession, conf: Config, runs: dict) -> None:
     rows = [(r, v["model"], metric_kind(m), m, None if value is None else float(value), v["marks"].get(m), now)
             for r, v in runs.items() for m, value in v["metrics"].items()]
     ids = ", ".join("'" + r + "'" for r in runs)  # run ids are [A-Za-z0-9._-]
-    write_table(spark.createDataFrame(rows, METRICS_DDL), conf.path("eval", "metrics"), mode="overwrite",
+    write_table(spark.createDataFrame(rows, METRICS_DDL), conf.layout.eval.metrics_table, mode="overwrite",
                 replace_where=f"run_id IN ({ids})", commit_info={"operation": "evaluate", "runs": sorted(runs)})

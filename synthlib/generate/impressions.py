@@ -133,13 +133,13 @@ def impressions_frame(spark: SparkSession, events: DataFrame, model: ImpressionM
 def write_impressions(spark: SparkSession, conf: Config, run_id: str, lineage: dict) -> dict | None:
     """With an exposure model: the shown lists of this run's events to `<output>/tables/impressions`,
     replacing only this run's rows; without one, an earlier run's lists of this run id are removed."""
-    folder, path = conf.path("model", "impressions"), conf.path("tables", "impressions")
+    folder, path = conf.layout.model.exposure, conf.layout.tables.impressions
     if not os.path.exists(os.path.join(folder, MODEL_JSON)):
         if is_delta(spark, path):
             spark.sql(f"DELETE FROM delta.`{sql_path(path)}` WHERE run_id = '{run_id}'")
         return None
     model = ImpressionModel.load(folder)
-    events = spark.read.format("delta").load(conf.path("tables", "events")).where(F.col("run_id") == run_id)
+    events = spark.read.format("delta").load(conf.layout.tables.events).where(F.col("run_id") == run_id)
     shown = (impressions_frame(spark, events, model, conf.seed)
              .withColumn("date", F.to_date("ts")).withColumn("run_id", F.lit(run_id)))
     lineage = {**lineage, "table": "impressions", "click_model": model.spec["click_model"]}

@@ -150,7 +150,7 @@ def _lookup_frame(spark: SparkSession, table: pd.DataFrame | None, name: str) ->
 def coverage_notes(conf: Config, model) -> list[str]:
     """Where a mapped optional column is not generated at its real rate, and why."""
     profile, notes = model.profile, []
-    summary = load_summary(conf) if os.path.exists(conf.path("stats", "summary.json")) else {}
+    summary = load_summary(conf) if os.path.exists(conf.layout.stats.summary) else {}
     searches = (summary.get("event_types") or {}).get("search", 0)
     with_query = summary.get("events", 0) * (1 - (summary.get("null_rates") or {}).get("query", 1.0))
     if searches and with_query and conf.train.text is None:
@@ -232,25 +232,25 @@ def _text_model(conf: Config, name: str):
     """The text model `train` saved in `model/<name>`, or None."""
     from synthlib.text.model import TextModel
 
-    path = conf.path("model", name)
+    path = conf.layout.model.text(name)
     return TextModel.load(path) if os.path.exists(os.path.join(path, "model.json")) else None
 
 
 def write_catalog(spark: SparkSession, conf: Config, run_id: str, lineage: dict) -> dict | None:
     """With a titles model: the synthetic catalog of this run's items to `<output>/tables/catalog`."""
-    titles, real = _text_model(conf, "titles"), conf.path("ingest", "items")
-    path = conf.path("tables", "catalog")
+    titles, real = _text_model(conf, "titles"), conf.layout.ingest.items
+    path = conf.layout.tables.catalog
     if titles is not None and not is_delta(spark, real):
         raise FileNotFoundError(f"the titles model needs the real catalog at {real} to check that no real title is "
                                 f"copied; run `synthlib profile --conf {conf.source_file}` or remove "
-                                f"{conf.path('model', 'titles')}")
+                                f"{conf.layout.model.text('titles')}")
     if titles is None:
         if is_delta(spark, path):  # this run's items of an earlier catalog would not match its events
             spark.sql(f"DELETE FROM delta.`{sql_path(path)}` WHERE run_id = '{run_id}'")
         return None
     from synthlib.generate.catalog import synthetic_catalog
 
-    events = spark.read.format("delta").load(conf.path("tables", "events")).where(F.col("run_id") == run_id)
+    events = spark.read.format("delta").load(conf.layout.tables.events).where(F.col("run_id") == run_id)
     items = (synthetic_catalog(spark, events, titles, spark.read.format("delta").load(real), seed=conf.seed)
              .withColumn("run_id", F.lit(run_id)))
     write_table(items, path, mode="overwrite", replace_where=f"run_id = '{run_id}'", commit_info=lineage,
@@ -262,13 +262,13 @@ def write_catalog(spark: SparkSession, conf: Config, run_id: str, lineage: dict)
 
 def generate(spark: SparkSession, conf: Config) -> dict:
     """Write synthetic events to `<output>/tables/events`, replacing only this run's rows."""
-    model = load_model(conf.path("model"))
+    model = load_model(conf.layout.model)
     trained_on, current = model.spec["lineage"].get("stats_fingerprint"), stats_fingerprint(conf)
     if current and trained_on != current:
-        raise ModelArtifactError(f"the model at {conf.path('model')} was trained on other stats than those in "
-                                 f"{conf.path('stats')}; rerun `synthlib train --conf {conf.source_file}`")
+        raise ModelArtifactError(f"the model at {conf.layout.model} was trained on other stats than those in "
+                                 f"{conf.layout.stats}; rerun `synthlib train --conf {conf.source_file}`")
     run_id = conf.generate.run_id or f"seed{conf.seed}-{model.kind}"
-    path = conf.path("tables", "events")
+    path = conf.layout.tables.events
     dropped = Observation("copies") if conf.generate.drop_copies else None
     text = _text_model(conf, "text")
     guards = load_guards(spark, conf) if conf.generate.drop_copies or text is not None else None

@@ -94,9 +94,8 @@ class CondVector:
         column = np.minimum((u_col * len(DISCRETE)).astype(int), len(DISCRETE) - 1)
         value = np.zeros(len(column), dtype=np.int64)
         for c in np.unique(column):
-            cdf = np.cumsum(self.freq[c])
             sel = column == c
-            value[sel] = np.minimum(np.searchsorted(cdf, u_val[sel] * cdf[-1], side="right"), len(cdf) - 1)
+            value[sel] = rng.pick(rng.cdf(self.freq[c]), u_val[sel])
         return column, value
 
 

@@ -31,7 +31,7 @@ from synthlib.data.sessions import SEPARATOR, item_sequences, query_users
 from synthlib.delta_io import is_delta, table_version
 from synthlib.models.artifact import MODEL_JSON, load_artifact, save_artifact
 
-GUARDS = "guards"  # the folder under <output>/model
+GUARDS = "guards"  # the artifact kind; its folder is conf.layout.model.guards
 _COPIES, _QUERIES = "copy_keys.i64", "rare_query_keys.i64"
 
 
@@ -124,10 +124,10 @@ def _real(spark: SparkSession, path: str, conf) -> DataFrame:
 
 def save_guards(spark: SparkSession, conf) -> dict:
     """Make the guards from the real log and save them to `<output>/model/guards`."""
-    path = conf.path("ingest", "events")
+    path = conf.layout.ingest.events
     guards = make_guards(_real(spark, path, conf), conf.profile.min_query_users)
     spec = {"model": GUARDS, "events_version": table_version(spark, path), **guards.info()}
-    save_artifact(conf.path("model", GUARDS), spec, {_COPIES: guards.copy_keys.astype("<i8").tobytes(),
+    save_artifact(conf.layout.model.guards, spec, {_COPIES: guards.copy_keys.astype("<i8").tobytes(),
                                                      _QUERIES: guards.rare_query_keys.astype("<i8").tobytes()})
     return guards.info()
 
@@ -135,7 +135,7 @@ def save_guards(spark: SparkSession, conf) -> dict:
 def load_guards(spark: SparkSession, conf) -> Guards:
     """The saved guards when they were made from the current real log with the configured k;
     else made again from the real log (and not saved: generation writes no model files)."""
-    path, folder = conf.path("ingest", "events"), conf.path("model", GUARDS)
+    path, folder = conf.layout.ingest.events, conf.layout.model.guards
     real, k = _real(spark, path, conf), conf.profile.min_query_users
     if os.path.exists(os.path.join(folder, MODEL_JSON)):
         spec, files = load_artifact(folder, GUARDS)

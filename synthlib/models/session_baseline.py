@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from synthlib.models.session import targets
+from synthlib.models.session_net import targets
 from synthlib.models.tokens import N_GAPS, N_TYPES
 
 

@@ -33,19 +33,9 @@ class StatsConfig:
     max_items: int = 200_000  # items carried by the model, most popular first
 
 
-def _cdf(weights) -> np.ndarray:
-    return np.cumsum(np.asarray(weights, dtype=float))
-
-
 def _spans(keys: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """[start, end) of each key 0..n-1 in a sorted key array."""
     return np.searchsorted(keys, np.arange(n), "left"), np.searchsorted(keys, np.arange(n), "right")
-
-
-def _pick_in(cdf: np.ndarray, lo: np.ndarray, hi: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Index drawn within [lo, hi) of a cumulative distribution, given uniforms."""
-    base = np.where(lo > 0, cdf[np.maximum(lo - 1, 0)], 0.0)
-    return np.clip(np.searchsorted(cdf, base + u * (cdf[np.maximum(hi - 1, 0)] - base), side="right"), lo, hi - 1)
 
 
 def _last(flags: np.ndarray) -> np.ndarray:
@@ -95,9 +85,9 @@ class StatsModel(Artifact):
         m[m.sum(1) == 0] = m[0] if m[0].sum() else 1.0
         self.transition_cdf = np.cumsum(m, 1)
         gaps = sorted((int(k), v) for k, v in s["gap_log2_seconds"].items()) or [(5, 1)]
-        self.gap_bucket, self.gap_cdf = np.array([k for k, _ in gaps]), _cdf([v for _, v in gaps])
+        self.gap_bucket, self.gap_cdf = np.array([k for k, _ in gaps]), rng.cdf([v for _, v in gaps])
         pos = sorted((int(k), v) for k, v in s["click_position"].items()) or [(1, 1)]
-        self.position, self.position_cdf = np.array([k for k, _ in pos]), _cdf([v for _, v in pos])
+        self.position, self.position_cdf = np.array([k for k, _ in pos]), rng.cdf([v for _, v in pos])
         items = self.items.assign(category=self.items["category"].fillna(""))
         items = items.sort_values(["category", "weight", "item_id"], ascending=[True, False, True])
         self.category_names, item_cat = np.unique(items["category"].to_numpy(dtype=str), return_inverse=True)
@@ -114,9 +104,9 @@ class StatsModel(Artifact):
         code = {c: i for i, c in enumerate(self.category_names)}
         q_cat = np.array([code.get(x["category"] or "", -1) for x in q], dtype=np.int64)
         self.query_order = np.lexsort((np.arange(len(q)), q_cat))
-        self.query_cdf = _cdf([q[i]["count"] for i in self.query_order])
+        self.query_cdf = rng.cdf([q[i]["count"] for i in self.query_order])
         self.query_start, self.query_end = _spans(q_cat[self.query_order], len(self.category_names))
-        self.all_queries = _cdf([x["count"] for x in q])
+        self.all_queries = rng.cdf([x["count"] for x in q])
 
     def lookups(self) -> dict[str, pd.DataFrame]:
         """Item rows, category and query codes to their ids, names and texts (decoded in Spark)."""
@@ -130,18 +120,18 @@ class StatsModel(Artifact):
 
     def _category_cdf(self, mix: dict) -> np.ndarray:
         if not mix:
-            return _cdf(self.cat_weight)
+            return rng.cdf(self.cat_weight)
         unknown = sorted(set(mix) - set(self.category_names))
         if unknown:
             raise ValueError(f"generate.category_mix: {unknown[:5]} are not categories of the model's items "
                              f"(e.g. {list(self.category_names[:5])}); check the names against the stats")
-        return _cdf([float(mix.get(c, 0.0)) for c in self.category_names])
+        return rng.cdf([float(mix.get(c, 0.0)) for c in self.category_names])
 
     def _items_in(self, cat: np.ndarray, u: np.ndarray, power: float) -> np.ndarray:
         """Item rows drawn by popularity ** power within each category."""
         if power not in self._item_cdfs:
             self._item_cdfs[power] = np.cumsum(self.item_weight ** power)
-        return _pick_in(self._item_cdfs[power], self.cat_start[cat], self.cat_end[cat], u)
+        return rng.pick_in(self._item_cdfs[power], self.cat_start[cat], self.cat_end[cat], u)
 
     def _queries_in(self, cat: np.ndarray, u: np.ndarray) -> np.ndarray:
         """Top-query indices drawn by count within each category (or among all)."""
@@ -150,7 +140,7 @@ class StatsModel(Artifact):
         lo, hi = self.query_start[cat], self.query_end[cat]
         own = hi > lo
         out = np.asarray(rng.pick(self.all_queries, u))
-        out[own] = self.query_order[_pick_in(self.query_cdf, lo[own], hi[own], u[own])]
+        out[own] = self.query_order[rng.pick_in(self.query_cdf, lo[own], hi[own], u[own])]
         return out
 
     def _event_types(self, length: np.ndarray, first: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -163,8 +153,7 @@ class StatsModel(Artifact):
         for t in range(int(runs[0]) if len(runs) else 0):
             n = int(np.searchsorted(-runs, -t, side="left"))  # sessions longer than t
             idx = starts[:n] + t
-            cdf = self.transition_cdf[state[:n]]
-            nxt = np.minimum((cdf < (u[idx] * cdf[:, -1])[:, None]).sum(1), len(self.types) - 1)
+            nxt = rng.pick_rows(self.transition_cdf[state[:n]], u[idx])
             out[idx] = nxt
             state[:n] = nxt + 1
         return self.type_code[out]

@@ -103,8 +103,7 @@ class Encoder:
             if kind == "offset":
                 offset = x[:, 0]
             else:
-                cdf = np.cumsum(x, 1)
-                pick = np.minimum((cdf < (u[:, j] * cdf[:, -1])[:, None]).sum(1), w - 1)
+                pick = rng.pick_rows(np.cumsum(x, 1), u[:, j])
                 j += 1
                 if kind == "discrete":
                     out[c] = pick

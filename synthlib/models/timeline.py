@@ -19,10 +19,6 @@ from synthlib.schema import codes_frame
 MAX_SESSIONS = 4096  # sessions per synthetic user; also the session-id stride per user
 
 
-def _cdf(weights) -> np.ndarray:
-    return np.cumsum(np.asarray(weights, dtype=float))
-
-
 @dataclass(frozen=True)
 class Conditions:
     """What to generate beyond how many users: left as they are, the model's own distributions."""
@@ -58,14 +54,14 @@ class Timeline:
         if self.count_weights.sum() <= 0:
             raise ValueError(f"no real user has between {self.lo} and {self.hi} sessions: widen "
                              f"generate.segment (the log's users have {bins.min()} to {top.max()} sessions)")
-        self.count_bins, self.count_cdf = bins, _cdf(self.count_weights)
+        self.count_bins, self.count_cdf = bins, rng.cdf(self.count_weights)
         lengths = spec["session_length"]
         self.length_bins = np.asarray(lengths["bins"], dtype=np.int64)
         self.length_weights = np.asarray(lengths["counts"], dtype=float)
-        self.length_cdf = _cdf(self.length_weights)
-        self.hour_cdf = _cdf([spec["hour_of_day"].get(str(h), 0) + 1e-9 for h in range(24)])
+        self.length_cdf = rng.cdf(self.length_weights)
+        self.hour_cdf = rng.cdf([spec["hour_of_day"].get(str(h), 0) + 1e-9 for h in range(24)])
         dow = [spec["day_of_week"].get(str(d), 0) + 1e-9 for d in range(1, 8)]
-        self.day_cdf = _cdf([dow[(start + timedelta(days=d)).isoweekday() % 7] for d in range(days)])
+        self.day_cdf = rng.cdf([dow[(start + timedelta(days=d)).isoweekday() % 7] for d in range(days)])
         self.day0 = datetime.combine(start, time(), tzinfo=timezone.utc).timestamp()
 
     def session_counts(self, key: int, users: np.ndarray) -> np.ndarray:
@@ -145,10 +141,7 @@ class ItemTable:
             lo, hi = self.start[c], self.end[c]
             empty = lo == hi
             lo, hi = np.where(empty, 0, lo), np.where(empty, len(self.ids), hi)
-            cdf = self._cdf(power)
-            base = np.where(lo > 0, cdf[np.maximum(lo - 1, 0)], 0.0)
-            idx = np.searchsorted(cdf, base + u[tail] * (cdf[hi - 1] - base), side="right")
-            row[tail] = np.clip(idx, lo, hi - 1)
+            row[tail] = rng.pick_in(self._cdf(power), lo, hi, u[tail])
         return row
 
 

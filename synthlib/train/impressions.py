@@ -13,7 +13,6 @@ from synthlib.config import Config
 from synthlib.models.guards import sorted_keys
 from synthlib.models.impressions import MIN_COPY_LENGTH, ImpressionModel, list_keys
 
-FOLDER = "impressions"  # under <output>/model
 
 
 def _list_keys(lists: pd.Series) -> pd.Series:
@@ -24,7 +23,7 @@ def _list_keys(lists: pd.Series) -> pd.Series:
 def train_impressions(spark: SparkSession, conf: Config, summary: dict) -> dict | None:
     """Fit and save the exposure model when the profile holds impressions (else remove an
     earlier one); returns its info, or None."""
-    folder = conf.path("model", FOLDER)
+    folder = conf.layout.model.exposure
     exposure = summary.get("impressions")
     if not exposure:
         if os.path.isdir(folder):
@@ -33,9 +32,9 @@ def train_impressions(spark: SparkSession, conf: Config, summary: dict) -> dict 
     imp = spark.read.format("delta").load(exposure["ingest"]["path"])
     k = conf.profile.min_query_users
     shown_to = imp.groupBy("item_id").agg(F.countDistinct("user_id").alias("users"), F.avg("price").alias("price"))
-    categories = spark.read.format("delta").load(conf.path("stats", "items")).select("item_id", "category")
+    categories = spark.read.format("delta").load(conf.layout.stats.items).select("item_id", "category")
     # Only items that at least k distinct users were shown become candidates (the k-user floor).
-    items = (spark.read.format("delta").load(conf.path("stats", "impression_items"))
+    items = (spark.read.format("delta").load(conf.layout.stats.impression_items)
              .join(shown_to.where(F.col("users") >= k), "item_id").join(categories, "item_id", "left")
              .orderBy(F.desc("shows"), "item_id").limit(conf.train.max_items)
              .select("item_id", "category", "shows", "attractiveness", "price").toPandas())

@@ -14,28 +14,32 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
+from synthlib.config import Config, DPConf, TrainConf
 from synthlib.console import Progress
 
 Batches = Callable[[int], Iterator[dict]]  # epoch -> batches
 ALPHAS = [1 + x / 10.0 for x in range(1, 100)] + list(range(11, 512))  # RDP orders for the accountant
 
 
+_TRAIN, _DP = TrainConf.model_fields, DPConf.model_fields  # the defaults are the conf's, written once
+
+
 @dataclass(frozen=True)
 class FitConfig:
-    epochs: int = 20  # upper bound; early stopping usually ends sooner
-    lr: float = 3e-3
-    patience: int = 2  # epochs without a better validation loss before stopping
+    epochs: int  # upper bound; early stopping usually ends sooner
+    lr: float = _TRAIN["lr"].default
+    patience: int = _TRAIN["patience"].default  # epochs without a better validation loss before stopping
     max_minutes: float | None = None  # a safety net: training stops after the epoch that passes it
     budget: str = ""  # how `epochs` was chosen, for the progress line and model.json
     grad_clip: float = 1.0
-    seed: int = 42
+    seed: int = Config.model_fields["seed"].default
     progress: bool = True
     label: str = ""  # names the model in the progress lines, e.g. "text model: "
-    # DP-SGD, when epsilon is set: one user's rows are the unit of privacy.
+    # DP-SGD, when epsilon is set: one user's rows are the unit of privacy (train.dp).
     epsilon: float | None = None
-    delta: float = 1e-5
-    max_grad_norm: float = 1.0  # per-user clipping bound
-    expected_users_per_step: int = 64
+    delta: float = _DP["delta"].default
+    max_grad_norm: float = _DP["max_grad_norm"].default  # per-user clipping bound
+    expected_users_per_step: int = _DP["users_per_step"].default
 
 
 @dataclass

@@ -45,11 +45,10 @@ def fit_config(conf: Config, progress: bool = True, train_events: int | None = N
 
     t, dp = conf.train, conf.train.dp
     epochs, budget = epochs_for(conf, train_events)
+    private = dict(epsilon=dp.epsilon, delta=dp.delta, max_grad_norm=dp.max_grad_norm,
+                   expected_users_per_step=dp.users_per_step) if dp else {}
     return FitConfig(epochs=epochs, budget=budget, lr=t.lr, patience=t.patience, max_minutes=t.max_minutes,
-                     seed=conf.seed,
-                     progress=progress, epsilon=dp.epsilon if dp else None, delta=dp.delta if dp else 1e-5,
-                     max_grad_norm=dp.max_grad_norm if dp else 1.0,
-                     expected_users_per_step=dp.users_per_step if dp else 64)
+                     seed=conf.seed, progress=progress, **private)
 
 
 def base_spec(conf: Config, kind: str, summary: dict, lineage: dict, started: float) -> dict:

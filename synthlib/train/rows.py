@@ -21,13 +21,13 @@ from synthlib.schema import EVENT_TYPES
 
 def sampled_events(spark: SparkSession, conf: Config):
     """The training sample: seeded users, their sessions whole (bounded by train.max_users)."""
-    events = spark.read.format("delta").load(conf.path("ingest", "events"))
+    events = spark.read.format("delta").load(conf.layout.ingest.events)
     return sample_users(events, seed=conf.seed, fraction=conf.train.sample_fraction, max_users=conf.train.max_users)
 
 
 def top_categories(spark: SparkSession, conf: Config, n: int) -> list[str]:
     """The n categories with most events, from the stats artifact (bounded by n)."""
-    return [r["category"] for r in spark.read.format("delta").load(conf.path("stats", "categories"))
+    return [r["category"] for r in spark.read.format("delta").load(conf.layout.stats.categories)
             .orderBy(F.desc("events"), "category").limit(n).collect()]
 
 

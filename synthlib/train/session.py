@@ -12,7 +12,8 @@ from pyspark.sql import functions as F
 from synthlib.config import Config, ConfigError
 from synthlib.console import Progress
 from synthlib.data.sessions import session_pairs
-from synthlib.models.session import SessionConfig, SessionModel, SessionNet, build, model_args
+from synthlib.models.session import SessionModel
+from synthlib.models.session_net import SessionConfig, SessionNet, build, model_args
 from synthlib.models.session_baseline import CountBaseline
 from synthlib.models.tokens import END, FIELDS, build_vocab
 from synthlib.train.loader import PetastormSource
@@ -133,7 +134,7 @@ def train_session(spark: SparkSession, conf: Config, summary: dict, items: pd.Da
     dev = device()
     net = build(args, candidates).to(dev)
     loss = session_loss(net, dev)
-    cache = conf.path("cache", "petastorm")
+    cache = conf.layout.cache
     bs, seed = rows_per_step(rows, conf.train.batch_size), conf.seed
     with PetastormSource(spark, rows.where("split = 'train'"), cache_dir=cache, columns=ROW_COLUMNS,
                          order_by=["user_key", "chunk"]) as tr, \

@@ -16,8 +16,8 @@ from synthlib.config import Config, ConfigError
 from synthlib.data.profile import load_summary, stats_fingerprint
 from synthlib.delta_io import is_delta, table_version
 from synthlib.models.ctgan import CTGANConfig
-from synthlib.models.guards import GUARDS, save_guards
-from synthlib.models.session import SessionConfig
+from synthlib.models.guards import save_guards
+from synthlib.models.session_net import SessionConfig
 from synthlib.models.stats import StatsConfig, StatsModel, StatsSynthesizer
 from synthlib.models.tvae import TVAEConfig
 from synthlib.text.model import TextConfig
@@ -55,7 +55,7 @@ def check_params(conf: Config) -> None:
 def train(spark: SparkSession, conf: Config) -> dict:
     """Fit `conf.train.model` and save it to `<output>/model`; returns the model info."""
     summary = load_summary(conf)
-    items_path = conf.path("stats", "items")
+    items_path = conf.layout.stats.items
     # Bounded by config: at most max_items rows reach the driver.
     items = (spark.read.format("delta").load(items_path)
              .orderBy(F.desc("events"), "item_id").limit(conf.train.max_items).toPandas())
@@ -69,18 +69,18 @@ def train(spark: SparkSession, conf: Config) -> dict:
         raise ConfigError(f"the model is {size_mb:.1f} MB, over train.max_model_mb = {conf.train.max_model_mb}; "
                           "lower train.max_items or the model's size, or raise the limit "
                           "(it is broadcast to every executor)")
-    model.save(conf.path("model"))
-    info = {**model.get_info(), "size_mb": round(size_mb, 2), "path": conf.path("model")}
-    if is_delta(spark, conf.path("ingest", "events")):  # what generation checks its output against
+    model.save(conf.layout.model)
+    info = {**model.get_info(), "size_mb": round(size_mb, 2), "path": conf.layout.model}
+    if is_delta(spark, conf.layout.ingest.events):  # what generation checks its output against
         info["guards"] = save_guards(spark, conf)
-    elif os.path.isdir(conf.path("model", GUARDS)):
-        shutil.rmtree(conf.path("model", GUARDS))
+    elif os.path.isdir(conf.layout.model.guards):
+        shutil.rmtree(conf.layout.model.guards)
     exposure = train_impressions(spark, conf, summary)
     if exposure:
         info["impressions"] = exposure
     for name, fit_text in TEXT_TRAINERS.items():
         if getattr(conf.train, name):
             info[name] = fit_text(spark, conf)
-        elif os.path.isdir(conf.path("model", name)):  # a text model of an earlier run must not outlive it
-            shutil.rmtree(conf.path("model", name))
+        elif os.path.isdir(conf.layout.model.text(name)):  # a text model of an earlier run must not outlive it
+            shutil.rmtree(conf.layout.model.text(name))
     return info

@@ -50,7 +50,7 @@ def train_tabular(spark: SparkSession, conf: Config, summary: dict, items: pd.Da
     modes = {"log_gap": {"weights": w.tolist(), "means": mu.tolist(), "stds": sd.tolist()}}
     enc = Encoder(sizes, modes)
     holdout = rng.held_out(F.col("row_key"), conf.train.validation)
-    cache, seed = conf.path("cache", "petastorm"), conf.seed
+    cache, seed = conf.layout.cache, conf.seed
     torch.manual_seed(seed)
     with PetastormSource(spark, rows.where(~holdout), cache_dir=cache, columns=ROWS, order_by=["row_key"]) as tr, \
          PetastormSource(spark, rows.where(holdout), cache_dir=cache, columns=ROWS, order_by=["row_key"]) as va:

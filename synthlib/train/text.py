@@ -171,9 +171,9 @@ def _train_section(spark: SparkSession, conf, name: str, frame: DataFrame, linea
     cfg = model_params(conf, TextConfig, t.params, f"train.{name}.params")
     frame = frame.orderBy(rng.spark_key(conf.seed, name, "text", "category")).limit(t.max_strings)
     fc = dataclasses.replace(fit_config(conf), epochs=t.epochs, max_minutes=t.max_minutes, label=f"{name} model: ")
-    model = train_text(spark, frame, cfg, fc, cache_dir=conf.path("cache", "petastorm"), seed=conf.seed,
+    model = train_text(spark, frame, cfg, fc, cache_dir=conf.layout.cache, seed=conf.seed,
                        batch_size=t.batch_size, validation=conf.train.validation, lineage=lineage)
-    path = conf.path("model", name)
+    path = conf.layout.model.text(name)
     model.save(path)
     return {"path": path, "temperature": model.spec["temperature"], **model.spec["training"]}
 
@@ -191,13 +191,13 @@ def train_queries(spark: SparkSession, conf) -> dict:
                        F.lit(None).cast("double").alias("price")))
     if not queries.limit(1).count():
         raise ConfigError("train.text: the training sample has no search with a query; remove train.text")
-    return _train_section(spark, conf, "text", queries, {"events_path": conf.path("ingest", "events")})
+    return _train_section(spark, conf, "text", queries, {"events_path": conf.layout.ingest.events})
 
 
 def train_titles(spark: SparkSession, conf) -> dict:
     """`train.titles`: the text model of the real catalog's item titles (`ingest/items`)."""
     _check_not_dp(conf, "titles")
-    path = conf.path("ingest", "items")
+    path = conf.layout.ingest.items
     if not is_delta(spark, path):
         raise ConfigError(f"train.titles: no catalog at {path}; set input.items with a title column and rerun "
                           "`synthlib profile`, or remove train.titles")

@@ -17,7 +17,7 @@ def _conf(write_conf, tmp_path, impressions: dict, max_list_length: int = 100):
 
 
 def _table(spark, conf, name="impressions"):
-    rows = spark.read.format("delta").load(conf.path("ingest", name)).orderBy("request_id", "position").collect()
+    rows = spark.read.format("delta").load(conf.layout.ingest.at(name)).orderBy("request_id", "position").collect()
     return [(r["request_id"], r["item_id"], r["position"], r["clicked"]) for r in rows]
 
 
@@ -34,7 +34,7 @@ def test_delimited_list_column(spark, write_conf, tmp_path):
     assert (run["requests"], run["rows"], run["requests_quarantined"]) == (2, 5, 0)
     assert _table(spark, conf) == [("r1", "a", 1, False), ("r1", "b", 2, True), ("r1", "c", 3, False),
                                    ("r2", "c", 1, False), ("r2", "a", 2, False)]
-    surfaces = {r[0]: r[1] for r in spark.read.format("delta").load(conf.path("ingest", "impressions"))
+    surfaces = {r[0]: r[1] for r in spark.read.format("delta").load(conf.layout.ingest.impressions)
                 .select("request_id", "surface").distinct().collect()}
     assert surfaces == {"r1": "search", "r2": "recommendation"}
 
@@ -49,7 +49,7 @@ def test_array_list_column_without_request_ids(spark, write_conf, tmp_path):
         "columns": {"session_id": "session", "timestamp": "t", "shown": "items", "item_id": "clicked"}})
     run = ingest_impressions(spark, conf)
     assert (run["requests"], run["rows"]) == (2, 5)
-    table = spark.read.format("delta").load(conf.path("ingest", "impressions"))
+    table = spark.read.format("delta").load(conf.layout.ingest.impressions)
     assert table.where("clicked").select("item_id", "position").collect() == [("a", 1)]
     assert {r[0] for r in table.select("user_id").distinct().collect()} == {"s1"}  # the session stands for the user
 
@@ -75,7 +75,7 @@ def test_table_joined_to_the_events(spark, write_conf, tmp_path):
     ingest_impressions(spark, conf)
     assert _table(spark, conf) == [("q1", "b", 1, False), ("q1", "a", 2, True), ("q2", "c", 1, True),
                                    ("q2", "d", 2, False)]
-    users = dict(spark.read.format("delta").load(conf.path("ingest", "impressions"))
+    users = dict(spark.read.format("delta").load(conf.layout.ingest.impressions)
                  .select("request_id", "user_id").distinct().collect())
     assert users == {"q1": "u1", "q2": "u2"}
 
@@ -97,7 +97,7 @@ def test_every_quarantine_reason(spark, write_conf, tmp_path):
                                          "list longer than input.max_list_length = 3": 1, "duplicate positions": 1}
     assert (run["requests_read"], run["requests"]) == (5, 1)
     assert _table(spark, conf) == [("ok", "a", 1, True), ("ok", "b", 2, False)]
-    quarantined = spark.read.format("delta").load(conf.path("ingest", "impressions_quarantine"))
+    quarantined = spark.read.format("delta").load(conf.layout.ingest.impressions_quarantine)
     assert quarantined.count() == 2 + 1 + 4 + 2  # whole requests; the empty list as one row
 
 

@@ -22,7 +22,7 @@ def _shared(name: str, tmp_path):
 
 
 def _events(spark, conf):
-    return spark.read.format("delta").load(conf.path("ingest", "events"))
+    return spark.read.format("delta").load(conf.layout.ingest.events)
 
 
 @pytest.mark.slow
@@ -103,7 +103,7 @@ def test_quarantine_counts_every_bad_row(spark, write_conf, tmp_path):
     assert sum(v for k, v in reasons.items() if k.startswith("timestamp outside")) == 2
     assert reasons["unknown event type; map it in event_values"] == 1
     assert reasons["null item_id"] == 1
-    quarantine = spark.read.format("delta").load(conf.path("ingest", "quarantine"))
+    quarantine = spark.read.format("delta").load(conf.layout.ingest.quarantine)
     assert quarantine.where("event_type = 'teleport'").count() == 1  # raw value kept
 
 
@@ -176,7 +176,7 @@ def test_holdout_takes_the_last_days_sessions_whole(spark, write_conf, tmp_path)
     run = ingest(spark, conf)
     # Day 4 holds 1 event, under a tenth of a usual day (20): the last day is day 3.
     assert run["holdout"]["first_date"] == "2024-01-03"
-    test = spark.read.format("delta").load(conf.path("ingest", "test"))
+    test = spark.read.format("delta").load(conf.layout.ingest.test)
     assert test.count() == 4 * 5 + 1 and run["holdout"]["events"] == 21
     train = _events(spark, conf)
     assert train.where("user_id = 'n'").count() == 4  # started on day 2: training, whole
@@ -202,7 +202,7 @@ def test_personal_data_in_queries_is_scrubbed_and_counted(spark, write_conf, tmp
     assert run["scrubbed_queries"] == {"url": 0, "email": 1, "card": 1, "phone": 1}
     queries = {r[0] for r in _events(spark, conf).select("query").collect()}
     assert queries == {"red sofa", "sofa for <email>", "call <phone> about delivery"}
-    quarantined = spark.read.format("delta").load(conf.path("ingest", "quarantine")).select("query").first()[0]
+    quarantined = spark.read.format("delta").load(conf.layout.ingest.quarantine).select("query").first()[0]
     assert quarantined == "card <card>"
 
 

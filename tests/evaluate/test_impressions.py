@@ -37,7 +37,7 @@ def test_fidelity_is_zero_against_itself_and_sees_a_flat_position_curve():
 @pytest.mark.slow
 def test_simulated_run_trains_a_click_model_almost_as_well_as_the_real_log(spark, exposure_run):
     evaluate(spark, exposure_run)
-    with open(exposure_run.path("eval", "metrics.json")) as fh:
+    with open(exposure_run.layout.eval.metrics_json) as fh:
         result = json.load(fh)
     run = next(iter(result["runs"].values()))
     metrics, marks = run["metrics"], run["marks"]
@@ -45,5 +45,5 @@ def test_simulated_run_trains_a_click_model_almost_as_well_as_the_real_log(spark
     assert metrics["impression_copy_share"] < 0.01 and marks["impression_copy_share"] == "pass"
     assert metrics["ctr_auc_ratio"] >= 0.8, result["impressions"]["utility"]
     assert result["impressions"]["utility"]["scores"]["real"]["auc"] > 0.6
-    with open(exposure_run.path("eval", "report.html")) as fh:
+    with open(exposure_run.layout.eval.report) as fh:
         assert "Click-through rate by position" in fh.read()

@@ -28,7 +28,7 @@ def evaluated(spark, tmp_path_factory):
 @pytest.mark.slow
 def test_every_kind_of_metric_is_reported(spark, evaluated):
     conf, result = evaluated
-    saved = json.load(open(conf.path("eval", "metrics.json")))
+    saved = json.load(open(conf.layout.eval.metrics_json))
     assert list(saved["runs"]) == ["seed5-stats"]  # the augmentation run is used, not scored
     metrics, marks = saved["runs"]["seed5-stats"]["metrics"], saved["runs"]["seed5-stats"]["marks"]
     assert {"item_rank_frequency_ks", "transition_l1", "covisit_neighbour_distance", "copy_share",
@@ -43,14 +43,14 @@ def test_every_kind_of_metric_is_reported(spark, evaluated):
     # A run over evaluate.max_events is measured on a seeded share of its users, its copies on all.
     run = saved["runs"]["seed5-stats"]
     assert run["events"] > 3000 and 1500 < run["evaluated_events"] < 2500
-    whole = spark.read.format("delta").load(conf.path("tables", "events")).where("run_id = 'seed5-stats'")
+    whole = spark.read.format("delta").load(conf.layout.tables.events).where("run_id = 'seed5-stats'")
     assert run["privacy"]["copies"]["sessions"] == item_sequences(whole).count()
 
 
 @pytest.mark.slow
 def test_search_text_is_measured_and_keeps_the_k_user_rule(evaluated):
     conf, _ = evaluated
-    saved = json.load(open(conf.path("eval", "metrics.json")))["runs"]["seed5-stats"]
+    saved = json.load(open(conf.layout.eval.metrics_json))["runs"]["seed5-stats"]
     m, marks = saved["metrics"], saved["marks"]
     # The stats model only emits queries that at least profile.min_query_users users issued.
     assert m["query_rare_events"] == 0 and marks["query_rare_events"] == "pass"
@@ -60,7 +60,7 @@ def test_search_text_is_measured_and_keeps_the_k_user_rule(evaluated):
 @pytest.mark.slow
 def test_catalog_titles_are_measured_against_the_real_catalog(evaluated):
     conf, _ = evaluated
-    saved = json.load(open(conf.path("eval", "metrics.json")))["runs"]["seed5-stats"]
+    saved = json.load(open(conf.layout.eval.metrics_json))["runs"]["seed5-stats"]
     m, marks = saved["metrics"], saved["marks"]
     assert m["title_exact_share"] == 0.0 and 0 < m["title_bleu4"] <= 1 and 0 < m["title_vocabulary_coverage"] <= 1
     assert {marks[k] for k in m if k.startswith("title_")} == {"info"}
@@ -69,7 +69,7 @@ def test_catalog_titles_are_measured_against_the_real_catalog(evaluated):
 @pytest.mark.slow
 def test_metrics_table_holds_one_row_per_run_and_metric(spark, evaluated):
     conf, result = evaluated
-    table = spark.read.format("delta").load(conf.path("eval", "metrics"))
+    table = spark.read.format("delta").load(conf.layout.eval.metrics_table)
     rows = table.where("run_id = 'seed5-stats'").collect()
     assert len(rows) == len(result["runs"]["seed5-stats"]["metrics"])
     assert {r["kind"] for r in rows} == {"fidelity", "privacy", "utility", "text"}
@@ -77,14 +77,14 @@ def test_metrics_table_holds_one_row_per_run_and_metric(spark, evaluated):
     # A rerun's rows replace the run's earlier ones, whatever metrics it has.
     _write_metrics_table(spark, conf, {"seed5-stats": {"model": "stats", "metrics": {"gap_ks": 0.5},
                                                        "marks": {"gap_ks": "fail"}}})
-    rerun = spark.read.format("delta").load(conf.path("eval", "metrics")).collect()
+    rerun = spark.read.format("delta").load(conf.layout.eval.metrics_table).collect()
     assert [(r["run_id"], r["metric"], r["value"], r["mark"]) for r in rerun] == [("seed5-stats", "gap_ks", 0.5, "fail")]
 
 
 @pytest.mark.slow
 def test_report_shows_every_plot(evaluated):
     conf, _ = evaluated
-    page = open(conf.path("eval", "report.html")).read()
+    page = open(conf.layout.eval.report).read()
     for caption in ("rank-frequency, log-log", "Session length", "Funnel", "Hour of day", "Event transitions: real",
                     "Event transitions: seed5-stats", "Distance to the closest training session", "recall @20",
                     "Augmentation", "Clicks by result position", "Query length", "copy_share", "mia_auc",

@@ -56,7 +56,7 @@ def _run(spark, conf, run_id, drop):
 
 @pytest.mark.slow
 def test_generated_runs_copy_no_training_session(spark, tiny_catalog):
-    real = spark.read.format("delta").load(tiny_catalog.path("ingest", "events"))
+    real = spark.read.format("delta").load(tiny_catalog.layout.ingest.events)
     kept_summary, kept = _run(spark, tiny_catalog, "dropped", True)
     _, full = _run(spark, tiny_catalog, "full", False)
     copies = verbatim_copies(real, full)

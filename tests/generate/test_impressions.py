@@ -49,8 +49,8 @@ def test_a_list_that_copies_a_real_one_is_drawn_again():
 
 @pytest.mark.slow
 def test_every_synthetic_click_is_on_its_list_at_its_position(spark, exposure_run):
-    events = spark.read.format("delta").load(exposure_run.path("tables", "events"))
-    shown = spark.read.format("delta").load(exposure_run.path("tables", "impressions"))
+    events = spark.read.format("delta").load(exposure_run.layout.tables.events)
+    shown = spark.read.format("delta").load(exposure_run.layout.tables.impressions)
     clicks = events.where("event_type = 'click' AND item_id IS NOT NULL")
     clicked = shown.where("clicked")
     # request ids start with their session id: a click is matched within its session
@@ -71,7 +71,7 @@ def test_impressions_do_not_depend_on_the_partitioning(spark, exposure_run):
         conf = exposure_run.model_copy(update={"generate": exposure_run.generate.model_copy(
             update={"partitions": partitions, "run_id": f"p{partitions}"})})
         generate(spark, conf)
-        shown = (spark.read.format("delta").load(conf.path("tables", "impressions"))
+        shown = (spark.read.format("delta").load(conf.layout.tables.impressions)
                  .where(F.col("run_id") == f"p{partitions}").drop("run_id"))
         sums.add(tuple(checksum(shown)))
     assert len(sums) == 1

@@ -10,8 +10,8 @@ from synthlib.generate.stage import coverage_notes, session_device
 
 def test_notes_say_which_optional_columns_are_not_generated_and_why(write_conf):
     conf = load_config(write_conf({"simulate": {}}))
-    os.makedirs(conf.path("stats"))
-    with open(conf.path("stats", "summary.json"), "w") as fh:
+    os.makedirs(conf.layout.stats)
+    with open(conf.layout.stats.summary, "w") as fh:
         json.dump({"events": 1000, "event_types": {"search": 400, "view": 600},
                    "null_rates": {"query": 0.7}, "top_queries": [{"query": "sofa", "count": 150}]}, fh)
     model = SimpleNamespace(profile={"null_rates": {"device": 0.2}, "devices": {}})
@@ -19,8 +19,8 @@ def test_notes_say_which_optional_columns_are_not_generated_and_why(write_conf):
     assert queries.startswith("queries: 50% of the real queries")  # 150 of 300 searches with a query
     assert "train.text" in queries and device.startswith("device: no device value was used by 5+ users")
     with_text = load_config(write_conf({"simulate": {}, "train": {"text": {}}}, "text.yaml"))
-    os.makedirs(with_text.path("stats"), exist_ok=True)
-    with open(with_text.path("stats", "summary.json"), "w") as fh:
+    os.makedirs(with_text.layout.stats, exist_ok=True)
+    with open(with_text.layout.stats.summary, "w") as fh:
         json.dump({"events": 10, "event_types": {"view": 10}, "null_rates": {}}, fh)
     assert coverage_notes(with_text, SimpleNamespace(profile={"devices": {"app": 10}, "null_rates": {}})) == []
 

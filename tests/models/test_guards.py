@@ -32,7 +32,7 @@ def test_sequence_keys_tell_order_and_length_apart():
 
 def test_guards_are_saved_and_made_again_for_another_log_or_k(spark, tmp_path):
     conf = Config(output=str(tmp_path), simulate=SimulateConf(), profile=ProfileConf(min_query_users=2))
-    path = conf.path("ingest", "events")
+    path = conf.layout.ingest.events
     session = [("u1", "s1", t, "view", i, None) for t, i in enumerate("abc")]
     searches = [("u1", "s2", 0, "search", None, "rare one"), ("u1", "s3", 0, "search", None, "shared"),
                 ("u2", "s4", 0, "search", None, "shared")]

@@ -10,7 +10,8 @@ import torch
 
 from synthlib.models import item_scores
 from synthlib.models.artifact import ModelArtifactError
-from synthlib.models.session import SessionConfig, SessionModel, SessionNet, build, model_args
+from synthlib.models.session import SessionModel
+from synthlib.models.session_net import SessionConfig, SessionNet, build, model_args
 from synthlib.models.session_baseline import CountBaseline
 from synthlib.models.timeline import Conditions, ItemTable, NextItems, follow_items, to_codes
 from synthlib.models.tokens import END, FIELDS, build_vocab
@@ -128,7 +129,7 @@ def test_the_recurrent_core_steps_through_each_session_only():
     net, _ = trained_net(epochs=1)
     net.eval()
     tok, ctx = SessionNet.sessions(rows(), CFG.max_events)
-    from synthlib.models.session import targets
+    from synthlib.models.session_net import targets
     x = net._inputs(targets(tok)["prev"], net._context(**ctx))
     lengths = (tok["type"] > 0).sum(1)
     full, _ = net._run(x)

@@ -34,14 +34,14 @@ def session_model(spark, profiled, tmp_path_factory):
     conf = _conf(profiled, "train.model=session")
     info = train(spark, conf)
     saved = tmp_path_factory.mktemp("session-model") / "model"
-    shutil.copytree(conf.path("model"), saved)
+    shutil.copytree(conf.layout.model, saved)
     return conf, info, saved
 
 
 def _restore(session_model):
     conf, _, saved = session_model
-    shutil.rmtree(conf.path("model"), ignore_errors=True)
-    shutil.copytree(saved, conf.path("model"))
+    shutil.rmtree(conf.layout.model, ignore_errors=True)
+    shutil.copytree(saved, conf.layout.model)
     return conf
 
 
@@ -56,13 +56,13 @@ def test_train_generate_and_reload(spark, profiled, session_model, kind):
     assert info["model"] == kind and info["size_mb"] > 0
     history = info["training"]["history"]
     assert len(history) == 2 and all(h.get("rows", h.get("events", 0)) > 0 for h in history)
-    model = load_model(conf.path("model"))
-    spec = json.load(open(conf.path("model", "model.json")))
+    model = load_model(conf.layout.model)
+    spec = json.load(open(conf.layout.model.spec))
     assert spec["lineage"]["sample_fraction"] == 1.0 and spec["seed"] == 9 and set(spec["files"]) == {
         "items.parquet", "model.pt"}
-    state = torch.load(conf.path("model", "model.pt"), weights_only=True)
+    state = torch.load(conf.layout.model.at("model.pt"), weights_only=True)
     assert all(torch.equal(v, model.net.state_dict()[k]) for k, v in state.items())
-    again = load_model(conf.path("model"))
+    again = load_model(conf.layout.model)
     window = {"seed": 1, "start": date(2024, 1, 1), "days": 3}
     pd.testing.assert_frame_equal(model.sample_block(0, 6, **window), again.sample_block(0, 6, **window))
     result = generate(spark, conf)
@@ -96,7 +96,7 @@ def _session_pairs(events) -> set:
 
 @pytest.mark.slow
 def test_session_model_follows_real_item_pairs(spark, profiled):
-    real = _session_pairs(spark.read.format("delta").load(_conf(profiled).path("ingest", "events")))
+    real = _session_pairs(spark.read.format("delta").load(_conf(profiled).layout.ingest.events))
     shares = {}
     for min_users in (0, 1):
         conf = _conf(profiled, "train.model=session", "train.epochs=1", f"generate.run_id=next{min_users}",
@@ -135,7 +135,7 @@ def test_session_generation_is_independent_of_partitioning_and_blocks(spark, ses
     for partitions, block_users in ((1, 8), (3, 8), (8, 3), (None, 4096)):  # the last: one block, one task
         generate(spark, conf.model_copy(update={"generate": conf.generate.model_copy(
             update={"partitions": partitions, "block_users": block_users})}))
-        sums.append(checksum(spark.read.format("delta").load(conf.path("tables", "events"))
+        sums.append(checksum(spark.read.format("delta").load(conf.layout.tables.events)
                              .where("run_id = 'parts'").drop("run_id")))
     assert len(set(sums)) == 1
 
@@ -157,7 +157,7 @@ def test_training_is_reproducible_from_the_seed_on_a_busy_machine(spark, session
             p.kill()
     assert len(again_info["training"]["history"]) == len(info["training"]["history"])
     first = torch.load(saved / "model.pt", weights_only=True)
-    again = torch.load(conf.path("model", "model.pt"), weights_only=True)
+    again = torch.load(conf.layout.model.at("model.pt"), weights_only=True)
     assert all(torch.equal(v, again[k]) for k, v in first.items())
 
 
@@ -196,15 +196,15 @@ def test_text_model_writes_the_synthetic_searches_queries(spark, profiled):
     conf = _conf(profiled, "train.model=session", "train.epochs=1", "generate.run_id=text",
                  "train.text={epochs: 2, max_minutes: 1, params: {dim: 32, vocab_size: 200}}")
     info = train(spark, conf)["text"]
-    assert info["strings"]["train"] > 0 and os.path.exists(conf.path("model", "text", "tokenizer.model"))
+    assert info["strings"]["train"] > 0 and os.path.exists(os.path.join(conf.layout.model.text("text"), "tokenizer.model"))
     generate(spark, conf)
-    events = spark.read.format("delta").load(conf.path("tables", "events")).where("run_id = 'text'")
+    events = spark.read.format("delta").load(conf.layout.tables.events).where("run_id = 'text'")
     searches = events.where("event_type = 'search'")
     assert searches.where("query IS NOT NULL").count() > 0.8 * searches.count() > 0
-    real = spark.read.format("delta").load(conf.path("ingest", "events"))
+    real = spark.read.format("delta").load(conf.layout.ingest.events)
     assert searches.join(rare_queries(real, conf.profile.min_query_users), "query").count() == 0
     train(spark, _conf(profiled, "train.model=session", "train.epochs=1"))  # no text section: no text model
-    assert not os.path.exists(conf.path("model", "text"))
+    assert not os.path.exists(conf.layout.model.text("text"))
 
 
 @pytest.mark.slow
@@ -214,21 +214,21 @@ def test_titles_model_writes_the_synthetic_catalog(spark, profiled):
     conf = _conf(profiled, "train.model=stats", "generate.run_id=titles",
                  "train.titles={epochs: 2, max_minutes: 1, params: {dim: 32, vocab_size: 200}}")
     info = train(spark, conf)["titles"]
-    assert info["strings"]["train"] > 0 and os.path.exists(conf.path("model", "titles", "tokenizer.model"))
+    assert info["strings"]["train"] > 0 and os.path.exists(os.path.join(conf.layout.model.text("titles"), "tokenizer.model"))
     result = generate(spark, conf)
     events = spark.read.format("delta").load(result["path"]).where("run_id = 'titles'")
-    catalog = spark.read.format("delta").load(conf.path("tables", "catalog")).where("run_id = 'titles'")
+    catalog = spark.read.format("delta").load(conf.layout.tables.catalog).where("run_id = 'titles'")
     items = {r[0]: r[1] for r in events.where("item_id IS NOT NULL").groupBy("item_id").agg({"category": "min"})
              .collect()}
     rows = {r["item_id"]: r for r in catalog.collect()}
     assert result["catalog"]["items"] == len(rows) == len(items)
     assert {k: r["category"] for k, r in rows.items()} == items
     assert result["catalog"]["titled"] == sum(r["title"] is not None for r in rows.values()) > 0.9 * len(rows)
-    real = {r[0] for r in spark.read.format("delta").load(conf.path("ingest", "items")).select("title").collect()}
+    real = {r[0] for r in spark.read.format("delta").load(conf.layout.ingest.items).select("title").collect()}
     assert not real & {r["title"] for r in rows.values()}
     generate(spark, conf)  # a rerun replaces this run's catalog with the same titles
     assert sorted(map(tuple, catalog.collect())) == sorted(tuple(r) for r in rows.values())
     train(spark, _conf(profiled, "train.model=stats"))  # no titles section: no titles model, no catalog rows
-    assert not os.path.exists(conf.path("model", "titles"))
+    assert not os.path.exists(conf.layout.model.text("titles"))
     generate(spark, conf)
     assert catalog.count() == 0
