@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from tests.helpers import COLORS
+from tests.helpers import COLORS, ROOT
 
 
 @pytest.fixture(scope="session")
@@ -62,3 +62,26 @@ def exposure_run(spark, tmp_path_factory):
                          "train: {model: stats}\nevaluate: {holdout: {days: 2}}\n", train=True)
     generate(spark, conf)
     return conf
+
+
+@pytest.fixture(scope="session")
+def shared_log_run(spark, tmp_path_factory):
+    """shared_log_run(name) -> (conf, steps): the whole pipeline on a shared log with its
+    shipped conf (`conf/<name>.yaml`), run once per test session: the ingest checks and the
+    end-to-end check read the same output. The network trains one epoch on a share of the
+    users (the evaluation's membership attack then takes the users left out as non-members)."""
+    from synthlib.config import load_config
+    from synthlib.pipeline import run_pipeline
+
+    runs = {}
+
+    def run(name: str):
+        if name not in runs:
+            sample = {"taobao": 0.25, "yoochoose": 0.25, "diginetica": 0.5}.get(name, 1.0)
+            conf = load_config(str(ROOT / "conf" / f"{name}.yaml"),
+                               [f"output={tmp_path_factory.mktemp(name)}", "train.epochs=1",
+                                f"train.sample_fraction={sample}", "evaluate.als.blocks=2"])
+            runs[name] = conf, run_pipeline(spark, conf)
+        return runs[name]
+
+    return run

@@ -94,10 +94,11 @@ class Catalog:
                              "brand": brands, "price": self.price, "title": titles})
 
 
-def _results(u: rng.Tape) -> list[int]:
+def _results(u: rng.Tape, items: int) -> list[int]:
     """The popularity ranks of a search's results, in display order: the most popular
-    candidates ranked with noise, so that an item is shown at several positions."""
-    noisy = sorted((r + 4.0 * u.normal(), r) for r in range(RESULT_CANDIDATES))
+    candidates ranked with noise, so that an item is shown at several positions. A category
+    of fewer `items` than RESULT_CANDIDATES ranks all of them."""
+    noisy = sorted((r + 4.0 * u.normal(), r) for r in range(min(RESULT_CANDIDATES, items)))
     return [r for _, r in noisy[:RESULTS_SHOWN]]
 
 
@@ -132,7 +133,7 @@ def _user_events(idx: int, u: rng.Tape, cat: Catalog, sim: SimulateConf) -> list
                 event(t, "search", None, category, query)
                 request, clicks = f"{session}-q{searches}", []
                 searches += 1
-                for position, rank in enumerate(_results(u), start=1):
+                for position, rank in enumerate(_results(u, cat.items_per_category), start=1):
                     item = cat.item_id(category, rank)
                     clicked = u() < EXAMINATION[position - 1] and u() < attractiveness(rank)
                     if sim.impressions:

@@ -3,7 +3,7 @@ from pyspark.sql import functions as F
 
 from synthlib.config import ConfigError, load_config
 from synthlib.data.ingest import InputError, ingest
-from tests.helpers import DATA, ROOT, needs_data
+from tests.helpers import DATA, needs_data
 
 CSV_SOURCE = {"path": None, "format": "csv", "options": {"header": "true"},
               "columns": {"user_id": "user", "item_id": "item", "timestamp": "ts", "event_type": "action"},
@@ -17,19 +17,17 @@ def _conf(write_conf, tmp_path, rows: str, overrides=(), **source):
                        overrides)
 
 
-def _shared(name: str, tmp_path):
-    return load_config(str(ROOT / "conf" / f"{name}.yaml"), [f"output={tmp_path / name}"])
-
-
 def _events(spark, conf):
     return spark.read.format("delta").load(conf.layout.ingest.events)
 
 
+# The shared logs are ingested by the one pipeline run per log that the end-to-end test
+# (tests/test_pipeline.py) also checks.
 @pytest.mark.slow
 @needs_data("taobao_userbehavior")
-def test_taobao_reads_all_rows_and_sessionizes(spark, tmp_path):
-    conf = _shared("taobao", tmp_path)
-    run = ingest(spark, conf)
+def test_taobao_reads_all_rows_and_sessionizes(spark, shared_log_run):
+    conf, steps = shared_log_run("taobao")
+    run = steps["profile"]["ingest"]
     assert run["rows_read"] == 84474 and run["accepted"] == 84474 and run["quarantined"] == 0
     events = _events(spark, conf)
     # The conf holds out the last day: sessions stay whole on one side.
@@ -40,10 +38,11 @@ def test_taobao_reads_all_rows_and_sessionizes(spark, tmp_path):
     assert {r[0] for r in events.select("event_type").distinct().collect()} == {"view", "cart", "fav", "purchase"}
 
 
+@pytest.mark.slow
 @needs_data("yoochoose_rsc15")
-def test_yoochoose_sessions_only(spark, tmp_path):
-    conf = _shared("yoochoose", tmp_path)
-    run = ingest(spark, conf)
+def test_yoochoose_sessions_only(spark, shared_log_run):
+    conf, steps = shared_log_run("yoochoose")
+    run = steps["profile"]["ingest"]
     # 70,278 rows, one of them an exact copy of another (checked with `sort | uniq -d`), and
     # the 13,568 rows of the test file, the conf's holdout.
     assert run["rows_read"] == 70278 + 13568 and run["accepted"] == 70277 + 13568
@@ -57,9 +56,9 @@ def test_yoochoose_sessions_only(spark, tmp_path):
 
 @pytest.mark.slow
 @needs_data("diginetica")
-def test_diginetica_joins_purchases_and_categories(spark, tmp_path):
-    conf = _shared("diginetica", tmp_path)
-    run = ingest(spark, conf)
+def test_diginetica_joins_purchases_and_categories(spark, shared_log_run):
+    conf, steps = shared_log_run("diginetica")
+    run = steps["profile"]["ingest"]
     assert run["rows_read"] == run["accepted"] + run["quarantined"]
     events = _events(spark, conf)
     views = events.where("event_type = 'view'").count()
@@ -73,10 +72,11 @@ def test_diginetica_joins_purchases_and_categories(spark, tmp_path):
     assert events.where(F.col("user_id").isNull()).count() == 0
 
 
+@pytest.mark.slow
 @needs_data("otto")
-def test_otto_nested_sessions(spark, tmp_path):
-    conf = _shared("otto", tmp_path)
-    run = ingest(spark, conf)
+def test_otto_nested_sessions(spark, shared_log_run):
+    conf, steps = shared_log_run("otto")
+    run = steps["profile"]["ingest"]
     assert run["accepted"] == 862
     types = {r[0] for r in _events(spark, conf).select("event_type").distinct().collect()}
     assert types <= {"view", "cart", "purchase"} and "view" in types
