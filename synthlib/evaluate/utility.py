@@ -101,14 +101,22 @@ def item_factors(log: DataFrame, conf: EvaluateConf, seed: int) -> tuple[list[st
             .orderBy(rng.spark_key(seed, "als", "user_id"), "user_id").limit(conf.als.max_users))
     counts = log.join(kept, "user_id", "left_semi").groupBy("user_id", "item_id").agg(
         F.count(F.lit(1)).cast("float").alias("events"))
-    users = StringIndexer(inputCol="user_id", outputCol="u", stringOrderType="alphabetAsc").fit(counts)
-    items = StringIndexer(inputCol="item_id", outputCol="i", stringOrderType="alphabetAsc").fit(counts)
-    indexed = items.transform(users.transform(counts))
-    als = ALS(rank=conf.als.rank, maxIter=conf.als.iterations, regParam=conf.als.reg, alpha=conf.als.alpha,
-              implicitPrefs=True, userCol="u", itemCol="i", ratingCol="events", seed=seed,
-              numUserBlocks=conf.als.blocks, numItemBlocks=conf.als.blocks, nonnegative=False, coldStartStrategy="drop")
-    model = als.fit(indexed)
-    rows = model.itemFactors.orderBy("id").collect()  # bounded by the catalog, like the model
+    counts, indexed = counts.persist(), None  # the indexers and ALS each read it: computed once
+    try:
+        users = StringIndexer(inputCol="user_id", outputCol="u", stringOrderType="alphabetAsc").fit(counts)
+        items = StringIndexer(inputCol="item_id", outputCol="i", stringOrderType="alphabetAsc").fit(counts)
+        # ALS reads its input once per block side: indexed once, persisted, not recomputed each time.
+        indexed = items.transform(users.transform(counts)).select("u", "i", "events").persist()
+        als = ALS(rank=conf.als.rank, maxIter=conf.als.iterations, regParam=conf.als.reg, alpha=conf.als.alpha,
+                  implicitPrefs=True, userCol="u", itemCol="i", ratingCol="events", seed=seed,
+                  numUserBlocks=conf.als.blocks, numItemBlocks=conf.als.blocks, nonnegative=False,
+                  coldStartStrategy="drop")
+        model = als.fit(indexed)
+        rows = model.itemFactors.orderBy("id").collect()  # bounded by the catalog, like the model
+    finally:
+        for df in (indexed, counts):
+            if df is not None:
+                df.unpersist()
     labels = items.labels
     return [labels[r["id"]] for r in rows], np.array([r["features"] for r in rows], dtype=np.float64)
 

@@ -117,7 +117,7 @@ def test_queries_fewer_than_k_users_issued_are_not_kept(spark):
     events = spark.createDataFrame(rows, "user_id string, session_id string, ts timestamp, event_type string, "
                                    "item_id string, category string, price double, query string, "
                                    "position int, device string")
-    agg = aggregate(events, max_position=20)
+    agg = aggregate(events, max_position=20).persist()  # as the profile holds it
     kept = lambda k: [q["query"] for q in summarise(agg, top_queries=10, min_query_users=k)["top_queries"]]  # noqa: E731
     assert kept(5) == ["sofa"]
     assert kept(4) == ["sofa", "lamp"]
