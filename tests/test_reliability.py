@@ -52,9 +52,18 @@ def clean(spark, runs):
 
 
 def test_cluster_pipeline_equals_local(spark, cluster, runs):
-    run_pipeline(spark, load_config(runs["conf"], [f"output={runs['local']}"]))
-    result = submit("pipeline", runs["conf"], cluster.url, f"output={runs['cluster']}")
-    assert result.returncode == 0 and "report" in result.stdout, result.stderr[-3000:]
+    # The cluster's run (its own driver, executors and Python workers) goes on while the
+    # reference runs in this session: two independent runs into their own folders.
+    log = os.path.join(cluster.workdir, "pipeline.log")
+    proc = submit("pipeline", runs["conf"], cluster.url, f"output={runs['cluster']}", wait=False, log=log)
+    try:
+        run_pipeline(spark, load_config(runs["conf"], [f"output={runs['local']}"]))
+    except BaseException:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
+    code = proc.wait(timeout=900)
+    output = open(log, errors="replace").read()
+    assert code == 0 and "report" in output, output[-3000:]
     for table in ("tables/events", "ingest/events", "stats/items"):
         local = spark.read.format("delta").load(os.path.join(runs["local"], table))
         remote = spark.read.format("delta").load(os.path.join(runs["cluster"], table))

@@ -84,6 +84,7 @@ def test_als_folds_in_a_history(spark):
     assert recs == {("e", "a2"), ("e", "a3"), ("f", "b0"), ("f", "b3")}
 
 
+@pytest.mark.slow
 def test_ratio_is_one_for_a_copy_and_zero_for_other_items(spark):
     train = _clusters(spark)
     test = log(spark, [("v1", "x", 900, "view", "a0"), ("v1", "x", 901, "view", "a1"),
