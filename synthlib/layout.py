@@ -25,90 +25,38 @@ class _Folder(str):
         return os.path.join(self, name)
 
 
+def _entry(name: str, doc: str | None = None) -> property:
+    """A path inside the folder, as a read-only attribute."""
+    return property(lambda folder: folder.at(name), doc=doc)
+
+
 class InputFolder(_Folder):
     """The simulated demo log, when `simulate.path` does not place it elsewhere."""
 
-    @property
-    def events(self) -> str:
-        return self.at("events")
-
-    @property
-    def items(self) -> str:
-        return self.at("items")
-
-    @property
-    def impressions(self) -> str:
-        return self.at("impressions")
+    events, items, impressions = _entry("events"), _entry("items"), _entry("impressions")
 
 
 class IngestFolder(_Folder):
     """The real log in canonical form: its Delta tables, one per name."""
 
-    @property
-    def events(self) -> str:
-        return self.at("events")
-
-    @property
-    def test(self) -> str:
-        return self.at("test")
-
-    @property
-    def items(self) -> str:
-        return self.at("items")
-
-    @property
-    def quarantine(self) -> str:
-        return self.at("quarantine")
-
-    @property
-    def impressions(self) -> str:
-        return self.at("impressions")
-
-    @property
-    def impressions_test(self) -> str:
-        return self.at("impressions_test")
-
-    @property
-    def impressions_quarantine(self) -> str:
-        return self.at("impressions_quarantine")
+    events, test, items, quarantine = _entry("events"), _entry("test"), _entry("items"), _entry("quarantine")
+    impressions, impressions_test = _entry("impressions"), _entry("impressions_test")
+    impressions_quarantine = _entry("impressions_quarantine")
 
 
 class StatsFolder(_Folder):
     """The profile of the real log."""
 
-    @property
-    def summary(self) -> str:
-        return self.at("summary.json")
-
-    @property
-    def items(self) -> str:
-        return self.at("items")
-
-    @property
-    def categories(self) -> str:
-        return self.at("categories")
-
-    @property
-    def impression_items(self) -> str:
-        return self.at("impression_items")
+    summary = _entry("summary.json")
+    items, categories, impression_items = _entry("items"), _entry("categories"), _entry("impression_items")
 
 
 class ModelFolder(_Folder):
     """The model artifact (model.pt, model.json, items.parquet) and the models beside it."""
 
-    @property
-    def spec(self) -> str:
-        return self.at("model.json")
-
-    @property
-    def guards(self) -> str:
-        """The real sessions' copy keys and the rare queries' keys generation checks."""
-        return self.at("guards")
-
-    @property
-    def exposure(self) -> str:
-        """The exposure model: candidates, click model, list shapes."""
-        return self.at("impressions")
+    spec = _entry("model.json")
+    guards = _entry("guards", "The real sessions' copy keys and the rare queries' keys generation checks.")
+    exposure = _entry("impressions", "The exposure model: candidates, click model, list shapes.")
 
     def text(self, section: str) -> str:
         """The text model of `train.text` ("text": queries) or `train.titles` ("titles")."""
@@ -118,64 +66,32 @@ class ModelFolder(_Folder):
 class TablesFolder(_Folder):
     """The synthetic tables that recommender training reads."""
 
-    @property
-    def events(self) -> str:
-        return self.at("events")
-
-    @property
-    def catalog(self) -> str:
-        return self.at("catalog")
-
-    @property
-    def impressions(self) -> str:
-        return self.at("impressions")
+    events, catalog, impressions = _entry("events"), _entry("catalog"), _entry("impressions")
 
 
 class EvalFolder(_Folder):
     """What evaluation writes."""
 
-    @property
-    def metrics_json(self) -> str:
-        return self.at("metrics.json")
+    metrics_json, metrics_table, report = _entry("metrics.json"), _entry("metrics"), _entry("report.html")
 
-    @property
-    def metrics_table(self) -> str:
-        return self.at("metrics")
 
-    @property
-    def report(self) -> str:
-        return self.at("report.html")
+def _folder(kind: type[_Folder], name: str) -> property:
+    """A folder of the run, as a read-only attribute of its layout."""
+    return property(lambda layout: kind(os.path.join(layout.output, name)))
 
 
 @dataclass(frozen=True)
 class Layout:
-    """Every path of a run under `output`."""
+    """Every path of a run under `output`: `layout.ingest.events`, `layout.model.spec`, ..."""
 
     output: str
 
-    @property
-    def input(self) -> InputFolder:
-        return InputFolder(os.path.join(self.output, "input"))
-
-    @property
-    def ingest(self) -> IngestFolder:
-        return IngestFolder(os.path.join(self.output, "ingest"))
-
-    @property
-    def stats(self) -> StatsFolder:
-        return StatsFolder(os.path.join(self.output, "stats"))
-
-    @property
-    def model(self) -> ModelFolder:
-        return ModelFolder(os.path.join(self.output, "model"))
-
-    @property
-    def tables(self) -> TablesFolder:
-        return TablesFolder(os.path.join(self.output, "tables"))
-
-    @property
-    def eval(self) -> EvalFolder:
-        return EvalFolder(os.path.join(self.output, "eval"))
+    input = _folder(InputFolder, "input")
+    ingest = _folder(IngestFolder, "ingest")
+    stats = _folder(StatsFolder, "stats")
+    model = _folder(ModelFolder, "model")
+    tables = _folder(TablesFolder, "tables")
+    eval = _folder(EvalFolder, "eval")
 
     @property
     def cache(self) -> str:
