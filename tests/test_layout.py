@@ -21,3 +21,6 @@ def test_the_conf_carries_its_layout(write_conf):
     assert conf.simulated_path == conf.layout.input.events
     moved = load_config(write_conf({"simulate": {"path": "/elsewhere/events"}}, "moved.yaml"))
     assert moved.simulated_path == "/elsewhere/events"
+    # A shared simulated log keeps its catalog and shown lists beside its events, wherever it is.
+    assert (moved.simulated_items_path, moved.simulated_impressions_path) == ("/elsewhere/items", "/elsewhere/impressions")
+    assert conf.simulated_items_path == conf.layout.input.items

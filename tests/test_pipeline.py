@@ -56,7 +56,7 @@ def test_devices_are_generated_per_session_at_the_real_rates(spark, demo):
 
 def test_simulated_catalog_matches_the_log_and_reaches_ingest(spark, demo):
     conf, _ = demo
-    items = spark.read.format("delta").load(conf.layout.input.items)
+    items = spark.read.format("delta").load(conf.simulated_items_path)
     assert items.count() == 40 * 250 and items.where("title IS NULL").count() == 0
     assert all(r["title"].startswith(r["brand"] + " ") for r in items.limit(200).collect())
     events = spark.read.format("delta").load(conf.simulated_path)

@@ -59,18 +59,28 @@ class Config(Strict):
         """The simulated demo log's events: `simulate.path`, else `<output>/input/events`."""
         return (self.simulate and self.simulate.path) or self.layout.input.events
 
+    @property
+    def simulated_items_path(self) -> str:
+        """The simulated log's catalog, beside its events (`items` in the same folder)."""
+        return os.path.join(os.path.dirname(self.simulated_path), "items")
+
+    @property
+    def simulated_impressions_path(self) -> str:
+        """The simulated log's shown lists, beside its events (`impressions` in the same folder)."""
+        return os.path.join(os.path.dirname(self.simulated_path), "impressions")
+
     def require_input(self) -> InputConf:
         """The configured input; without one, the simulated demo log (and its catalog) in canonical form."""
         if self.input is not None:
             return self.input
         identity = ColumnMap(**{c: c for c in ColumnMap.model_fields if c not in ("timestamp", "order")},
                              timestamp="ts")
-        items = self.layout.input.items
+        items = self.simulated_items_path
         catalog = "://" in items or os.path.exists(items)  # a demo log simulated before catalogs had none
         impressions = None
         if self.simulate is not None and self.simulate.impressions:
             names = {c: c for c in ImpressionColumns.model_fields if c not in ("timestamp", "shown")}
-            impressions = ImpressionsConf(path=self.layout.input.impressions, columns=ImpressionColumns(
+            impressions = ImpressionsConf(path=self.simulated_impressions_path, columns=ImpressionColumns(
                 **names, timestamp="ts"), timestamp=TimestampConf(format="timestamp"))
         return InputConf(sources=[SourceConf(path=self.simulated_path, format="delta", columns=identity,
                                              timestamp=TimestampConf(format="timestamp"))],

@@ -24,7 +24,7 @@ class SimulateConf(Strict):
     items_per_category: int = Field(250, ge=5)
     start: date = date(2026, 1, 5)
     days: int = Field(14, ge=1)
-    path: Optional[str] = None  # default: <output>/input/events
+    path: Optional[str] = None  # default: <output>/input/events; its items and impressions sit beside it
     partitions: int = Field(8, ge=1)
     impressions: bool = False  # also write the searches' result lists to <output>/input/impressions
 

@@ -208,14 +208,14 @@ def simulate(spark: SparkSession, conf: Config) -> dict:
                     partition_by=["date"], properties=props, commit_info=commit)
         if sim.impressions:
             names = [name for name, _ in IMPRESSION_COLUMNS]
-            write_table(rows.where("_table = 'impressions'").select(*names, "date"), conf.layout.input.impressions,
+            write_table(rows.where("_table = 'impressions'").select(*names, "date"), conf.simulated_impressions_path,
                         mode="overwrite", partition_by=["date"], properties=props, commit_info=commit)
     finally:
         rows.unpersist()
-    write_table(spark.createDataFrame(cat.items(conf.seed)), conf.layout.input.items, mode="overwrite",
+    write_table(spark.createDataFrame(cat.items(conf.seed)), conf.simulated_items_path, mode="overwrite",
                 properties=props, commit_info=commit)
     summary = {"simulated_events": spark.read.format("delta").load(path).count(), "users": users, "path": path,
-               "items_path": conf.layout.input.items}
+               "items_path": conf.simulated_items_path}
     if sim.impressions:
-        summary["impressions_path"] = conf.layout.input.impressions
+        summary["impressions_path"] = conf.simulated_impressions_path
     return summary

@@ -43,7 +43,7 @@ def test_simulated_examination_is_recovered(exposure_run):
 @pytest.mark.slow
 def test_simulated_clicks_are_on_their_shown_lists(spark, exposure_run):
     events = spark.read.format("delta").load(exposure_run.simulated_path).where("event_type = 'click'")
-    shown = spark.read.format("delta").load(exposure_run.layout.input.impressions).where("clicked")
+    shown = spark.read.format("delta").load(exposure_run.simulated_impressions_path).where("clicked")
     keys = ["session_id", "item_id", "position", "query"]
     assert events.count() == shown.count() > 0
     assert events.select(*keys).join(shown.select(*keys), keys, "left_anti").count() == 0
