@@ -61,13 +61,17 @@ class Config(Strict):
 
     @property
     def simulated_items_path(self) -> str:
-        """The simulated log's catalog, beside its events (`items` in the same folder)."""
-        return os.path.join(os.path.dirname(self.simulated_path), "items")
+        """The simulated log's catalog, beside its events."""
+        return self._beside_simulated("items")
 
     @property
     def simulated_impressions_path(self) -> str:
-        """The simulated log's shown lists, beside its events (`impressions` in the same folder)."""
-        return os.path.join(os.path.dirname(self.simulated_path), "impressions")
+        """The simulated log's shown lists, beside its events."""
+        return self._beside_simulated("impressions")
+
+    def _beside_simulated(self, name: str) -> str:
+        """`name` in the folder of the simulated events, wherever `simulate.path` puts them."""
+        return os.path.join(os.path.dirname(self.simulated_path), name)
 
     def require_input(self) -> InputConf:
         """The configured input; without one, the simulated demo log (and its catalog) in canonical form."""
