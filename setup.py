@@ -40,6 +40,9 @@ setup(
         "torch>=2.3,<3",
         "petastorm==0.12.1",
         "opacus>=1.5,<1.6",
+        # DP aggregation in Spark for the private profile (its RDD backend); Tumult Analytics
+        # needs pyspark < 3.6 and pandas < 2 on Python 3.11.
+        "pipeline-dp==0.3.1",
         # The text model's tokenizer, and BLEU as the field computes it.
         "sentencepiece==0.2.3",
         "sacrebleu==2.6.0",

@@ -49,6 +49,8 @@ class StatsFolder(_Folder):
 
     summary = _entry("summary.json")
     items, categories, impression_items = _entry("items"), _entry("categories"), _entry("impression_items")
+    private = _entry("private.json", "Under train.dp: the profile released under the budget (data.dp_profile).")
+    private_items = _entry("private_items", "Under train.dp: the released items and their released partners.")
 
 
 class ModelFolder(_Folder):

@@ -11,6 +11,7 @@ import pandas as pd
 EVENT_TYPES = ("search", "click", "view", "fav", "cart", "purchase")
 # The event-type transitions of the profile: "a -> b", a session's start and end as pseudo types.
 SESSION_START, SESSION_END, ARROW = "(start)", "(end)", " -> "
+MAX_DEVICES = 50  # device values a profile keeps, the most used
 
 # (name, Spark SQL type, required)
 CANONICAL_COLUMNS = (

@@ -35,11 +35,38 @@ class ProfileConf(Strict):
     max_position: int = Field(20, ge=1)  # click-through is reported for positions 1..N
 
 
+class BudgetSplit(Strict):
+    """Shares of train.dp's epsilon and delta for the parts of the release that read the real
+    log: the profile (histograms, the item vocabulary and popularity), the item pairs, and
+    the session network's DP-SGD."""
+
+    profile: float = Field(0.3, gt=0, lt=1)
+    pairs: float = Field(0.2, gt=0, lt=1)
+    network: float = Field(0.5, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _sums_to_one(self):
+        total = self.profile + self.pairs + self.network
+        if abs(total - 1) > 1e-9:
+            raise ValueError(f"the shares sum to {total:g}; make profile + pairs + network = 1")
+        return self
+
+
 class DPConf(Strict):
-    """DP-SGD for the neural models; one user's whole history is the unit of privacy."""
+    """User-level differential privacy for the whole release (profile, item pairs, network):
+    one user's whole history is the unit of privacy; `epsilon` and `delta` are the total."""
 
     epsilon: float = Field(gt=0)
     delta: float = Field(1e-5, gt=0, lt=1)
+    split: BudgetSplit = BudgetSplit()
+    # Contribution bounds, applied once at ingest: a user keeps at most max_sessions sessions
+    # (chosen by seeded hash) and, of those in time order, its first max_events events.
+    max_sessions: int = Field(8, ge=1)
+    max_events: int = Field(64, ge=1)
+    # Within the released statistics: distinct items (vocabulary and popularity) and distinct
+    # item pairs a user counts towards.
+    max_items: int = Field(8, ge=1)
+    max_pairs: int = Field(16, ge=1)
     max_grad_norm: float = Field(1.0, gt=0)  # per-user gradient clipping bound
     users_per_step: int = Field(64, ge=1)  # expected users in a step's Poisson sample
 

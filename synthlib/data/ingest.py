@@ -19,6 +19,7 @@ from pyspark.sql.types import ArrayType, MapType, StructType
 from synthlib.config import Config, InputConf, ItemsConf, SourceConf
 from synthlib.data.scrub import scrub_column
 from synthlib.delta_io import is_delta, write_table
+from synthlib.dp.bound import bound_contributions
 from synthlib.schema import COLUMN_NAMES, CANONICAL_COLUMNS, EVENT_TYPES, SYNTHETIC_PREFIX
 
 EARLIEST = datetime(1990, 1, 1, tzinfo=timezone.utc)
@@ -343,6 +344,9 @@ def ingest(spark: SparkSession, conf: Config) -> dict:
             test = sessions(True)
         elif holdout:
             accepted, test, cutoff = split_holdout(accepted, holdout.days)
+        unbounded = accepted
+        if conf.train.dp:  # once, here: every statistic and the training sample read the bounded log
+            accepted = bound_contributions(accepted, conf.train.dp, conf.seed)
         for frame, name in ((accepted, "events"), (test, "test")):
             if frame is not None:
                 write_table(frame.withColumn("date", F.to_date("ts")), conf.layout.ingest.at(name),
@@ -388,6 +392,10 @@ def ingest(spark: SparkSession, conf: Config) -> dict:
                "quarantine_path": conf.layout.ingest.quarantine}
     if keeps_catalog:
         summary["items_path"] = conf.layout.ingest.items
+    if conf.train.dp:
+        dp = conf.train.dp
+        summary["dp_bounds"] = {"max_sessions": dp.max_sessions, "max_events": dp.max_events,
+                                "events_left_out": unbounded.count() - accepted_rows}
     if held:
         summary["holdout"] = held
     return summary

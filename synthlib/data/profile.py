@@ -16,17 +16,17 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from synthlib.config import Config
+from synthlib.data.dp_profile import release_profile
 from synthlib.data.exposure import describe_impressions, fit_pbm, position_counts
 from synthlib.data.impressions import ingest_impressions
 from synthlib.data.ingest import ingest
 from synthlib.data.popularity import popularity
 from synthlib.delta_io import table_version, write_table
-from synthlib.schema import ARROW, SESSION_END, SESSION_START
+from synthlib.schema import ARROW, MAX_DEVICES, SESSION_END, SESSION_START
 
 SMALL_STATS = ("event_type", "transition", "day", "hour", "dow", "gap", "same_item", "same_category",
                "click_position", "query_words", "null", "all")
 QUERY_USER = "\u0001"  # joins a query and its user in the query_user stat key
-MAX_DEVICES = 50
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 
 
@@ -217,6 +217,8 @@ def profile(spark: SparkSession, conf: Config) -> dict:
     finally:
         agg.unpersist()
     summary = {"ingest": run, "lineage": {**lineage, "events_path": run["events_path"]}, **summary}
+    if conf.train.dp:  # what a DP model may read of the log, released under the budget
+        summary["private"] = release_profile(spark, conf, events, lineage)
     exposure = profile_impressions(spark, conf, (run.get("holdout") or {}).get("first_date"))
     if exposure:
         summary["impressions"] = exposure
@@ -242,8 +244,9 @@ def profile_impressions(spark: SparkSession, conf: Config, test_from: str | None
 
 
 def stats_fingerprint(conf: Config) -> str | None:
-    """Hash of the stats summary, recorded by models so a mismatch can be refused."""
-    path = conf.layout.stats.summary
+    """Hash of the stats summary (under train.dp the private one: models record only what the
+    budget paid for), recorded by models so a mismatch can be refused."""
+    path = conf.layout.stats.private if conf.train.dp else conf.layout.stats.summary
     if not os.path.exists(path):
         return None
     with open(path, "rb") as fh:

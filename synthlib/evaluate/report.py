@@ -207,6 +207,17 @@ def _exposure_plots(exposure: dict) -> list[str]:
     return plots
 
 
+def _privacy_line(privacy: dict | None) -> str:
+    """What a run's release guarantees: its DP statement, or that its checks are empirical."""
+    if not privacy:
+        return "; no DP guarantee (the privacy checks below are empirical)"
+    split, b = privacy["split"], privacy["bounds"]
+    return html.escape(f"; user-level DP, epsilon {privacy['epsilon']:.3g}, delta {privacy['delta']:.2g} "
+                       f"(split: profile {split['profile']:g}, pairs {split['pairs']:g}, network {split['network']:g}; "
+                       f"a user's at most {b['max_sessions']} sessions, {b['max_events']} events, "
+                       f"{b['max_items']} items, {b['max_pairs']} pairs)")
+
+
 def write_report(path: str, result: dict, figures: dict, ev: EvaluateConf) -> None:
     """Write the HTML report: the summary table with meanings and thresholds, then the plots by kind."""
     runs = result["runs"]
@@ -230,7 +241,7 @@ def write_report(path: str, result: dict, figures: dict, ev: EvaluateConf) -> No
     skipped = "".join(f"<p class=\"warn\">Skipped: {html.escape(s)}</p>" for s in result.get("skipped", []))
     described = ", ".join(f"{html.escape(r)}: {v['events']:,} events ({html.escape(str(v['model']))})"
                           + (f", measured on a seeded share of its users, {v['evaluated_events']:,} events"
-                             if v["evaluated_events"] < v["events"] else "")
+                             if v["evaluated_events"] < v["events"] else "") + _privacy_line(v.get("dp"))
                           for r, v in runs.items())
     test = result["real"]["test_events"]
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>synthlib evaluation</title>

@@ -173,7 +173,7 @@ def _evaluate(spark: SparkSession, conf: Config, run_id: str | None) -> dict:
         for r in evaluated:
             runs[r], figures["runs"][r] = _evaluate_run(real, train, test, whole[r], synthetic[r], conf, mia,
                                                         held_copies, queries, _catalog_text(spark, conf, r))
-            runs[r].update(model=lineage[r].get("model"), events=sizes[r])
+            runs[r].update(model=lineage[r].get("model"), events=sizes[r], dp=lineage[r].get("privacy"))
         if test is None:
             skipped.append("privacy distances and utility: no real test split; set evaluate.holdout and rerun profile")
         else:

@@ -211,14 +211,14 @@ def events_frame(spark: SparkSession, conf: Config, model, run_id: str, guards: 
                  dropped: Observation | None = None) -> tuple[DataFrame, dict]:
     """The synthetic events as a lazy DataFrame (canonical + date, run_id), and the plan.
     With `conf.generate.drop_copies`, the sessions that copy a real one (by the `guards`)
-    are left out and `dropped` observes them."""
+    are left out and `dropped` observes them; not for a DP release (its budget covers it)."""
     cond = conditions(conf.generate, model)
     try:  # conditions the model cannot meet fail here, on the driver, with one user
         p = plan(model, conf.generate, cond, spark.sparkContext.defaultParallelism)
         model.sample_block(0, 1, seed=conf.seed, start=p["start"], days=p["days"], conditions=cond)
     except ValueError as e:
         raise ConfigError(f"{conf.source_file or 'conf'}: {e}") from None
-    copies = conf.generate.drop_copies
+    copies = conf.generate.drop_copies and not model.spec.get("privacy")  # a DP release reads no real log
     if copies and guards is None:
         guards = load_guards(spark, conf)
     codes = sampled_codes(spark, model, conf.generate, conf.seed, cond, p, guards.copy_keys if copies else None)
@@ -269,9 +269,10 @@ def generate(spark: SparkSession, conf: Config) -> dict:
                                  f"{conf.layout.stats}; rerun `synthlib train --conf {conf.source_file}`")
     run_id = conf.generate.run_id or f"seed{conf.seed}-{model.kind}"
     path = conf.layout.tables.events
-    dropped = Observation("copies") if conf.generate.drop_copies else None
+    privacy = model.spec.get("privacy")  # a DP release: nothing more may be read from the real log
+    dropped = Observation("copies") if conf.generate.drop_copies and not privacy else None
     text = _text_model(conf, "text")
-    guards = load_guards(spark, conf) if conf.generate.drop_copies or text is not None else None
+    guards = load_guards(spark, conf) if dropped is not None or text is not None else None
     events, p = events_frame(spark, conf, model, run_id, guards, dropped)
     cond = p["conditions"]
     if text is not None:
@@ -287,6 +288,8 @@ def generate(spark: SparkSession, conf: Config) -> dict:
                                       "follow_min_events": cond.follow_min_events},
                "source_version": model.spec["lineage"].get("source_version"),
                "stats_version": model.spec["lineage"].get("stats_items_version")}
+    if privacy:
+        lineage["privacy"] = {k: privacy[k] for k in ("unit", "epsilon", "delta", "split", "bounds")}
     write_table(events, path, mode="overwrite", partition_by=["date"], replace_where=f"run_id = '{run_id}'",
                 commit_info=lineage,
                 properties={"synthlib.synthetic": "true", "synthlib.last_run": run_id,
@@ -302,6 +305,10 @@ def generate(spark: SparkSession, conf: Config) -> dict:
     if dropped is not None:
         summary["copies_dropped"] = dropped.get
     notes = coverage_notes(conf, model)
+    if privacy and conf.generate.drop_copies:
+        notes.append(f"copy rule: not applied, the model is a DP release (epsilon {privacy['epsilon']:.3g}, "
+                     f"delta {privacy['delta']:.2g}); checking against the real log would read what the budget did "
+                     "not pay for")
     if notes:
         summary["notes"] = notes
     shown = write_impressions(spark, conf, run_id, lineage)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import math
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
@@ -115,7 +116,9 @@ def fit(model: torch.nn.Module, loss: Callable, train: Batches, validation: Batc
                       + (f", epsilon {row['epsilon']:.2f}" if dp else "")
                       + f", {row['events_per_s']:,.0f} events/s, {row['seconds']:.1f} s")
         score = row.get("validation_nll", row["train_nll"])
-        if score < result.best_validation_nll:
+        if dp:  # the last state: choosing one by a loss on real rows would spend budget too
+            result.best_epoch, result.state = epoch + 1, copy.deepcopy(model.state_dict())
+        elif score < result.best_validation_nll:
             result.best_validation_nll, result.best_epoch, bad = score, epoch + 1, 0
             result.state = copy.deepcopy(model.state_dict())
         else:
@@ -152,8 +155,9 @@ class _DPSGD:
         self.sigma = get_noise_multiplier(target_epsilon=cfg.epsilon, target_delta=cfg.delta, sample_rate=self.q,
                                           steps=cfg.epochs * self.steps_per_epoch, accountant="rdp", alphas=ALPHAS)
         self.accountant = RDPAccountant()
-        self.gen = np.random.default_rng([cfg.seed, 7])
-        self.noise = torch.Generator().manual_seed(cfg.seed)
+        # The users' sampling and the noise stay secret: never derived from the configured seed.
+        self.gen = np.random.default_rng(secrets.randbits(128))
+        self.noise = torch.Generator().manual_seed(secrets.randbits(63))
         self.params = [p for p in model.parameters() if p.requires_grad]
 
     def batches(self, epoch: int) -> Iterator[None]:

@@ -7,6 +7,7 @@ import time
 
 from synthlib import __version__
 from synthlib.config import Config, ConfigError
+from synthlib.dp.budget import part
 
 EPOCH_EVENTS = 1_000_000  # the default training budget, in events processed
 MIN_EPOCHS, MAX_EPOCHS = 2, 20
@@ -45,7 +46,8 @@ def fit_config(conf: Config, progress: bool = True, train_events: int | None = N
 
     t, dp = conf.train, conf.train.dp
     epochs, budget = epochs_for(conf, train_events)
-    private = dict(epsilon=dp.epsilon, delta=dp.delta, max_grad_norm=dp.max_grad_norm,
+    network = part(dp, "network") if dp else None  # the network's share of the release's budget
+    private = dict(epsilon=network.epsilon, delta=network.delta, max_grad_norm=dp.max_grad_norm,
                    expected_users_per_step=dp.users_per_step) if dp else {}
     return FitConfig(epochs=epochs, budget=budget, lr=t.lr, patience=t.patience, max_minutes=t.max_minutes,
                      seed=conf.seed, progress=progress, **private)

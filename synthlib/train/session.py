@@ -16,6 +16,7 @@ from synthlib.models.session import SessionModel
 from synthlib.models.session_net import SessionConfig, SessionNet, build, model_args
 from synthlib.models.session_baseline import CountBaseline
 from synthlib.models.tokens import END, FIELDS, build_vocab
+from synthlib.train import private
 from synthlib.train.loader import PetastormSource
 from synthlib.train.loop import device, evaluate_nll, fit
 from synthlib.train.options import base_spec, fit_config, model_params
@@ -26,7 +27,8 @@ ROW_COLUMNS = ["user_key", "chunk", "activity", "home_cat", *FIELDS]
 
 
 def vocabulary(spark: SparkSession, conf: Config, summary: dict, items: pd.DataFrame, cfg):
-    categories = top_categories(spark, conf, cfg.max_categories)
+    categories = (private.categories(summary, cfg.max_categories) if conf.train.dp
+                  else top_categories(spark, conf, cfg.max_categories))
     return build_vocab(items.rename(columns={"events": "weight"}), categories,
                        [q["query"] for q in summary["top_queries"]], vocab_items=cfg.vocab_items,
                        max_categories=cfg.max_categories, candidates=cfg.candidates,
@@ -38,7 +40,8 @@ def session_rows(spark: SparkSession, conf: Config, summary: dict, items: pd.Dat
     """(vocabulary, cached token rows of the training sample) for the session model."""
     vocab = vocabulary(spark, conf, summary, items, cfg)
     rows = encode(spark, sampled_events(spark, conf) if events is None else events, vocab, max_events=cfg.max_events,
-                  sessions_per_row=cfg.sessions_per_row, validation=conf.train.validation, seed=conf.seed)
+                  sessions_per_row=cfg.sessions_per_row, seed=conf.seed,
+                  validation=0.0 if conf.train.dp else conf.train.validation)  # DP: every user trains
     return vocab, rows.cache()
 
 
@@ -58,6 +61,15 @@ def with_next_items(spark: SparkSession, events, items: pd.DataFrame, cfg: Sessi
                  "pairs": int(found["next_items"].map(len).sum()),
                  "kept_pair_counts": int(found["next_counts"].map(sum).sum()),
                  "pair_counts_of_those_items": int(found["transitions"].sum())}
+
+
+def real_home_by_activity(rows) -> dict[str, dict[str, int]]:
+    """Home category counts by activity of the training sample's users."""
+    home = rows.where("chunk = 0").groupBy("activity", "home_cat").count().collect()  # bounded: 16 x categories
+    out: dict[str, dict[str, int]] = {}
+    for r in home:
+        out.setdefault(str(r["activity"]), {})[str(r["home_cat"])] = int(r["count"])
+    return out
 
 
 def rows_per_step(rows, batch_size: int) -> int:
@@ -116,13 +128,14 @@ def train_session(spark: SparkSession, conf: Config, summary: dict, items: pd.Da
     cfg = model_params(conf, SessionConfig, {**conf.train.params, **derived})
     events = sampled_events(spark, conf)
     vocab, rows = session_rows(spark, conf, summary, items, cfg, events)
-    # Real item pairs are not covered by DP-SGD's guarantee: under train.dp none are kept.
-    table, transitions = (vocab.items, {"min_users": None}) if conf.train.dp or not cfg.next_min_users else \
-        with_next_items(spark, events, vocab.items, cfg)
-    home = rows.where("chunk = 0").groupBy("activity", "home_cat").count().collect()  # bounded: 16 x categories
-    home_by_activity: dict[str, dict[str, int]] = {}
-    for r in home:
-        home_by_activity.setdefault(str(r["activity"]), {})[str(r["home_cat"])] = int(r["count"])
+    dp = conf.train.dp
+    if dp:  # the released pairs ride on the private items
+        table, transitions = vocab.items, {"released": summary["privacy"]["pairs_released"]}
+    elif not cfg.next_min_users:
+        table, transitions = vocab.items, {"min_users": None}
+    else:
+        table, transitions = with_next_items(spark, events, vocab.items, cfg)
+    home_by_activity = private.home_by_activity(vocab) if dp else real_home_by_activity(rows)
     sample = rows.where("chunk = 0").groupBy("split").count().collect()
     users = {r["split"]: int(r["count"]) for r in sample}
     if not users.get("train"):
@@ -140,7 +153,9 @@ def train_session(spark: SparkSession, conf: Config, summary: dict, items: pd.Da
                          order_by=["user_key", "chunk"]) as tr, \
          PetastormSource(spark, rows.where("split = 'validation'"), cache_dir=cache, columns=ROW_COLUMNS,
                          order_by=["user_key", "chunk"]) as va:
-        validation = (lambda e: va.batches(batch_size=64, seed=seed, epoch=0)) if users.get("validation") else None
+        # Under DP no real figure steers or leaves training but DP-SGD's: no validation users.
+        validation = (lambda e: va.batches(batch_size=64, seed=seed, epoch=0)) \
+            if users.get("validation") and not dp else None
         dp_rows = None
         if conf.train.dp:  # one row per user (its first chunk): the unit of privacy
             mem = tr.to_memory()
@@ -152,8 +167,9 @@ def train_session(spark: SparkSession, conf: Config, summary: dict, items: pd.Da
             tok = SessionNet.sessions(b, cfg.max_events)[0]
             baseline.update(tok)
             steps.update(b, tok)
-        net.init_popularity(baseline.c["cat"].to(dev), baseline.c["item"].to(dev))
-        support = baseline.support()
+        counts = private.popularity(vocab) if dp else (baseline.c["cat"], baseline.c["item"])
+        net.init_popularity(counts[0].to(dev), counts[1].to(dev))
+        support = None if dp else baseline.support()
         net.set_support(support)
         fc = fit_config(conf, train_events=steps.events)
         Progress(fc.progress).line(f"session model: {steps.line()}; {fc.epochs} epochs of {steps.events:,} "
@@ -164,7 +180,9 @@ def train_session(spark: SparkSession, conf: Config, summary: dict, items: pd.Da
                     for b in (va.batches(batch_size=256, seed=seed, epoch=0) if validation else [])]
         net.eval()
         model_nll, parts = evaluate_nll(loss, validation(0)) if validation else (float("nan"), {})
-        end_bias = calibrate(net, tr, cfg, seed, dev)
+        end_bias = net.calibrate_end({k: v.to(dev) for k, v in private.calibration_context(vocab, 2000, seed).items()},
+                                     private.mean_session_length(summary, cfg.max_events), seed=seed) if dp \
+            else calibrate(net, tr, cfg, seed, dev)
     rows.unpersist()
     nll_events = max(1, sum(n for _, n in held_out))
     base_parts = {k: sum(p[k] for p, _ in held_out) / nll_events for k in (held_out[0][0] if held_out else {})}
@@ -174,12 +192,16 @@ def train_session(spark: SparkSession, conf: Config, summary: dict, items: pd.Da
                 "stats_baseline_validation_nll": sum(base_parts.values()) if held_out else None,
                 "stats_baseline_components": base_parts,
                 "end_bias": end_bias, "next_items": transitions, "privacy": result.privacy, "epsilon": result.epsilon,
-                "delta": conf.train.dp.delta if conf.train.dp else None, "device": str(dev)}
+                "delta": fc.delta if dp else None, "device": str(dev)}
     spec = {**base_spec(conf, "session", summary, lineage, started), "args": args, "training": training,
             "home_by_activity": home_by_activity, "shape": shape, "support": support,
             "vocab": {"categories": list(vocab.categories), "queries": list(vocab.queries),
                       "max_position": vocab.max_position}}
     spec["lineage"] = {**lineage, "sample_fraction": conf.train.sample_fraction, "max_users": conf.train.max_users,
                        "sample_users": sum(users.values())}
+    if dp:
+        spec["training"], spec["privacy"] = (private.public_training(training),
+                                             private.privacy_statement(conf, summary, result.epsilon))
+        spec["lineage"] = {k: v for k, v in spec["lineage"].items() if k != "sample_users"}
     net.to("cpu")
     return SessionModel(spec, table, net.state_dict())

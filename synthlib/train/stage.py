@@ -13,6 +13,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from synthlib.config import Config, ConfigError
+from synthlib.data.dp_profile import load_private
 from synthlib.data.profile import load_summary, stats_fingerprint
 from synthlib.delta_io import is_delta, table_version
 from synthlib.models.ctgan import CTGANConfig
@@ -56,6 +57,9 @@ def train(spark: SparkSession, conf: Config) -> dict:
     """Fit `conf.train.model` and save it to `<output>/model`; returns the model info."""
     summary = load_summary(conf)
     items_path = conf.layout.stats.items
+    if conf.train.dp:  # a DP model reads only what the budget paid for: the private profile
+        summary = {**load_private(conf), "lineage": summary["lineage"]}
+        items_path = conf.layout.stats.private_items
     # Bounded by config: at most max_items rows reach the driver.
     items = (spark.read.format("delta").load(items_path)
              .orderBy(F.desc("events"), "item_id").limit(conf.train.max_items).toPandas())
@@ -71,7 +75,7 @@ def train(spark: SparkSession, conf: Config) -> dict:
                           "(it is broadcast to every executor)")
     model.save(conf.layout.model)
     info = {**model.get_info(), "size_mb": round(size_mb, 2), "path": conf.layout.model}
-    if is_delta(spark, conf.layout.ingest.events):  # what generation checks its output against
+    if is_delta(spark, conf.layout.ingest.events) and not conf.train.dp:  # what generation checks its output against
         info["guards"] = save_guards(spark, conf)
     elif os.path.isdir(conf.layout.model.guards):
         shutil.rmtree(conf.layout.model.guards)

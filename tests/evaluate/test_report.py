@@ -1,7 +1,9 @@
 """The report's plots: numeric axes in numeric order, scales, self-contained SVG."""
 import re
 
-from synthlib.evaluate.report import axis_order, bars, heatmap, rank_frequency
+from synthlib.config import DPConf
+from synthlib.dp.budget import PARTS, part, statement
+from synthlib.evaluate.report import _privacy_line, axis_order, bars, heatmap, rank_frequency
 from tests.helpers import assert_numeric_axes_ascend, x_axis_labels
 
 def test_numeric_keys_in_numeric_order():
@@ -25,3 +27,11 @@ def test_svg_is_inline_and_self_contained():
                 heatmap("h", {"start": {"view": 3}, "view": {"view": 2, "end": 1}})):
         assert svg.startswith("<figure><figcaption>") and "<?xml" not in svg and "<metadata>" not in svg
         assert not re.search(r'(src|href)="(https?:)?//', svg)
+
+
+def test_each_run_states_its_guarantee():
+    dp = DPConf(epsilon=4, max_sessions=5)
+    s = statement(dp, {p: {"epsilon": part(dp, p).epsilon, "delta": part(dp, p).delta} for p in PARTS})
+    line = _privacy_line(s)
+    assert "user-level DP, epsilon 4, delta 1e-05" in line and "network 0.5" in line and "5 sessions" in line
+    assert "no DP guarantee" in _privacy_line(None)

@@ -161,13 +161,6 @@ def test_training_is_reproducible_from_the_seed_on_a_busy_machine(spark, session
     assert all(torch.equal(v, again[k]) for k, v in first.items())
 
 
-@pytest.mark.slow
-def test_dp_training_records_epsilon(spark, profiled):
-    conf = _conf(profiled, "train.model=session", "train.dp={epsilon: 5.0}", "train.epochs=1")
-    t = train(spark, conf)["training"]
-    assert t["privacy"] == "user-level DP-SGD" and 0 < t["epsilon"] <= 5.0 * 1.05 and t["delta"] == 1e-5
-
-
 def test_bad_model_params_name_the_key(spark, profiled):
     with pytest.raises(ConfigError, match=r"train.params: unknown key\(s\) \['dimm'\].*valid keys: arch, dim"):
         train(spark, _conf(profiled, "train.model=session", "train.params={dimm: 3}"))

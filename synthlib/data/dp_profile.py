@@ -1,0 +1,194 @@
+"""The private profile (`train.dp`): every statistic that training and generation take from
+the real log, released under the profile's and the pairs' parts of the budget.
+
+Over the contribution-bounded events (`synthlib.dp.bound`, applied at ingest):
+- histograms on public bins: sessions per user, session length, hour, day of week, gap,
+  event type, type transitions, null rates;
+- users per category, over the catalog's categories;
+- through DP partition selection (a key appears only when its noisy count of distinct users
+  clears the budget's threshold): the items with their popularity, the devices; and, under
+  the pairs' part, the item pairs that share sessions.
+
+Written to `<output>/stats/private.json` (the summary's shape, for the keys models read)
+and `<output>/stats/private_items` (the released items, their catalog category and price,
+and their released session partners). The catalog's attributes (an item's category and
+price, the category names) and the log's date span are taken as public; query strings
+are not released.
+"""
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, time, timezone
+
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from synthlib.config import Config, ConfigError
+from synthlib.data.sessions import session_items
+from synthlib.delta_io import write_table
+from synthlib.dp.aggregate import Release
+from synthlib.dp.budget import part
+from synthlib.schema import ARROW, EVENT_TYPES, MAX_DEVICES, SESSION_END, SESSION_START
+
+NULLABLE = ("item_id", "category", "price", "query", "position", "device")
+PAIR = "\u0001"  # joins the two items of a pair key
+GAP_BINS = 40  # log2 seconds between events: 2^40 s is longer than any log
+ITEM_SCHEMA = T.StructType([T.StructField("item_id", T.StringType()), T.StructField("category", T.StringType()),
+                            T.StructField("events", T.LongType()), *[T.StructField(c, T.LongType()) for c in
+                                                                     ("views", "carts", "purchases")],
+                            T.StructField("mean_price", T.DoubleType()),
+                            T.StructField("next_items", T.ArrayType(T.StringType())),
+                            T.StructField("next_counts", T.ArrayType(T.LongType())),
+                            T.StructField("transitions", T.LongType())])
+
+
+def _keyed(df: DataFrame, key) -> DataFrame:
+    return df.select("user_id", key.cast("string").alias("key")).where(F.col("key").isNotNull())
+
+
+def _request_profile(release: Release, events: DataFrame, conf: Config, categories: list[str]) -> None:
+    dp = conf.train.dp
+    w = Window.partitionBy("session_id").orderBy("ts", "event_type", "item_id")
+    e = (events.withColumn("prev_type", F.lag("event_type").over(w)).withColumn("prev_ts", F.lag("ts").over(w))
+         .withColumn("is_last", F.lead("event_type").over(w).isNull()))
+    # A user's rows sampled down to a session's worth. The histograms' bins hold many users and
+    # bear noise well: they take a small weight; partition selection takes the most.
+    per_event = dict(max_keys=0, max_rows=dp.max_sessions, weight=0.5)
+    sessions = events.groupBy("user_id", "session_id").count()
+    release.count("sessions_per_user", _keyed(sessions.groupBy("user_id").count(), F.col("count")),
+                  max_keys=1, users=True, keys=[str(k) for k in range(1, dp.max_sessions + 1)], weight=0.5)
+    release.count("session_length", _keyed(sessions, F.col("count")), max_keys=0, max_rows=dp.max_sessions,
+                  keys=[str(k) for k in range(1, dp.max_events + 1)], weight=0.5)
+    release.count("hour_of_day", _keyed(e, F.hour("ts")), keys=[str(h) for h in range(24)], **per_event)
+    release.count("day_of_week", _keyed(e, F.dayofweek("ts")), keys=[str(d) for d in range(1, 8)], **per_event)
+    gap = F.floor(F.log2(F.unix_millis("ts") / 1000.0 - F.unix_millis("prev_ts") / 1000.0 + 1))
+    release.count("gap_log2_seconds", _keyed(e.where(F.col("prev_ts").isNotNull()), gap),
+                  keys=[str(g) for g in range(GAP_BINS)], **per_event)
+    release.count("event_types", _keyed(e, F.col("event_type")), keys=list(EVENT_TYPES), **per_event)
+    step = F.concat(F.coalesce("prev_type", F.lit(SESSION_START)), F.lit(ARROW), F.col("event_type"))
+    ending = F.concat(F.col("event_type"), F.lit(ARROW + SESSION_END))
+    steps = _keyed(e, step).unionByName(_keyed(e.where("is_last"), ending))
+    release.count("transitions", steps, keys=[f"{a}{ARROW}{b}" for a in (SESSION_START, *EVENT_TYPES)
+                                              for b in (*EVENT_TYPES, SESSION_END)], **per_event)
+    nulls = e.select("user_id", F.explode(F.array(F.lit("events"), *[F.when(F.col(c).isNull(), F.lit(c))
+                                                                   for c in NULLABLE])).alias("key"))
+    release.count("nulls", nulls.where(F.col("key").isNotNull()), keys=["events", *NULLABLE],
+                  max_keys=0, max_rows=dp.max_sessions * (1 + len(NULLABLE)), weight=0.5)
+    release.count("devices", _keyed(events, F.col("device")).distinct(), max_keys=2, users=True, weight=0.5)
+    release.count("categories", _keyed(events, F.col("category")).distinct(), max_keys=dp.max_items, users=True,
+                  keys=categories)
+    release.count("items", _keyed(events, F.col("item_id")).distinct(), max_keys=dp.max_items, users=True,
+                  weight=4.0)
+
+
+def _pairs(events: DataFrame) -> DataFrame:
+    items = session_items(events, 50)
+    pairs = (items.select("session_id", "user_id", F.col("item_id").alias("a"))
+             .join(items.select("session_id", F.col("item_id").alias("b")), "session_id")
+             .where(F.col("a") != F.col("b")))
+    return pairs.select("user_id", F.concat("a", F.lit(PAIR), "b").alias("key")).distinct()
+
+
+def _hist(counts: dict[str, float]) -> dict:
+    """A released histogram in the summary's {bins, counts} form: noise rounded, floored at 0."""
+    kept = sorted((int(k), max(0, round(v))) for k, v in counts.items())
+    return {"bins": [k for k, n in kept if n > 0], "counts": [n for _, n in kept if n > 0]}
+
+
+def _positive(counts: dict[str, float]) -> dict[str, int]:
+    return {k: round(v) for k, v in sorted(counts.items()) if round(v) > 0}
+
+
+def _time_range(events: DataFrame) -> dict:
+    """The log's date span, whole days (taken as public: a release states its period)."""
+    row = events.agg(F.min(F.to_date("ts")).alias("a"), F.max(F.to_date("ts")).alias("b")).first()
+    start = datetime.combine(row["a"], time(), tzinfo=timezone.utc).timestamp()
+    end = datetime.combine(row["b"], time(23, 59, 59), tzinfo=timezone.utc).timestamp()
+    return {"start": start, "end": end, "first_day": row["a"].isoformat(), "last_day": row["b"].isoformat()}
+
+
+def _summary(found: dict[str, dict], time_range: dict, n_items: int) -> dict:
+    transitions: dict[str, dict[str, int]] = {}
+    for key, n in _positive(found["transitions"]).items():
+        a, b = key.split(ARROW)
+        transitions.setdefault(a, {})[b] = n
+    nulls = found["nulls"]
+    events = max(1.0, nulls["events"])
+    sessions_per_user = _hist(found["sessions_per_user"])
+    return {
+        "users": sum(sessions_per_user["counts"]),
+        "sessions": sum(b * n for b, n in zip(sessions_per_user["bins"], sessions_per_user["counts"])),
+        "events": round(events), "items": n_items, "categories": len(_positive(found["categories"])),
+        "category_users": _positive(found["categories"]),
+        "time_range": time_range,
+        "sessions_per_user": sessions_per_user, "session_length": _hist(found["session_length"]),
+        "hour_of_day": {int(k): n for k, n in _positive(found["hour_of_day"]).items()},
+        "day_of_week": {int(k): n for k, n in _positive(found["day_of_week"]).items()},
+        "gap_log2_seconds": {int(k): n for k, n in _positive(found["gap_log2_seconds"]).items()},
+        "event_types": _positive(found["event_types"]), "transitions": transitions,
+        "null_rates": {c: min(1.0, max(0.0, nulls[c] / events)) for c in NULLABLE},
+        "devices": dict(sorted(_positive(found["devices"]).items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_DEVICES]),
+        "top_queries": [],
+    }
+
+
+def _items(spark: SparkSession, conf: Config, users: dict[str, float], pairs: dict[str, float],
+           per_item: int) -> pd.DataFrame:
+    """The released items (popularity: noisy distinct users), their catalog attributes and
+    their `per_item` most shared released partners."""
+    released = {k: round(v) for k, v in users.items() if round(v) > 0}
+    catalog = (spark.read.format("delta").load(conf.layout.stats.items)
+               .join(F.broadcast(spark.createDataFrame([(k,) for k in released] or [("",)], "item_id string")),
+                     "item_id").select("item_id", "category", "mean_price").toPandas())  # bounded: released items
+    catalog["events"] = catalog["item_id"].map(released).astype("int64")
+    partners: dict[str, list[tuple[int, str]]] = {}
+    for key, n in pairs.items():
+        a, b = key.split(PAIR)
+        if round(n) > 0 and a in released and b in released:
+            partners.setdefault(a, []).append((-round(n), b))
+    top = {a: sorted(p)[:per_item] for a, p in partners.items()}
+    catalog["next_items"] = catalog["item_id"].map(lambda a: [b for _, b in top[a]] if a in top else None)
+    catalog["next_counts"] = catalog["item_id"].map(lambda a: [-n for n, _ in top[a]] if a in top else None)
+    catalog["transitions"] = catalog["next_counts"].map(lambda c: int(sum(c)) if c else 0).astype("int64")
+    for c in ("views", "carts", "purchases"):
+        catalog[c] = 0
+    catalog["mean_price"] = catalog["mean_price"].astype("float64")
+    return catalog.sort_values(["events", "item_id"], ascending=[False, True]).reset_index(drop=True)
+
+
+def release_profile(spark: SparkSession, conf: Config, events: DataFrame, lineage: dict) -> dict:
+    """Release the private profile of the (bounded) events; returns its privacy record."""
+    dp = conf.train.dp
+    profile_part, pairs_part = Release(spark, part(dp, "profile")), Release(spark, part(dp, "pairs"))
+    categories = [r[0] for r in spark.read.format("delta").load(conf.layout.stats.categories)
+                  .select("category").collect()]  # the catalog's, public; bounded by its categories
+    _request_profile(profile_part, events, conf, categories)
+    pairs_part.count("pairs", _pairs(events), max_keys=dp.max_pairs, users=True)
+    found, pairs = profile_part.compute(), pairs_part.compute()["pairs"]
+    items = _items(spark, conf, found["items"], pairs, per_item=32)
+    if items.empty:
+        raise ConfigError(f"train.dp: no item was used by enough users to be released at epsilon {dp.epsilon:g} "
+                          f"(profile share {dp.split.profile:g}); raise train.dp.epsilon or split.profile, lower "
+                          "train.dp.max_items, or profile a larger log")
+    summary = _summary(found, _time_range(events), len(items))
+    spent = {"profile": profile_part.spent(), "pairs": pairs_part.spent()}
+    summary["privacy"] = {"parts": spent, "pairs_released": int(sum(items["next_items"].map(
+        lambda x: len(x) if x is not None else 0)))}
+    write_table(spark.createDataFrame(items[list(ITEM_SCHEMA.names)], schema=ITEM_SCHEMA), conf.layout.stats.private_items, mode="overwrite",
+                commit_info={**lineage, "dp": "private profile"}, overwrite_schema=True)
+    os.makedirs(conf.layout.stats, exist_ok=True)
+    with open(conf.layout.stats.private, "w") as fh:
+        json.dump(summary, fh, indent=2, sort_keys=True)
+    return {"items": len(items), **summary["privacy"]}
+
+
+def load_private(conf: Config) -> dict:
+    path = conf.layout.stats.private
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no private profile at '{path}'; train.dp is set: rerun "
+                                f"`synthlib profile --conf {conf.source_file}`")
+    with open(path) as fh:
+        return json.load(fh)

@@ -1,0 +1,70 @@
+"""Noisy counts over Spark through PipelineDP (its RDD backend), for one part of the budget.
+
+Request the aggregations of a part, then `compute()`: PipelineDP's accountant shares the
+part's (epsilon, delta) across them by weight, calibrates Gaussian noise to each one's
+contribution bounds, and the results are collected (each is bounded: a histogram's bins,
+or the keys that DP partition selection kept). Keys without public candidates are kept
+only when their noisy count of users clears a threshold set by the budget, so a key too
+few users share never appears, and no fixed threshold is involved.
+"""
+from __future__ import annotations
+
+import pipeline_dp
+from pyspark.sql import DataFrame, SparkSession
+
+from synthlib.dp.budget import Part
+
+
+class Release:
+    """DP aggregations of one part of the budget."""
+
+    def __init__(self, spark: SparkSession, part: Part):
+        self.part = part
+        self.accountant = pipeline_dp.NaiveBudgetAccountant(total_epsilon=part.epsilon, total_delta=part.delta)
+        self.engine = pipeline_dp.DPEngine(self.accountant, pipeline_dp.SparkRDDBackend(spark.sparkContext))
+        self.pending: dict[str, tuple] = {}
+        self.aggregations: dict[str, dict] = {}
+
+    def count(self, name: str, rows: DataFrame, *, max_keys: int, max_per_key: int = 1,
+              max_rows: int | None = None, keys: list | None = None, users: bool = False,
+              weight: float = 1.0) -> None:
+        """Request the noisy count per key of `rows` (columns user_id, key).
+
+        Args:
+            max_keys: keys a user counts towards (more are sampled down).
+            max_per_key: rows a user counts per key.
+            max_rows: rows a user counts in all (instead of the two above).
+            keys: the public keys (every one released, zero included); None selects them privately.
+            users: count distinct users per key instead of rows.
+            weight: the aggregation's weight in the part's budget.
+        """
+        if users:
+            bounds = dict(max_partitions_contributed=max_keys, max_contributions_per_partition=1)
+        elif max_rows is not None:
+            bounds = dict(max_contributions=max_rows)
+        else:
+            bounds = dict(max_partitions_contributed=max_keys, max_contributions_per_partition=max_per_key)
+        metric = pipeline_dp.Metrics.PRIVACY_ID_COUNT if users else pipeline_dp.Metrics.COUNT
+        if keys is None and users:  # the noisy count of users itself decides: no budget spent apart on selection
+            bounds.update(partition_selection_strategy=pipeline_dp.PartitionSelectionStrategy.GAUSSIAN_THRESHOLDING,
+                          post_aggregation_thresholding=True)
+        params = pipeline_dp.AggregateParams(noise_kind=pipeline_dp.NoiseKind.GAUSSIAN, metrics=[metric],
+                                             budget_weight=weight, **bounds)
+        extract = pipeline_dp.DataExtractors(privacy_id_extractor=lambda r: r[0], partition_extractor=lambda r: r[1],
+                                             value_extractor=lambda r: 1)
+        data = rows.select("user_id", "key").rdd.map(tuple)
+        result = self.engine.aggregate(data, params, extract, public_partitions=keys)
+        self.pending[name] = (result, "privacy_id_count" if users else "count")
+        self.aggregations[name] = {"metric": "users" if users else "rows", "public_keys": keys is not None,
+                                   "weight": weight, **{k: v for k, v in bounds.items() if k.startswith("max_")}}
+
+    def compute(self) -> dict[str, dict]:
+        """{name: {key: noisy count}} of every requested aggregation (PipelineDP's noise)."""
+        self.accountant.compute_budgets()
+        return {name: {k: float(getattr(v, field)) for k, v in result.collect()}
+                for name, (result, field) in self.pending.items()}
+
+    def spent(self) -> dict:
+        """What this part spent: its whole (epsilon, delta), shared across its aggregations."""
+        return {"epsilon": self.part.epsilon, "delta": self.part.delta, "library": "PipelineDP",
+                "noise": "gaussian", "aggregations": self.aggregations}

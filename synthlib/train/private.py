@@ -1,0 +1,78 @@
+"""The session model under `train.dp`: everything it takes from the log besides DP-SGD's
+steps comes from the private profile (`synthlib.data.dp_profile`), and model.json keeps
+only what the budget paid for, with the release's privacy statement."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from synthlib.config import Config
+from synthlib.dp.budget import part, statement
+from synthlib.models.session_net import N_BUCKETS
+from synthlib.models.tokens import Vocab
+
+# What model.json keeps of the training record under DP: figures of the budget, the release
+# and the machine, none computed from the real rows.
+PUBLIC_TRAINING = ("budget", "best_epoch", "stopped_by", "privacy", "epsilon", "delta", "device", "end_bias",
+                   "next_items")
+PUBLIC_HISTORY = ("epoch", "seconds", "epsilon")
+
+
+def categories(summary: dict, n: int) -> list[str]:
+    """The n released categories with most users."""
+    ranked = sorted(summary["category_users"].items(), key=lambda kv: (-kv[1], kv[0]))
+    return [c for c, _ in ranked[:n]]
+
+
+def popularity(vocab: Vocab) -> tuple[torch.Tensor, torch.Tensor]:
+    """(category counts by category token, item counts by item token) from the released item
+    popularity: the network's starting prior (SessionNet.init_popularity)."""
+    items = vocab.items
+    weight, cat = items["weight"].to_numpy(dtype=np.float64), items["cat_token"].to_numpy(dtype=np.int64)
+    cats = np.full(vocab.n_cats, 0.1)
+    np.add.at(cats, cat, weight)
+    item = np.full(vocab.n_items, 0.1)
+    token = items["token"].to_numpy(dtype=np.int64)
+    slot = np.where(token > 0, token, vocab.tail_token(cat))
+    np.add.at(item, slot, weight)
+    return torch.as_tensor(cats, dtype=torch.float32), torch.as_tensor(item, dtype=torch.float32)
+
+
+def home_by_activity(vocab: Vocab) -> dict[str, dict[str, int]]:
+    """Home categories drawn by released category popularity, at every activity."""
+    cats = popularity(vocab)[0].round().long().tolist()
+    shares = {str(c): n for c, n in enumerate(cats) if c > 0 and n > 0}
+    return {str(a): shares for a in range(1, N_BUCKETS)}
+
+
+def mean_session_length(summary: dict, max_events: int) -> float:
+    hist = summary["session_length"]
+    total = sum(hist["counts"])
+    return sum(min(b, max_events) * n for b, n in zip(hist["bins"], hist["counts"])) / max(1, total)
+
+
+def calibration_context(vocab: Vocab, sessions: int, seed: int) -> dict[str, torch.Tensor]:
+    """Session contexts for calibrating the end of sessions: first sessions of light users,
+    home categories by released popularity (no real row)."""
+    cats = popularity(vocab)[0]
+    cats[0] = 0
+    gen = torch.Generator().manual_seed(seed)
+    home = torch.multinomial(cats / cats.sum(), sessions, replacement=True, generator=gen)
+    return {"activity": torch.ones(sessions, dtype=torch.long), "home_cat": home,
+            "index": torch.zeros(sessions, dtype=torch.long)}
+
+
+def public_training(training: dict) -> dict:
+    """The training record without the figures computed from real rows (losses, counts)."""
+    out = {k: training.get(k) for k in PUBLIC_TRAINING}
+    out["history"] = [{k: row.get(k) for k in PUBLIC_HISTORY} for row in training["history"]]
+    return out
+
+
+def privacy_statement(conf: Config, summary: dict, network_epsilon: float) -> dict:
+    """The release's statement: the private profile's parts and the network's DP-SGD."""
+    dp, network = conf.train.dp, part(conf.train.dp, "network")
+    spent = {**summary["privacy"]["parts"],
+             "network": {"epsilon": network_epsilon, "delta": network.delta, "library": "Opacus",
+                         "accountant": "RDP", "mechanism": "DP-SGD, Poisson sampling of users"}}
+    return statement(dp, spent)

@@ -1,0 +1,73 @@
+"""A release under train.dp on a small simulated log: bounded at ingest, profiled under the
+profile's and the pairs' parts of the budget, trained with DP-SGD on the network's part,
+generated without reading the real log again, and the budget stated end to end."""
+import json
+
+import pytest
+from pyspark.sql import functions as F
+
+from synthlib.delta_io import table_properties
+from synthlib.generate import generate
+from tests.helpers import simulated_log
+
+pytestmark = pytest.mark.slow
+CONF = ("seed: 9\nsimulate: {events: 4000, partitions: 2, categories: 4, items_per_category: 50}\n"
+        "train: {epochs: 1, batch_size: 64, sample_fraction: 0.5,\n"
+        "        dp: {epsilon: 8, max_sessions: 4, max_events: 20}}\n"
+        "generate: {users: 40, block_users: 8}\n")
+
+
+@pytest.fixture(scope="module")
+def released(spark, tmp_path_factory):
+    conf = simulated_log(spark, tmp_path_factory.mktemp("dp"), CONF, train=True)
+    return conf, generate(spark, conf)
+
+
+def test_contributions_are_bounded_once_at_ingest(spark, released):
+    conf, _ = released
+    summary = json.load(open(conf.layout.stats.summary))
+    assert summary["ingest"]["dp_bounds"]["events_left_out"] > 0
+    per_user = (spark.read.format("delta").load(conf.layout.ingest.events).groupBy("user_id")
+                .agg(F.countDistinct("session_id").alias("s"), F.count(F.lit(1)).alias("e"))
+                .agg(F.max("s"), F.max("e")).first())
+    assert per_user[0] <= 4 and per_user[1] <= 20
+
+
+def test_the_private_profile_holds_only_released_keys(spark, released):
+    conf, _ = released
+    private = json.load(open(conf.layout.stats.private))
+    assert set(private["sessions_per_user"]["bins"]) <= {1, 2, 3, 4}
+    assert max(private["session_length"]["bins"]) <= 20 and private["top_queries"] == []
+    assert set(private["hour_of_day"]) <= {str(h) for h in range(24)}
+    parts = private["privacy"]["parts"]
+    assert parts["profile"]["epsilon"] == pytest.approx(8 * 0.3) and parts["pairs"]["epsilon"] == pytest.approx(8 * 0.2)
+    # partition selection: an item too few users touched never appears
+    released_items = spark.read.format("delta").load(conf.layout.stats.private_items)
+    users = (spark.read.format("delta").load(conf.layout.ingest.events).groupBy("item_id")
+             .agg(F.countDistinct("user_id").alias("users")))
+    joined = released_items.join(users, "item_id", "left")
+    assert joined.count() > 0 and joined.where("users is null or users < 2").count() == 0
+    assert joined.count() < users.count()
+
+
+def test_the_model_states_the_whole_budget_and_keeps_no_real_figure(released):
+    conf, _ = released
+    spec = json.load(open(conf.layout.model.spec))
+    privacy = spec["privacy"]
+    assert 0 < privacy["epsilon"] <= 8 and privacy["delta"] <= 1e-5 * (1 + 1e-9)
+    assert set(privacy["parts"]) == {"profile", "pairs", "network"}
+    assert privacy["parts"]["network"]["epsilon"] <= 8 * 0.5 * 1.05
+    assert privacy["bounds"]["max_sessions"] == 4
+    training = spec["training"]
+    assert "validation_nll" not in training and "users" not in training
+    assert all(set(row) <= {"epoch", "seconds", "epsilon"} for row in training["history"])
+    assert "sample_users" not in spec["lineage"]
+
+
+def test_generation_reads_no_real_log_and_records_the_budget(spark, released):
+    conf, summary = released
+    assert summary["events"] > 0 and "copies_dropped" not in summary
+    assert any(n.startswith("copy rule: not applied") for n in summary["notes"])
+    lineage = json.loads(table_properties(spark, conf.layout.tables.events)[f"synthlib.run.{summary['run_id']}"])
+    assert lineage["privacy"]["epsilon"] <= 8 and lineage["privacy"]["bounds"]["max_events"] == 20
+

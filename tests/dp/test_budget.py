@@ -1,0 +1,32 @@
+import pytest
+
+from synthlib.config import ConfigError, DPConf, load_config
+from synthlib.dp.budget import PARTS, part, statement
+
+
+def test_parts_share_the_total():
+    dp = DPConf(epsilon=4.0, delta=1e-5)
+    parts = [part(dp, p) for p in PARTS]
+    assert sum(p.epsilon for p in parts) == pytest.approx(4.0)
+    assert sum(p.delta for p in parts) == pytest.approx(1e-5)
+    assert part(dp, "network").epsilon == pytest.approx(4.0 * dp.split.network)
+
+
+def test_statement_composes_and_refuses_an_overspend():
+    dp = DPConf(epsilon=2.0, delta=1e-5)
+    spent = {p: {"epsilon": part(dp, p).epsilon, "delta": part(dp, p).delta} for p in PARTS}
+    spent["network"]["epsilon"] *= 0.9  # DP-SGD's accountant may spend a little less than its part
+    s = statement(dp, spent)
+    assert s["epsilon"] == pytest.approx(2.0 - 0.1 * part(dp, "network").epsilon) and s["epsilon"] <= 2.0
+    assert s["bounds"]["max_sessions"] == dp.max_sessions and set(s["split"]) == set(PARTS)
+    with pytest.raises(ValueError, match="over the budget"):
+        statement(dp, {**spent, "network": {"epsilon": 2.0, "delta": 0.0}})
+    with pytest.raises(ValueError, match=r"no spend recorded for \['pairs'\]"):
+        statement(dp, {k: v for k, v in spent.items() if k != "pairs"})
+
+
+def test_a_split_that_does_not_sum_to_one_names_the_fix(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("train: {dp: {epsilon: 1, split: {profile: 0.5, pairs: 0.5, network: 0.5}}}\n")
+    with pytest.raises(ConfigError, match="train.dp.split.*make profile \\+ pairs \\+ network = 1"):
+        load_config(str(path))
