@@ -47,6 +47,9 @@ def check_params(conf: Config) -> None:
     if conf.train.model not in TRAINERS:
         raise ConfigError(f"train.model: unknown model '{conf.train.model}'; use one of {sorted(TRAINERS)}")
     model_params(conf, TRAINERS[conf.train.model][0])
+    if conf.train.dp and conf.train.model != "session":
+        raise ConfigError(f"train.dp: DP-SGD is implemented for the session model only, not "
+                          f"'{conf.train.model}'; remove train.dp or set train.model: session")
     for name in TEXT_TRAINERS:
         section = getattr(conf.train, name)
         if section is not None:
@@ -55,6 +58,7 @@ def check_params(conf: Config) -> None:
 
 def train(spark: SparkSession, conf: Config) -> dict:
     """Fit `conf.train.model` and save it to `<output>/model`; returns the model info."""
+    check_params(conf)
     summary = load_summary(conf)
     items_path = conf.layout.stats.items
     if conf.train.dp:  # a DP model reads only what the budget paid for: the private profile
@@ -66,7 +70,6 @@ def train(spark: SparkSession, conf: Config) -> dict:
     lineage = {**summary["lineage"], "stats_items_version": table_version(spark, items_path),
                "stats_fingerprint": stats_fingerprint(conf), "items_kept": len(items),
                "items_total": summary["items"]}
-    check_params(conf)
     model = TRAINERS[conf.train.model][1](spark, conf, summary, items, lineage)
     size_mb = model.size_bytes / 2**20
     if size_mb > conf.train.max_model_mb:

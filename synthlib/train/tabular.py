@@ -12,7 +12,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from synthlib import rng
-from synthlib.config import Config, ConfigError
+from synthlib.config import Config
 from synthlib.models.ctgan import CondVector, CTGANConfig, CTGANModel, CTGANNet, fit_ctgan
 from synthlib.models.tabular import DISCRETE, ROW_COLUMNS as ROWS, Encoder, event_rows, fit_modes
 from synthlib.models.tokens import N_TYPES
@@ -31,9 +31,6 @@ def train_tabular(spark: SparkSession, conf: Config, summary: dict, items: pd.Da
     started, kind = time.time(), conf.train.model
     config_cls, model_cls = {"ctgan": (CTGANConfig, CTGANModel), "tvae": (TVAEConfig, TVAEModel)}[kind]
     cfg = model_params(conf, config_cls)
-    if conf.train.dp:
-        raise ConfigError(f"train.dp: DP-SGD is implemented for the session model only, not '{kind}'; "
-                          "remove train.dp or set train.model: session")
     categories = top_categories(spark, conf, MAX_CATEGORIES)
     cat_tokens = token_table(spark, [(c, i + 1) for i, c in enumerate(categories)], "category", "cat_token")
     rows = event_rows(sampled_events(spark, conf), cat_tokens, other_cat=len(categories) + 1,
