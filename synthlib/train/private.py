@@ -41,7 +41,7 @@ def popularity(vocab: Vocab) -> tuple[torch.Tensor, torch.Tensor]:
 def home_by_activity(vocab: Vocab) -> dict[str, dict[str, int]]:
     """Home categories drawn by released category popularity, at every activity."""
     cats = popularity(vocab)[0].round().long().tolist()
-    shares = {str(c): n for c, n in enumerate(cats) if c > 0 and n > 0}
+    shares = {str(c): n for c, n in enumerate(cats) if n > 0}  # 0: no category (a log without them)
     return {str(a): shares for a in range(1, N_BUCKETS)}
 
 
@@ -55,7 +55,8 @@ def calibration_context(vocab: Vocab, sessions: int, seed: int) -> dict[str, tor
     """Session contexts for calibrating the end of sessions: first sessions of light users,
     home categories by released popularity (no real row)."""
     cats = popularity(vocab)[0]
-    cats[0] = 0
+    if cats[1:].sum() > 1:  # the none slot only where the log has no categories
+        cats[0] = 0
     gen = torch.Generator().manual_seed(seed)
     home = torch.multinomial(cats / cats.sum(), sessions, replacement=True, generator=gen)
     return {"activity": torch.ones(sessions, dtype=torch.long), "home_cat": home,
