@@ -27,7 +27,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from synthlib.config import Config, ConfigError
-from synthlib.data.sessions import session_items
+from synthlib.data.sessions import item_pairs, session_items
 from synthlib.delta_io import write_table
 from synthlib.dp.aggregate import Release
 from synthlib.dp.budget import part
@@ -85,11 +85,7 @@ def _request_profile(release: Release, events: DataFrame, conf: Config, categori
 
 
 def _pairs(events: DataFrame) -> DataFrame:
-    items = session_items(events, 50)
-    pairs = (items.select("session_id", "user_id", F.col("item_id").alias("a"))
-             .join(items.select("session_id", F.col("item_id").alias("b")), "session_id")
-             .where(F.col("a") != F.col("b")))
-    return pairs.select("user_id", F.concat("a", F.lit(PAIR), "b").alias("key")).distinct()
+    return item_pairs(session_items(events, 50)).select("user_id", F.concat("a", F.lit(PAIR), "b").alias("key")).distinct()
 
 
 def _hist(counts: dict[str, float]) -> dict:

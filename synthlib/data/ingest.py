@@ -344,8 +344,9 @@ def ingest(spark: SparkSession, conf: Config) -> dict:
             test = sessions(True)
         elif holdout:
             accepted, test, cutoff = split_holdout(accepted, holdout.days)
-        unbounded = accepted
+        unbounded = None
         if conf.train.dp:  # once, here: every statistic and the training sample read the bounded log
+            unbounded = accepted.count()  # from the cached rows, for the record below
             accepted = bound_contributions(accepted, conf.train.dp, conf.seed)
         for frame, name in ((accepted, "events"), (test, "test")):
             if frame is not None:
@@ -395,7 +396,7 @@ def ingest(spark: SparkSession, conf: Config) -> dict:
     if conf.train.dp:
         dp = conf.train.dp
         summary["dp_bounds"] = {"max_sessions": dp.max_sessions, "max_events": dp.max_events,
-                                "events_left_out": unbounded.count() - accepted_rows}
+                                "events_left_out": unbounded - accepted_rows}
     if held:
         summary["holdout"] = held
     return summary

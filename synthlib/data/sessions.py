@@ -19,14 +19,20 @@ def session_items(events: DataFrame, max_items: int) -> DataFrame:
         "session_id", "user_id", "item_id")
 
 
+def item_pairs(items: DataFrame) -> DataFrame:
+    """(session_id, user_id, a, b): every ordered pair of distinct items of a session (from
+    `session_items`)."""
+    return (items.select("session_id", "user_id", F.col("item_id").alias("a"))
+            .join(items.select("session_id", F.col("item_id").alias("b")), "session_id")
+            .where(F.col("a") != F.col("b")))
+
+
 def covisitation(events: DataFrame, max_items: int, min_users: int = 1) -> DataFrame:
     """(a, b, score): cosine similarity of items a != b over the sessions that hold them; with
     `min_users` > 1, only the pairs that the sessions of that many distinct users held."""
     items = session_items(events, max_items)
     sessions = items.groupBy("item_id").agg(F.count(F.lit(1)).alias("n"))
-    x = items.select("session_id", "user_id", F.col("item_id").alias("a"))
-    y = items.select("session_id", F.col("item_id").alias("b"))
-    pairs = x.join(y, "session_id").where(F.col("a") != F.col("b"))
+    pairs = item_pairs(items)
     if min_users > 1:
         pairs = (pairs.groupBy("a", "b").agg(F.count(F.lit(1)).alias("count"), F.countDistinct("user_id").alias("u"))
                  .where(F.col("u") >= min_users).drop("u"))
@@ -55,9 +61,7 @@ def session_pairs(events: DataFrame, *, min_users: int, per_item: int, max_items
     session counts. Items that keep no pair have no row.
     """
     items = session_items(events, max_items)
-    pairs = (items.select("session_id", "user_id", F.col("item_id").alias("a"))
-             .join(items.select("session_id", F.col("item_id").alias("b")), "session_id")
-             .where(F.col("a") != F.col("b")))
+    pairs = item_pairs(items)
     counts = (pairs.groupBy("a", "b").agg(F.count(F.lit(1)).alias("n"), F.countDistinct("user_id").alias("users"))
               .withColumn("transitions", F.sum("n").over(Window.partitionBy("a"))))  # before the floor
     ranked = counts.where(F.col("users") >= min_users).withColumn("_r", F.row_number().over(
