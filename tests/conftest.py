@@ -80,7 +80,7 @@ def shared_log_run(spark, tmp_path_factory):
             sample = {"taobao": 0.25, "yoochoose": 0.25, "diginetica": 0.5}.get(name, 1.0)
             conf = load_config(str(ROOT / "conf" / f"{name}.yaml"),
                                [f"output={tmp_path_factory.mktemp(name)}", "train.epochs=1",
-                                f"train.sample_fraction={sample}", "evaluate.als.blocks=2"])
+                                f"train.sample_fraction={sample}"])
             runs[name] = conf, run_pipeline(spark, conf)
         return runs[name]
 

@@ -192,10 +192,11 @@ class AlsConf(Strict):
     reg: float = Field(0.05, gt=0)
     alpha: float = Field(10.0, gt=0)  # implicit feedback confidence: 1 + alpha * events
     max_users: int = Field(200_000, ge=1)  # users the factors are learned from, by seeded hash
-    # Spark's numUserBlocks and numItemBlocks: about the cluster's cores for a large log; a
-    # small log fits faster in fewer. Fixed here, not taken from the cluster: the factors'
-    # seeded start depends on the blocks.
-    blocks: int = Field(10, ge=1, le=10_000)
+    # Spark's numUserBlocks and numItemBlocks. By default taken from the log's size (one block
+    # per 100,000 (user, item) ratings, at most MLlib's 10): on small data each block
+    # is a task in every one of ALS's stages, and a small log fits several times faster in one.
+    # Never taken from the cluster: the factors' seeded start depends on the blocks.
+    blocks: Optional[int] = Field(None, ge=1, le=10_000)
 
 
 class EvaluateConf(Strict):

@@ -93,9 +93,19 @@ def recommend_knn(examples: DataFrame, log: DataFrame, popular: list[str], conf:
     return _top(votes.unionByName(_popular_scores(examples, popular)), examples, conf.k)
 
 
+RATINGS_PER_BLOCK = 100_000
+
+
+def als_blocks(ratings: int) -> int:
+    """ALS's user and item blocks for a log of `ratings` (user, item) pairs: one per
+    `RATINGS_PER_BLOCK`, at least 1 and at most MLlib's default of 10."""
+    return min(10, max(1, math.ceil(ratings / RATINGS_PER_BLOCK)))
+
+
 def item_factors(log: DataFrame, conf: EvaluateConf, seed: int) -> tuple[list[str], np.ndarray]:
     """(item ids, factors): implicit-feedback ALS on the log's (user, item, events) counts, of
-    at most `als.max_users` users (by seeded hash)."""
+    at most `als.max_users` users (by seeded hash), in `als.blocks` blocks or as many as its
+    size calls for."""
     log = log.where(F.col("item_id").isNotNull())
     kept = (log.select("user_id").distinct()
             .orderBy(rng.spark_key(seed, "als", "user_id"), "user_id").limit(conf.als.max_users))
@@ -103,13 +113,14 @@ def item_factors(log: DataFrame, conf: EvaluateConf, seed: int) -> tuple[list[st
         F.count(F.lit(1)).cast("float").alias("events"))
     counts, indexed = counts.persist(), None  # the indexers and ALS each read it: computed once
     try:
+        blocks = conf.als.blocks or als_blocks(counts.count())
         users = StringIndexer(inputCol="user_id", outputCol="u", stringOrderType="alphabetAsc").fit(counts)
         items = StringIndexer(inputCol="item_id", outputCol="i", stringOrderType="alphabetAsc").fit(counts)
         # ALS reads its input once per block side: indexed once, persisted, not recomputed each time.
         indexed = items.transform(users.transform(counts)).select("u", "i", "events").persist()
         als = ALS(rank=conf.als.rank, maxIter=conf.als.iterations, regParam=conf.als.reg, alpha=conf.als.alpha,
                   implicitPrefs=True, userCol="u", itemCol="i", ratingCol="events", seed=seed,
-                  numUserBlocks=conf.als.blocks, numItemBlocks=conf.als.blocks, nonnegative=False,
+                  numUserBlocks=blocks, numItemBlocks=blocks, nonnegative=False,
                   coldStartStrategy="drop")
         model = als.fit(indexed)
         rows = model.itemFactors.orderBy("id").collect()  # bounded by the catalog, like the model

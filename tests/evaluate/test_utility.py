@@ -3,7 +3,7 @@ import math
 import pytest
 
 from synthlib.config import AlsConf, EvaluateConf
-from synthlib.evaluate.utility import popular_items, recommend_als, recommend_knn, score, test_examples as examples_of, utility
+from synthlib.evaluate.utility import als_blocks, popular_items, recommend_als, recommend_knn, score, test_examples as examples_of, utility
 from tests.helpers import log
 
 CONF = EvaluateConf(k=2, history_items=2, sparse_sessions=2, als=AlsConf(rank=4, iterations=15, reg=0.01, blocks=2))
@@ -100,3 +100,7 @@ def test_ratio_is_one_for_a_copy_and_zero_for_other_items(spark):
     assert result["augmentation"]["sparse_examples"] == 2
     assert result["augmentation"]["real"] == result["scores"]["real"]  # every example is sparse
     assert set(result["scores"]) == {"popularity", "real", "copy", "disjoint"}
+
+
+def test_als_blocks_follow_the_log_size():
+    assert [als_blocks(n) for n in (0, 7, 100_000, 100_001, 450_000, 10**9)] == [1, 1, 1, 2, 5, 10]
