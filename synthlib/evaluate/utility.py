@@ -14,6 +14,7 @@ training items are the history, the other items of its second half are the targe
 from __future__ import annotations
 
 import math
+from functools import reduce
 from typing import Iterator
 
 import numpy as np
@@ -165,18 +166,41 @@ def recommend_als(examples: DataFrame, log: DataFrame, popular: list[str], conf:
 
 
 def score(recs: DataFrame, examples: DataFrame, k: int) -> dict:
-    """Mean Recall@k, NDCG@k and HitRate@k over the examples, and their count."""
+    """Mean Recall@k, NDCG@k and HitRate@k of one recommender's lists over the examples, and their count."""
+    return score_all({"recs": recs}, examples, k)["recs"]["all"]
+
+
+def score_all(recs: dict[str, DataFrame], examples: DataFrame, k: int, within: str | None = None) -> dict:
+    """{name: {"all": measures}} of each recommender's (example, item, rank) lists, all scored
+    in one Spark job; with `within`, a boolean column of the examples, also
+    {name: {within: measures}} over the examples where it holds."""
+    tagged = reduce(DataFrame.unionByName, [r.select(F.lit(name).alias("name"), "example", "item", "rank")
+                                            for name, r in recs.items()])
     targets = examples.select("example", F.explode("targets").alias("item"))
-    hits = recs.join(targets, ["example", "item"]).groupBy("example").agg(
+    hits = tagged.join(targets, ["example", "item"]).groupBy("name", "example").agg(
         F.count(F.lit(1)).alias("hits"), F.sum(1.0 / F.log2(F.col("rank") + 1.0)).alias("dcg"))
     ideal = F.aggregate(F.sequence(F.lit(1), F.least(F.size("targets"), F.lit(k))), F.lit(0.0),
                         lambda acc, i: acc + 1.0 / F.log2(i + 1.0))
-    per = (examples.select("example", F.size("targets").alias("n"), ideal.alias("idcg"))
-           .join(hits, "example", "left").fillna(0, ["hits", "dcg"]))
-    row = per.agg(F.avg(F.col("hits") / F.col("n")).alias("recall"), F.avg(F.col("dcg") / F.col("idcg")).alias("ndcg"),
-                  F.avg((F.col("hits") > 0).cast("double")).alias("hit_rate"),
-                  F.count(F.lit(1)).alias("examples")).first()
-    return {m: (row[m] if row["examples"] else math.nan) for m in MEASURES} | {"examples": row["examples"]}
+    names = examples.sparkSession.createDataFrame([(n,) for n in recs], "name string")
+    per = (examples.select("example", F.size("targets").alias("n"), ideal.alias("idcg"),
+                           (F.col(within) if within else F.lit(False)).alias("_within"))
+           .crossJoin(F.broadcast(names)).join(hits, ["name", "example"], "left").fillna(0, ["hits", "dcg"])
+           .select("name", "_within", (F.col("hits") / F.col("n")).alias("recall"),
+                   (F.col("dcg") / F.col("idcg")).alias("ndcg"), (F.col("hits") > 0).cast("double").alias("hit_rate")))
+    subsets = {"all": F.lit(True)} | ({within: F.col("_within")} if within else {})
+    rows = per.groupBy("name").agg(*[
+        agg for subset, cond in subsets.items() for agg in
+        [F.avg(F.when(cond, F.col(m))).alias(f"{subset}:{m}") for m in MEASURES]
+        + [F.sum(cond.cast("int")).alias(f"{subset}:examples")]]).collect()
+    found = {r["name"]: r for r in rows}
+    out = {}
+    for name in recs:
+        row = found.get(name)
+        out[name] = {}
+        for subset in subsets:
+            n = (row[f"{subset}:examples"] or 0) if row else 0
+            out[name][subset] = {m: (row[f"{subset}:{m}"] if n else math.nan) for m in MEASURES} | {"examples": n}
+    return out
 
 
 def _recommenders(examples: DataFrame, log: DataFrame, conf: EvaluateConf, seed: int, fill: int) -> dict:
@@ -192,33 +216,42 @@ def utility(train: DataFrame, test: DataFrame, synthetic: dict[str, DataFrame], 
 
     With `pair_floor` (the model's k-user floor on real item pairs), the ceiling: the recall
     of an item-kNN built from the real pairs that clear the floor alone, over the real kNN's.
-    It is what the log can give item-to-item recommenders at that floor."""
+    It is what the log can give item-to-item recommenders at that floor.
+
+    Every recommender is built first (the ALS fits run then), and all their lists are scored
+    in one Spark job."""
     examples = test_examples(train, test, conf, seed).persist()
     try:
         fill = conf.k + (examples.agg(F.max(F.size("history"))).first()[0] or 0)
-        sparse = examples.where("sparse")
-        scores = {"popularity": {"popularity": score(recommend_popular(examples, popular_items(train, fill), conf.k),
-                                                     examples, conf.k)}}
-        real = _recommenders(examples, train, conf, seed, fill)
-        scores["real"] = {rec: score(recs, examples, conf.k) for rec, recs in real.items()}
+        popular = popular_items(train, fill)
+        recs = {("popularity", "popularity"): recommend_popular(examples, popular, conf.k),
+                ("real", "knn"): recommend_knn(examples, train, popular, conf),
+                ("real", "als"): recommend_als(examples, train, popular, conf, seed)}
         for name, log in synthetic.items():
-            scores[name] = {rec: score(recs, examples, conf.k)
-                            for rec, recs in _recommenders(examples, log, conf, seed, fill).items()}
+            recs |= {(name, rec): r for rec, r in _recommenders(examples, log, conf, seed, fill).items()}
+        if pair_floor and pair_floor > 1:
+            recs["real_kept_pairs", "knn"] = recommend_knn(examples, train, popular, conf, pair_floor)
+        if augment is not None:
+            both = train.unionByName(augment.select(*train.columns))
+            sparse = examples.where("sparse")
+            recs |= {("real_plus_synthetic", rec): r for rec, r in _recommenders(sparse, both, conf, seed, fill).items()}
+        measured = score_all({f"{name}/{rec}": r for (name, rec), r in recs.items()}, examples, conf.k, within="sparse")
+        scores = {}
+        for name, rec in recs:
+            if name != "real_plus_synthetic":
+                scores.setdefault(name, {})[rec] = measured[f"{name}/{rec}"]["all"]
         ratios = {name: {rec: _ratio(scores[name][rec], scores["real"][rec]) for rec in scores["real"]}
                   for name in synthetic}
         result = {"examples": scores["real"]["knn"]["examples"], "scores": scores, "ratios": ratios}
-        if pair_floor and pair_floor > 1:
-            kept = score(recommend_knn(examples, train, popular_items(train, fill), conf, pair_floor), examples, conf.k)
-            scores["real_kept_pairs"] = {"knn": kept}
-            result["knn_ceiling"] = {"pair_floor": pair_floor, **_ratio(kept, scores["real"]["knn"])}
+        if "real_kept_pairs" in scores:
+            result["knn_ceiling"] = {"pair_floor": pair_floor, **_ratio(scores["real_kept_pairs"]["knn"],
+                                                                        scores["real"]["knn"])}
         if augment is not None:
-            both = train.unionByName(augment.select(*train.columns))
             result["augmentation"] = {
-                "sparse_examples": sparse.count(),
-                # Each example's recommendations depend on it alone: the real ones are reused.
-                "real": {rec: score(r, sparse, conf.k) for rec, r in real.items()},
-                "real_plus_synthetic": {rec: score(r, sparse, conf.k)
-                                        for rec, r in _recommenders(sparse, both, conf, seed, fill).items()}}
+                "sparse_examples": measured["real/knn"]["sparse"]["examples"],
+                # Each example's recommendations depend on it alone: the real ones serve both.
+                "real": {rec: measured[f"real/{rec}"]["sparse"] for rec in ("knn", "als")},
+                "real_plus_synthetic": {rec: measured[f"real_plus_synthetic/{rec}"]["sparse"] for rec in ("knn", "als")}}
         return result
     finally:
         examples.unpersist()

@@ -3,7 +3,7 @@ import math
 import pytest
 
 from synthlib.config import AlsConf, EvaluateConf
-from synthlib.evaluate.utility import als_blocks, popular_items, recommend_als, recommend_knn, score, test_examples as examples_of, utility
+from synthlib.evaluate.utility import als_blocks, popular_items, recommend_als, recommend_knn, score, score_all, test_examples as examples_of, utility
 from tests.helpers import log
 
 CONF = EvaluateConf(k=2, history_items=2, sparse_sessions=2, als=AlsConf(rank=4, iterations=15, reg=0.01, blocks=2))
@@ -26,6 +26,18 @@ def test_scores_by_hand(spark):
     got = score(recs, examples, k=3)
     ndcg_e1 = (1 / math.log2(2) + 1 / math.log2(4)) / (1 / math.log2(2) + 1 / math.log2(3))
     assert got == pytest.approx({"recall": 0.5, "ndcg": ndcg_e1 / 2, "hit_rate": 0.5, "examples": 2})
+
+
+def test_several_recommenders_scored_at_once_and_within_a_subset(spark):
+    examples = spark.createDataFrame([("e1", ["h"], ["a", "b"], True), ("e2", ["h"], ["c"], False)],
+                                     "example string, history array<string>, targets array<string>, sparse boolean")
+    recs = {"one": _recs(spark, [("e1", "a", 1), ("e2", "c", 1)]), "none": _recs(spark, [("e1", "z", 1)])}
+    got = score_all(recs, examples, k=3, within="sparse")
+    assert got["one"]["all"] == pytest.approx({"recall": 0.75, "ndcg": pytest.approx((1 / (1 + 1 / math.log2(3)) + 1) / 2),
+                                               "hit_rate": 1.0, "examples": 2})
+    assert got["one"]["sparse"] == pytest.approx({"recall": 0.5, "ndcg": 1 / (1 + 1 / math.log2(3)),
+                                                  "hit_rate": 1.0, "examples": 1})
+    assert got["none"]["all"]["recall"] == 0.0 and got["none"]["sparse"]["examples"] == 1
 
 
 def test_examples_split_held_out_sessions(spark):
