@@ -182,29 +182,25 @@ def score_all(recs: dict[str, DataFrame], examples: DataFrame, k: int, within: s
     ideal = F.aggregate(F.sequence(F.lit(1), F.least(F.size("targets"), F.lit(k))), F.lit(0.0),
                         lambda acc, i: acc + 1.0 / F.log2(i + 1.0))
     names = examples.sparkSession.createDataFrame([(n,) for n in recs], "name string")
-    per = (examples.select("example", F.size("targets").alias("n"), ideal.alias("idcg"),
-                           (F.col(within) if within else F.lit(False)).alias("_within"))
+    kept = [within] if within else []
+    per = (examples.select("example", F.size("targets").alias("n"), ideal.alias("idcg"), *kept)
            .crossJoin(F.broadcast(names)).join(hits, ["name", "example"], "left").fillna(0, ["hits", "dcg"])
-           .select("name", "_within", (F.col("hits") / F.col("n")).alias("recall"),
+           .select("name", *kept, (F.col("hits") / F.col("n")).alias("recall"),
                    (F.col("dcg") / F.col("idcg")).alias("ndcg"), (F.col("hits") > 0).cast("double").alias("hit_rate")))
-    subsets = {"all": F.lit(True)} | ({within: F.col("_within")} if within else {})
-    rows = per.groupBy("name").agg(*[
-        agg for subset, cond in subsets.items() for agg in
-        [F.avg(F.when(cond, F.col(m))).alias(f"{subset}:{m}") for m in MEASURES]
-        + [F.sum(cond.cast("int")).alias(f"{subset}:examples")]]).collect()
-    found = {r["name"]: r for r in rows}
-    out = {}
-    for name in recs:
-        row = found.get(name)
-        out[name] = {}
-        for subset in subsets:
-            n = (row[f"{subset}:examples"] or 0) if row else 0
-            out[name][subset] = {m: (row[f"{subset}:{m}"] if n else math.nan) for m in MEASURES} | {"examples": n}
-    return out
+    subsets = {"all": F.lit(True)} | ({within: F.col(within)} if within else {})
+    aggs = [agg for subset, cond in subsets.items()
+            for agg in (*[F.avg(F.when(cond, F.col(m))).alias(f"{subset}:{m}") for m in MEASURES],
+                        F.sum(cond.cast("int")).alias(f"{subset}:examples"))]
+    rows = {r["name"]: r for r in per.groupBy("name").agg(*aggs).collect()}  # bounded: a row per recommender
+
+    def measures(row, subset: str) -> dict:
+        n = row[f"{subset}:examples"] if row else 0  # no row: no examples at all
+        return {m: (row[f"{subset}:{m}"] if n else math.nan) for m in MEASURES} | {"examples": n}
+
+    return {name: {subset: measures(rows.get(name), subset) for subset in subsets} for name in recs}
 
 
-def _recommenders(examples: DataFrame, log: DataFrame, conf: EvaluateConf, seed: int, fill: int) -> dict:
-    popular = popular_items(log, fill)
+def _recommenders(examples: DataFrame, log: DataFrame, conf: EvaluateConf, seed: int, popular: list[str]) -> dict:
     return {"knn": recommend_knn(examples, log, popular, conf),
             "als": recommend_als(examples, log, popular, conf, seed)}
 
@@ -224,17 +220,18 @@ def utility(train: DataFrame, test: DataFrame, synthetic: dict[str, DataFrame], 
     try:
         fill = conf.k + (examples.agg(F.max(F.size("history"))).first()[0] or 0)
         popular = popular_items(train, fill)
-        recs = {("popularity", "popularity"): recommend_popular(examples, popular, conf.k),
-                ("real", "knn"): recommend_knn(examples, train, popular, conf),
-                ("real", "als"): recommend_als(examples, train, popular, conf, seed)}
+        recs = {("popularity", "popularity"): recommend_popular(examples, popular, conf.k)}
+        recs |= {("real", rec): r for rec, r in _recommenders(examples, train, conf, seed, popular).items()}
         for name, log in synthetic.items():
-            recs |= {(name, rec): r for rec, r in _recommenders(examples, log, conf, seed, fill).items()}
+            recs |= {(name, rec): r for rec, r in
+                     _recommenders(examples, log, conf, seed, popular_items(log, fill)).items()}
         if pair_floor and pair_floor > 1:
             recs["real_kept_pairs", "knn"] = recommend_knn(examples, train, popular, conf, pair_floor)
         if augment is not None:
             both = train.unionByName(augment.select(*train.columns))
             sparse = examples.where("sparse")
-            recs |= {("real_plus_synthetic", rec): r for rec, r in _recommenders(sparse, both, conf, seed, fill).items()}
+            recs |= {("real_plus_synthetic", rec): r for rec, r in
+                     _recommenders(sparse, both, conf, seed, popular_items(both, fill)).items()}
         measured = score_all({f"{name}/{rec}": r for (name, rec), r in recs.items()}, examples, conf.k, within="sparse")
         scores = {}
         for name, rec in recs:
@@ -250,8 +247,8 @@ def utility(train: DataFrame, test: DataFrame, synthetic: dict[str, DataFrame], 
             result["augmentation"] = {
                 "sparse_examples": measured["real/knn"]["sparse"]["examples"],
                 # Each example's recommendations depend on it alone: the real ones serve both.
-                "real": {rec: measured[f"real/{rec}"]["sparse"] for rec in ("knn", "als")},
-                "real_plus_synthetic": {rec: measured[f"real_plus_synthetic/{rec}"]["sparse"] for rec in ("knn", "als")}}
+                **{name: {rec: measured[f"{name}/{rec}"]["sparse"] for rec in ("knn", "als")}
+                   for name in ("real", "real_plus_synthetic")}}
         return result
     finally:
         examples.unpersist()
