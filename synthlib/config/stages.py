@@ -54,10 +54,12 @@ class BudgetSplit(Strict):
 
 class DPConf(Strict):
     """User-level differential privacy for the whole release (profile, item pairs, network):
-    one user's whole history is the unit of privacy; `epsilon` and `delta` are the total."""
+    one user's whole history is the unit of privacy; `epsilon` and `delta` are the total.
+    Without `delta`, the profile derives it from the log: 1/(10 x users), the users counted
+    under DP first (synthlib.dp.budget.delta_for)."""
 
     epsilon: float = Field(gt=0)
-    delta: float = Field(1e-5, gt=0, lt=1)
+    delta: Optional[float] = Field(None, gt=0, lt=1)
     split: BudgetSplit = BudgetSplit()
     # Contribution bounds, applied once at ingest: a user keeps at most max_sessions sessions
     # (chosen by seeded hash) and, of those in time order, its first max_events events.

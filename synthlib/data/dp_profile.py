@@ -26,11 +26,11 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from synthlib.config import Config, ConfigError
+from synthlib.config import Config, ConfigError, DPConf
 from synthlib.data.sessions import item_pairs, session_items
 from synthlib.delta_io import write_table
 from synthlib.dp.aggregate import Release
-from synthlib.dp.budget import part
+from synthlib.dp.budget import Part, delta_for, part, users_part
 from synthlib.schema import ARROW, EVENT_TYPES, MAX_DEVICES, SESSION_END, SESSION_START
 
 NULLABLE = ("item_id", "category", "price", "query", "position", "device")
@@ -67,12 +67,13 @@ def _request_profile(release: Release, events: DataFrame, conf: Config, categori
     gap = F.floor(F.log2(F.unix_millis("ts") / 1000.0 - F.unix_millis("prev_ts") / 1000.0 + 1))
     release.count("gap_log2_seconds", _keyed(e.where(F.col("prev_ts").isNotNull()), gap),
                   keys=[str(g) for g in range(GAP_BINS)], **per_event)
-    release.count("event_types", _keyed(e, F.col("event_type")), keys=list(EVENT_TYPES), **per_event)
+    # A type or step the log lacks altogether must not come out of the noise: these two are floored.
+    release.count("event_types", _keyed(e, F.col("event_type")), keys=list(EVENT_TYPES), floor=True, **per_event)
     step = F.concat(F.coalesce("prev_type", F.lit(SESSION_START)), F.lit(ARROW), F.col("event_type"))
     ending = F.concat(F.col("event_type"), F.lit(ARROW + SESSION_END))
     steps = _keyed(e, step).unionByName(_keyed(e.where("is_last"), ending))
     release.count("transitions", steps, keys=[f"{a}{ARROW}{b}" for a in (SESSION_START, *EVENT_TYPES)
-                                              for b in (*EVENT_TYPES, SESSION_END)], **per_event)
+                                              for b in (*EVENT_TYPES, SESSION_END)], floor=True, **per_event)
     nulls = e.select("user_id", F.explode(F.array(F.lit("events"), *[F.when(F.col(c).isNull(), F.lit(c))
                                                                    for c in NULLABLE])).alias("key"))
     release.count("nulls", nulls.where(F.col("key").isNotNull()), keys=["events", *NULLABLE],
@@ -155,10 +156,29 @@ def _items(spark: SparkSession, conf: Config, users: dict[str, float], pairs: di
     return catalog.sort_values(["events", "item_id"], ascending=[False, True]).reset_index(drop=True)
 
 
+def _delta(spark: SparkSession, dp: DPConf, events: DataFrame) -> tuple[DPConf, dict | None]:
+    """`dp` with its total delta: the configured one, or 1/(10 x users) from a DP count of the
+    users (and the record of that count)."""
+    if dp.delta is not None:
+        return dp, None
+    users = users_part(dp)
+    counter = Release(spark, users)
+    counter.count("users", events.select("user_id", F.lit("all").alias("key")).distinct(), max_keys=1,
+                  users=True, keys=["all"])
+    noisy = counter.compute()["users"]["all"]
+    delta = delta_for(noisy, users.epsilon)
+    return dp.model_copy(update={"delta": delta}), {
+        "rule": "1/(10 x users)", "users_noisy": round(noisy), "users_upper": round(1 / (10 * delta)),
+        "epsilon": users.epsilon, "noise": "laplace"}
+
+
 def release_profile(spark: SparkSession, conf: Config, events: DataFrame, lineage: dict) -> dict:
     """Release the private profile of the (bounded) events; returns its privacy record."""
-    dp = conf.train.dp
-    profile_part, pairs_part = Release(spark, part(dp, "profile")), Release(spark, part(dp, "pairs"))
+    dp, delta_from = _delta(spark, conf.train.dp, events)
+    profile = part(dp, "profile")
+    counted = users_part(dp).epsilon if delta_from else 0.0  # the profile's slice spent counting users
+    profile_part = Release(spark, Part("profile", profile.epsilon - counted, profile.delta))
+    pairs_part = Release(spark, part(dp, "pairs"))
     categories = [r[0] for r in spark.read.format("delta").load(conf.layout.stats.categories)
                   .select("category").collect()]  # the catalog's, public; bounded by its categories
     _request_profile(profile_part, events, conf, categories)
@@ -170,8 +190,13 @@ def release_profile(spark: SparkSession, conf: Config, events: DataFrame, lineag
                           f"(profile share {dp.split.profile:g}); raise train.dp.epsilon or split.profile, lower "
                           "train.dp.max_items, or profile a larger log")
     summary = _summary(found, _time_range(events), len(items))
-    spent = {"profile": profile_part.spent(), "pairs": pairs_part.spent()}
-    summary["privacy"] = {"parts": spent, "pairs_released": int(sum(items["next_items"].map(
+    if not summary["event_types"]:
+        raise ConfigError(f"train.dp: no event type was counted above its noise at epsilon {dp.epsilon:g}; "
+                          "raise train.dp.epsilon or split.profile, or profile a larger log")
+    spent = {"profile": {**profile_part.spent(), "epsilon": profile.epsilon}, "pairs": pairs_part.spent()}
+    if delta_from:
+        spent["profile"]["delta_from"] = delta_from
+    summary["privacy"] = {"delta": dp.delta, "parts": spent, "pairs_released": int(sum(items["next_items"].map(
         lambda x: len(x) if x is not None else 0)))}
     write_table(spark.createDataFrame(items[list(ITEM_SCHEMA.names)], schema=ITEM_SCHEMA), conf.layout.stats.private_items, mode="overwrite",
                 commit_info={**lineage, "dp": "private profile"}, overwrite_schema=True)

@@ -3,9 +3,12 @@
 Request the aggregations of a part, then `compute()`: PipelineDP's accountant shares the
 part's (epsilon, delta) across them by weight, calibrates Gaussian noise to each one's
 contribution bounds, and the results are collected (each is bounded: a histogram's bins,
-or the keys that DP partition selection kept). Keys without public candidates are kept
+or the keys that DP partition selection kept). A part without delta gets Laplace noise. Keys without public candidates are kept
 only when their noisy count of users clears a threshold set by the budget, so a key too
-few users share never appears, and no fixed threshold is involved.
+few users share never appears, and no fixed threshold is involved. Where asked (`floor`),
+a public key whose noisy count is under NOISE_FLOOR standard deviations of its noise is
+released as 0 (post-processing): such a count cannot be told from none, and a log without
+searches, say, must not come out with them.
 """
 from __future__ import annotations
 
@@ -13,6 +16,8 @@ import pipeline_dp
 from pyspark.sql import DataFrame, SparkSession
 
 from synthlib.dp.budget import Part
+
+NOISE_FLOOR = 3.0  # standard deviations of a count's noise; pure noise clears it 0.13% of the time
 
 
 class Release:
@@ -22,12 +27,13 @@ class Release:
         self.part = part
         self.accountant = pipeline_dp.NaiveBudgetAccountant(total_epsilon=part.epsilon, total_delta=part.delta)
         self.engine = pipeline_dp.DPEngine(self.accountant, pipeline_dp.SparkRDDBackend(spark.sparkContext))
+        self.noise = pipeline_dp.NoiseKind.GAUSSIAN if part.delta > 0 else pipeline_dp.NoiseKind.LAPLACE
         self.pending: dict[str, tuple] = {}
         self.aggregations: dict[str, dict] = {}
 
     def count(self, name: str, rows: DataFrame, *, max_keys: int, max_per_key: int = 1,
               max_rows: int | None = None, keys: list | None = None, users: bool = False,
-              weight: float = 1.0) -> None:
+              weight: float = 1.0, floor: bool = False) -> None:
         """Request the noisy count per key of `rows` (columns user_id, key).
 
         Args:
@@ -37,6 +43,7 @@ class Release:
             keys: the public keys (every one released, zero included); None selects them privately.
             users: count distinct users per key instead of rows.
             weight: the aggregation's weight in the part's budget.
+            floor: release the public keys' counts under the noise floor as 0.
         """
         if users:
             bounds = dict(max_partitions_contributed=max_keys, max_contributions_per_partition=1)
@@ -48,23 +55,29 @@ class Release:
         if keys is None and users:  # the noisy count of users itself decides: no budget spent apart on selection
             bounds.update(partition_selection_strategy=pipeline_dp.PartitionSelectionStrategy.GAUSSIAN_THRESHOLDING,
                           post_aggregation_thresholding=True)
-        params = pipeline_dp.AggregateParams(noise_kind=pipeline_dp.NoiseKind.GAUSSIAN, metrics=[metric],
-                                             budget_weight=weight, **bounds)
+        params = pipeline_dp.AggregateParams(noise_kind=self.noise, metrics=[metric], budget_weight=weight,
+                                             output_noise_stddev=floor, **bounds)
         extract = pipeline_dp.DataExtractors(privacy_id_extractor=lambda r: r[0], partition_extractor=lambda r: r[1],
                                              value_extractor=lambda r: 1)
         data = rows.select("user_id", "key").rdd.map(tuple)
         result = self.engine.aggregate(data, params, extract, public_partitions=keys)
-        self.pending[name] = (result, "privacy_id_count" if users else "count")
+        self.pending[name] = (result, "privacy_id_count" if users else "count", floor and keys is not None)
         self.aggregations[name] = {"metric": "users" if users else "rows", "public_keys": keys is not None,
-                                   "weight": weight, **{k: v for k, v in bounds.items() if k.startswith("max_")}}
+                                   "weight": weight, "noise_floor": NOISE_FLOOR if floor else None,
+                                   **{k: v for k, v in bounds.items() if k.startswith("max_")}}
 
     def compute(self) -> dict[str, dict]:
         """{name: {key: noisy count}} of every requested aggregation (PipelineDP's noise)."""
         self.accountant.compute_budgets()
-        return {name: {k: float(getattr(v, field)) for k, v in result.collect()}
-                for name, (result, field) in self.pending.items()}
+        return {name: {k: _floored(v, field) if floored else float(getattr(v, field)) for k, v in result.collect()}
+                for name, (result, field, floored) in self.pending.items()}
 
     def spent(self) -> dict:
         """What this part spent: its whole (epsilon, delta), shared across its aggregations."""
         return {"epsilon": self.part.epsilon, "delta": self.part.delta, "library": "PipelineDP",
-                "noise": "gaussian", "aggregations": self.aggregations}
+                "noise": self.noise.value, "aggregations": self.aggregations}
+
+
+def _floored(metrics, field: str) -> float:
+    count = float(getattr(metrics, field))
+    return count if count >= NOISE_FLOOR * float(getattr(metrics, f"{field}_noise_stddev")) else 0.0

@@ -3,14 +3,21 @@ parts that read the real log (`train.dp.split`), which compose sequentially (the
 and deltas add). Within the profile and the pairs, PipelineDP's budget accountant shares
 the part across its aggregations; the network's DP-SGD is calibrated to its part and
 tracked by Opacus' RDP accountant. Imports without Spark.
+
+Without a configured `delta`, the profile first counts the users under DP (a slice of its
+part, Laplace noise, no delta) and sets the total to 1/(10 x users), users an upper bound
+from that count: the release's delta then stays under a tenth of one user's share.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from synthlib.config import DPConf
 
 PARTS = ("profile", "pairs", "network")
+USERS_SHARE = 0.02  # of the profile's epsilon, to count the users when delta is derived
+USERS_MARGIN = 5  # Laplace scales added to the noisy count: it falls short of the truth 0.3% of the time
 
 
 @dataclass(frozen=True)
@@ -24,8 +31,32 @@ def part(dp: DPConf, name: str) -> Part:
     """The (epsilon, delta) of one part of the release: its share of the total."""
     if name not in PARTS:
         raise ValueError(f"unknown part '{name}'; one of {PARTS}")
+    if dp.delta is None:
+        raise ValueError("train.dp.delta is not set yet: the private profile derives it (with_delta)")
     share = getattr(dp.split, name)
     return Part(name, dp.epsilon * share, dp.delta * share)
+
+
+def users_part(dp: DPConf) -> Part:
+    """The slice of the profile's part that counts the users for the derived delta (pure DP)."""
+    return Part("users", dp.epsilon * dp.split.profile * USERS_SHARE, 0.0)
+
+
+def delta_for(noisy_users: float, epsilon: float) -> float:
+    """1/(10 x users), users bounded from above by the noisy count (noise of scale 1/epsilon);
+    rounded down to two significant digits."""
+    upper = max(1.0, noisy_users + USERS_MARGIN / epsilon)
+    delta = 1 / (10 * upper)
+    exponent = math.floor(math.log10(delta)) - 1
+    return float(f"{math.floor(delta / 10.0 ** exponent)}e{exponent}")
+
+
+def with_delta(dp: DPConf, privacy: dict) -> DPConf:
+    """`dp` with the delta its private profile released under (privacy: the profile's record)."""
+    if dp.delta is not None and not math.isclose(dp.delta, privacy["delta"]):
+        raise ValueError(f"train.dp.delta is {dp.delta:g} but the private profile was released under "
+                         f"{privacy['delta']:g}; rerun `synthlib profile` with this conf")
+    return dp.model_copy(update={"delta": privacy["delta"]})
 
 
 def bounds(dp: DPConf) -> dict[str, int]:
@@ -46,5 +77,6 @@ def statement(dp: DPConf, spent: dict[str, dict]) -> dict:
         raise ValueError(f"the parts spent epsilon {epsilon:.4g}, delta {delta:.3g}, over the budget "
                          f"({dp.epsilon:g}, {dp.delta:g})")
     return {"unit": "user", "composition": "sequential", "epsilon": epsilon, "delta": delta,
-            "budget": {"epsilon": dp.epsilon, "delta": dp.delta},
+            "budget": {"epsilon": dp.epsilon, "delta": dp.delta,
+                       "delta_from": spent["profile"].get("delta_from", "train.dp.delta")},
             "split": {p: getattr(dp.split, p) for p in PARTS}, "parts": spent, "bounds": bounds(dp)}

@@ -16,6 +16,7 @@ from synthlib.config import Config, ConfigError
 from synthlib.data.dp_profile import load_private
 from synthlib.data.profile import load_summary, stats_fingerprint
 from synthlib.delta_io import is_delta, table_version
+from synthlib.dp.budget import with_delta
 from synthlib.models.ctgan import CTGANConfig
 from synthlib.models.guards import save_guards
 from synthlib.models.session_net import SessionConfig
@@ -63,6 +64,8 @@ def train(spark: SparkSession, conf: Config) -> dict:
     items_path = conf.layout.stats.items
     if conf.train.dp:  # a DP model reads only what the budget paid for: the private profile
         summary = {**load_private(conf), "lineage": summary["lineage"]}
+        dp = with_delta(conf.train.dp, summary["privacy"])  # the total delta the profile was released under
+        conf = conf.model_copy(update={"train": conf.train.model_copy(update={"dp": dp})})
         items_path = conf.layout.stats.private_items
     # Bounded by config: at most max_items rows reach the driver.
     items = (spark.read.format("delta").load(items_path)

@@ -50,11 +50,16 @@ def test_the_private_profile_holds_only_released_keys(spark, released):
     assert joined.count() < users.count()
 
 
-def test_the_model_states_the_whole_budget_and_keeps_no_real_figure(released):
+def test_the_model_states_the_whole_budget_and_keeps_no_real_figure(spark, released):
     conf, _ = released
     spec = json.load(open(conf.layout.model.spec))
     privacy = spec["privacy"]
-    assert 0 < privacy["epsilon"] <= 8 and privacy["delta"] <= 1e-5 * (1 + 1e-9)
+    # no delta configured: 1/(10 x users), users bounded above by a DP count (5 noise scales)
+    users = spark.read.format("delta").load(conf.layout.ingest.events).select("user_id").distinct().count()
+    derived = privacy["budget"]["delta_from"]
+    assert derived["rule"] == "1/(10 x users)" and privacy["budget"]["delta"] == privacy["parts"]["network"]["delta"] * 2
+    assert 0 < privacy["epsilon"] <= 8 and privacy["delta"] <= 1 / (10 * (users - 5 / derived["epsilon"]))
+    assert abs(derived["users_noisy"] - users) < 20 / derived["epsilon"]
     assert set(privacy["parts"]) == {"profile", "pairs", "network"}
     assert privacy["parts"]["network"]["epsilon"] <= 8 * 0.5 * 1.05
     assert privacy["bounds"]["max_sessions"] == 4

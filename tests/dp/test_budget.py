@@ -1,7 +1,7 @@
 import pytest
 
 from synthlib.config import ConfigError, DPConf, load_config
-from synthlib.dp.budget import PARTS, part, statement
+from synthlib.dp.budget import PARTS, delta_for, part, statement, with_delta
 
 
 def test_parts_share_the_total():
@@ -30,3 +30,19 @@ def test_a_split_that_does_not_sum_to_one_names_the_fix(tmp_path):
     path.write_text("train: {dp: {epsilon: 1, split: {profile: 0.5, pairs: 0.5, network: 0.5}}}\n")
     with pytest.raises(ConfigError, match="train.dp.split.*make profile \\+ pairs \\+ network = 1"):
         load_config(str(path))
+
+
+def test_the_derived_delta_is_a_tenth_of_one_users_share_of_an_upper_bound():
+    # noisy count 17,790 at epsilon 0.05: the bound adds 5 noise scales (100 users)
+    assert delta_for(17790, 0.05) == 5.5e-6 and delta_for(17790, 0.05) <= 1 / (10 * 17890)
+    assert delta_for(0, 0.05) == 1e-3  # no user counted: the bound alone
+    assert delta_for(1e9, 1.0) == 9.9e-11  # rounded down: 1e9 + 5 users
+
+
+def test_training_takes_the_delta_its_profile_was_released_under():
+    assert with_delta(DPConf(epsilon=1), {"delta": 2.5e-6}).delta == 2.5e-6
+    assert with_delta(DPConf(epsilon=1, delta=1e-6), {"delta": 1e-6}).delta == 1e-6
+    with pytest.raises(ValueError, match="released under 2.5e-06; rerun `synthlib profile`"):
+        with_delta(DPConf(epsilon=1, delta=1e-6), {"delta": 2.5e-6})
+    with pytest.raises(ValueError, match="delta is not set yet"):
+        part(DPConf(epsilon=1), "network")

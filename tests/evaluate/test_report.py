@@ -30,8 +30,13 @@ def test_svg_is_inline_and_self_contained():
 
 
 def test_each_run_states_its_guarantee():
-    dp = DPConf(epsilon=4, max_sessions=5)
+    dp = DPConf(epsilon=4, delta=1e-5, max_sessions=5)
     s = statement(dp, {p: {"epsilon": part(dp, p).epsilon, "delta": part(dp, p).delta} for p in PARTS})
     line = _privacy_line(s)
-    assert "user-level DP, epsilon 4, delta 1e-05" in line and "network 0.5" in line and "5 sessions" in line
+    assert "user-level DP, epsilon 4, delta 1e-05 (split" in line and "network 0.5" in line and "5 sessions" in line
+    derived = {"rule": "1/(10 x users)", "users_noisy": 17790, "users_upper": 17896}
+    dp = DPConf(epsilon=4, delta=5.5e-6)
+    spent = {p: {"epsilon": part(dp, p).epsilon, "delta": part(dp, p).delta} for p in PARTS}
+    spent["profile"]["delta_from"] = derived
+    assert "delta 5.5e-06 = 1/(10 x 17,896 users)" in _privacy_line(statement(dp, spent))
     assert "no DP guarantee" in _privacy_line(None)
