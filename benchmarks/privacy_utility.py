@@ -53,9 +53,9 @@ def run_setting(spark, log: str, epsilon: float | None, epochs: int, out: str, o
     seconds["evaluate"] = round(time.time() - start, 1)
     spec = json.load(open(conf.layout.model.spec))
     run = json.load(open(result["metrics_path"]))["runs"][name]
-    return {"events": run["events"], "privacy": spec.get("privacy"),
+    return {"events": run["events"], "privacy": spec.get("privacy"), "items": spec["lineage"].get("items_kept"),
             "training": {k: spec["training"].get(k) for k in ("privacy", "epsilon", "delta", "best_epoch")},
-            **{k: run["metrics"].get(k) for k in KEY_METRICS},
+            **{k: run["metrics"].get(k) for k in (*KEY_METRICS, "knn_recall_dp_ceiling", "als_recall_dp_ceiling")},
             "marks": {k: run["marks"].get(k) for k in KEY_METRICS}, "seconds": seconds,
             "report": result["report_path"]}
 

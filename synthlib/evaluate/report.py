@@ -212,7 +212,7 @@ def _privacy_line(privacy: dict | None) -> str:
     if not privacy:
         return "; no DP guarantee (the privacy checks below are empirical)"
     split, b = privacy["split"], privacy["bounds"]
-    derived = privacy["budget"].get("delta_from")
+    derived = privacy.get("budget", {}).get("delta_from")
     rule = f" = 1/(10 x {derived['users_upper']:,} users)" if isinstance(derived, dict) else ""
     return html.escape(f"; user-level DP, epsilon {privacy['epsilon']:.3g}, delta {privacy['delta']:.2g}{rule} "
                        f"(split: profile {split['profile']:g}, pairs {split['pairs']:g}, network {split['network']:g}; "

@@ -149,6 +149,12 @@ def _pair_floor(conf: Config) -> int | None:
     return ((spec.get("training") or {}).get("next_items") or {}).get("min_users")
 
 
+def _released_items(spark: SparkSession, conf: Config) -> DataFrame | None:
+    """The items the private profile released (None without one)."""
+    path = conf.layout.stats.private_items
+    return spark.read.format("delta").load(path).select("item_id") if is_delta(spark, path) else None
+
+
 def _evaluate(spark: SparkSession, conf: Config, run_id: str | None) -> dict:
     ev = conf.evaluate
     train = _read(spark, conf.layout.ingest.events, "profile", conf)
@@ -178,13 +184,17 @@ def _evaluate(spark: SparkSession, conf: Config, run_id: str | None) -> dict:
             skipped.append("privacy distances and utility: no real test split; set evaluate.holdout and rerun profile")
         else:
             augment = synthetic[ev.augment_run] if ev.augment_run else None
+            private = any(lineage[r].get("privacy") for r in evaluated)
             util = utility(train, test, {r: synthetic[r] for r in evaluated}, ev, conf.seed, augment,
-                           pair_floor=_pair_floor(conf))
+                           pair_floor=_pair_floor(conf), released=_released_items(spark, conf) if private else None)
             for r in evaluated:
                 for rec, ratio in util["ratios"][r].items():
                     runs[r]["metrics"][f"{rec}_recall_ratio"] = ratio["recall"]
                 if util.get("knn_ceiling") and lineage[r].get("model") == "session":
                     runs[r]["metrics"]["knn_recall_ceiling"] = util["knn_ceiling"]["recall"]
+                if util.get("dp_ceiling") and lineage[r].get("privacy"):
+                    runs[r]["metrics"].update({f"{rec}_recall_dp_ceiling": ratio["recall"]
+                                               for rec, ratio in util["dp_ceiling"].items()})
     finally:
         real.release()
         if queries is not None:

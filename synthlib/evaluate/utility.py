@@ -206,13 +206,17 @@ def _recommenders(examples: DataFrame, log: DataFrame, conf: EvaluateConf, seed:
 
 
 def utility(train: DataFrame, test: DataFrame, synthetic: dict[str, DataFrame], conf: EvaluateConf,
-            seed: int, augment: DataFrame | None = None, pair_floor: int | None = None) -> dict:
+            seed: int, augment: DataFrame | None = None, pair_floor: int | None = None,
+            released: DataFrame | None = None) -> dict:
     """Scores of each recommender trained on the real log, on each synthetic log and on
     popularity, their synthetic / real ratios, and the augmentation check on sparse users.
 
     With `pair_floor` (the model's k-user floor on real item pairs), the ceiling: the recall
     of an item-kNN built from the real pairs that clear the floor alone, over the real kNN's.
-    It is what the log can give item-to-item recommenders at that floor.
+    It is what the log can give item-to-item recommenders at that floor. With `released`
+    (the items a DP release kept, column item_id), the DP ceiling: kNN and ALS trained on
+    the real log restricted to those items, over the real ones, the most a synthetic log
+    of that vocabulary can reach.
 
     Every recommender is built first (the ALS fits run then), and all their lists are scored
     in one Spark job."""
@@ -227,6 +231,10 @@ def utility(train: DataFrame, test: DataFrame, synthetic: dict[str, DataFrame], 
                      _recommenders(examples, log, conf, seed, popular_items(log, fill)).items()}
         if pair_floor and pair_floor > 1:
             recs["real_kept_pairs", "knn"] = recommend_knn(examples, train, popular, conf, pair_floor)
+        if released is not None:
+            kept = train.join(F.broadcast(released.select("item_id")), "item_id", "left_semi")
+            recs |= {("real_released", rec): r for rec, r in
+                     _recommenders(examples, kept, conf, seed, popular_items(kept, fill)).items()}
         if augment is not None:
             both = train.unionByName(augment.select(*train.columns))
             sparse = examples.where("sparse")
@@ -243,6 +251,9 @@ def utility(train: DataFrame, test: DataFrame, synthetic: dict[str, DataFrame], 
         if "real_kept_pairs" in scores:
             result["knn_ceiling"] = {"pair_floor": pair_floor, **_ratio(scores["real_kept_pairs"]["knn"],
                                                                         scores["real"]["knn"])}
+        if "real_released" in scores:
+            result["dp_ceiling"] = {rec: _ratio(scores["real_released"][rec], scores["real"][rec])
+                                    for rec in ("knn", "als")}
         if augment is not None:
             result["augmentation"] = {
                 "sparse_examples": measured["real/knn"]["sparse"]["examples"],

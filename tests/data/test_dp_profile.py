@@ -7,6 +7,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from synthlib.delta_io import table_properties
+from synthlib.evaluate import evaluate
 from synthlib.generate import generate
 from tests.helpers import simulated_log
 
@@ -75,4 +76,11 @@ def test_generation_reads_no_real_log_and_records_the_budget(spark, released):
     assert any(n.startswith("copy rule: not applied") for n in summary["notes"])
     lineage = json.loads(table_properties(spark, conf.layout.tables.events)[f"synthlib.run.{summary['run_id']}"])
     assert lineage["privacy"]["epsilon"] <= 8 and lineage["privacy"]["bounds"]["max_events"] == 20
+    assert lineage["privacy"]["budget"]["delta_from"]["rule"] == "1/(10 x users)"
+
+
+def test_the_report_states_the_guarantee_and_where_its_delta_came_from(spark, released):
+    conf, _ = released
+    report = open(evaluate(spark, conf)["report_path"]).read()
+    assert "user-level DP, epsilon" in report and "= 1/(10 x " in report
 

@@ -74,7 +74,7 @@ def test_knn_recommends_co_visited_items(spark):
     assert fill.count() == 3  # the third from the popular items
 
 
-def test_the_ceiling_is_the_kept_pairs_knn_over_the_real_one(spark):
+def test_the_ceilings_are_the_kept_pairs_and_released_items_over_the_real_log(spark):
     # a-b held by two users, a-c by one: at a 2-user floor the test session a -> c is lost.
     train = log(spark, [("u1", "s1", 0, "view", "a"), ("u1", "s1", 1, "view", "b"), ("u2", "s2", 0, "view", "a"),
                         ("u2", "s2", 1, "view", "b"), ("u3", "s3", 0, "view", "a"), ("u3", "s3", 1, "view", "c"),
@@ -86,6 +86,10 @@ def test_the_ceiling_is_the_kept_pairs_knn_over_the_real_one(spark):
     assert result["scores"]["real"]["knn"]["recall"] == 1.0
     assert result["knn_ceiling"]["pair_floor"] == 2 and result["knn_ceiling"]["recall"] == pytest.approx(0.5)
     assert "knn_ceiling" not in utility(train, test, {}, one, seed=3)  # no floor, no ceiling
+    # a DP release that kept a and b only: the test session c -> d is out of reach
+    released = spark.createDataFrame([("a",), ("b",)], "item_id string")
+    result = utility(train, test, {"copy": train}, one, seed=3, released=released)
+    assert result["dp_ceiling"]["knn"]["recall"] == pytest.approx(0.5) and set(result["dp_ceiling"]) == {"knn", "als"}
 
 
 def test_als_folds_in_a_history(spark):
