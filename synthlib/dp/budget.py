@@ -2,7 +2,7 @@
 parts that read the real log (`train.dp.split`), which compose sequentially (their epsilons
 and deltas add). Within the profile and the pairs, PipelineDP's budget accountant shares
 the part across its aggregations; the network's DP-SGD is calibrated to its part and
-tracked by Opacus' RDP accountant. Imports without Spark.
+tracked by Opacus' PRV accountant. Imports without Spark.
 
 Without a configured `delta`, the profile first counts the users under DP (a slice of its
 part, Laplace noise, no delta) and sets the total to 1/(10 x users), users an upper bound

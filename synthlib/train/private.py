@@ -75,5 +75,5 @@ def privacy_statement(conf: Config, summary: dict, network_epsilon: float) -> di
     dp, network = conf.train.dp, part(conf.train.dp, "network")
     spent = {**summary["privacy"]["parts"],
              "network": {"epsilon": network_epsilon, "delta": network.delta, "library": "Opacus",
-                         "accountant": "RDP", "mechanism": "DP-SGD, Poisson sampling of users"}}
+                         "accountant": "PRV", "mechanism": "DP-SGD, Poisson sampling of users"}}
     return statement(dp, spent)
