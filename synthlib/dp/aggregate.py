@@ -3,9 +3,10 @@
 Request the aggregations of a part, then `compute()`: PipelineDP's accountant shares the
 part's (epsilon, delta) across them by weight, calibrates Gaussian noise to each one's
 contribution bounds, and the results are collected (each is bounded: a histogram's bins,
-or the keys that DP partition selection kept). A part without delta gets Laplace noise. Keys without public candidates are kept
-only when their noisy count of users clears a threshold set by the budget, so a key too
-few users share never appears, and no fixed threshold is involved. Where asked (`floor`),
+or the keys that DP partition selection kept); a part without delta gets Laplace noise.
+Keys without public candidates are kept only when their noisy count of users clears a
+threshold set by the budget, so a key too few users share never appears, and no fixed
+threshold is involved. Where asked (`floor`),
 a public key whose noisy count is under NOISE_FLOOR standard deviations of its noise is
 released as 0 (post-processing): such a count cannot be told from none, and a log without
 searches, say, must not come out with them.
