@@ -176,7 +176,7 @@ def release_profile(spark: SparkSession, conf: Config, events: DataFrame, lineag
     """Release the private profile of the (bounded) events; returns its privacy record."""
     dp, delta_from = _delta(spark, conf.train.dp, events)
     profile = part(dp, "profile")
-    counted = users_part(dp).epsilon if delta_from else 0.0  # the profile's slice spent counting users
+    counted = delta_from["epsilon"] if delta_from else 0.0  # the profile's slice spent counting users
     profile_part = Release(spark, Part("profile", profile.epsilon - counted, profile.delta))
     pairs_part = Release(spark, part(dp, "pairs"))
     categories = [r[0] for r in spark.read.format("delta").load(conf.layout.stats.categories)
