@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"synthlib: configuration error:\n{e}", file=sys.stderr)
         return 2
     # Imported here so that `--help` and config errors need no Spark.
-    from synthlib.data.ingest import InputError
+    from synthlib.data.sources import InputError
     from synthlib.models.artifact import ModelArtifactError, NotFittedError
     from synthlib.pipeline import run_pipeline, run_stage
     from synthlib.spark import get_spark

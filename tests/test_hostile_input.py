@@ -13,7 +13,8 @@ from pyspark.sql import functions as F
 
 from synthlib import cli
 from synthlib.config import ConfigError, load_config
-from synthlib.data.ingest import InputError, ingest
+from synthlib.data.ingest import ingest
+from synthlib.data.sources import InputError
 from synthlib.data.profile import profile
 from synthlib.generate import generate
 from synthlib.models import load_model

@@ -15,7 +15,8 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType
 
 from synthlib.config import SURFACES, Config, ImpressionsConf
-from synthlib.data.ingest import REASON, InputError, _column, _text, _timestamp, canonical, catalog, read_raw
+from synthlib.data.ingest import REASON
+from synthlib.data.sources import InputError, canonical, catalog, column, read_raw, text, timestamp
 from synthlib.delta_io import write_table
 from synthlib.schema import IMPRESSION_COLUMNS, SYNTHETIC_PREFIX
 
@@ -27,15 +28,15 @@ def _mapped(df: DataFrame, imp: ImpressionsConf, name: str, typ: str = "string")
     source = getattr(imp.columns, name)
     if source is None:
         return F.lit(None).cast(typ)
-    col = _column(df, source, f"{WHERE}.columns.{name}")
-    return _text(col) if typ == "string" else col.try_cast(typ)
+    col = column(df, source, f"{WHERE}.columns.{name}")
+    return text(col) if typ == "string" else col.try_cast(typ)
 
 
 def _clicked(df: DataFrame, imp: ImpressionsConf) -> Column:
     """A clicked flag from 1/0, true/false, yes/no (null when unmapped)."""
     if imp.columns.clicked is None:
         return F.lit(None).cast("boolean")
-    raw = F.lower(_text(_column(df, imp.columns.clicked, f"{WHERE}.columns.clicked")))
+    raw = F.lower(text(column(df, imp.columns.clicked, f"{WHERE}.columns.clicked")))
     return (F.when(raw.isin("true", "yes", "y", "t"), True).when(raw.isin("false", "no", "n", "f", ""), False)
             .otherwise(raw.try_cast("double") > 0))
 
@@ -44,7 +45,7 @@ def _surface(df: DataFrame, imp: ImpressionsConf) -> Column:
     """The canonical surface; null (quarantined) for a value neither canonical nor mapped."""
     if imp.columns.surface is None:
         return F.lit(imp.surface)
-    raw = _text(_column(df, imp.columns.surface, f"{WHERE}.columns.surface"))
+    raw = text(column(df, imp.columns.surface, f"{WHERE}.columns.surface"))
     mapping = {**{s: s for s in SURFACES}, **imp.surface_values}
     return F.create_map(*[F.lit(x) for kv in mapping.items() for x in kv])[F.lower(raw)]
 
@@ -53,12 +54,12 @@ def _shown_list(df: DataFrame, imp: ImpressionsConf) -> Column:
     """The shown item ids in rank order: an array column, or a string split on the separator."""
     col = F.col(f"`{imp.columns.shown}`")
     if imp.columns.shown not in df.columns:
-        _column(df, imp.columns.shown, f"{WHERE}.columns.shown")  # raises, naming the columns
+        column(df, imp.columns.shown, f"{WHERE}.columns.shown")  # raises, naming the columns
     if isinstance(df.schema[imp.columns.shown].dataType, ArrayType):
         items = col.cast("array<string>")
     else:
-        text = F.regexp_replace(F.trim(col.cast("string")), r"^\[|\]$", "")  # "[a|b]" as well as "a|b"
-        items = F.when(text == "", F.array()).otherwise(F.split(text, re.escape(imp.list_separator)))
+        listed = F.regexp_replace(F.trim(col.cast("string")), r"^\[|\]$", "")  # "[a|b]" as well as "a|b"
+        items = F.when(listed == "", F.array()).otherwise(F.split(listed, re.escape(imp.list_separator)))
     return F.transform(items, lambda x: F.when(F.trim(x) != "", F.trim(x)))
 
 
@@ -67,7 +68,7 @@ def _rows(spark: SparkSession, conf: Config, imp: ImpressionsConf) -> DataFrame:
     df = read_raw(spark, imp, WHERE)
     cols = imp.columns
     joined = imp.join_column is not None
-    ts = F.lit(None).cast("timestamp") if cols.timestamp is None else _timestamp(df, imp, WHERE)
+    ts = F.lit(None).cast("timestamp") if cols.timestamp is None else timestamp(df, imp, WHERE)
     base = {"request_id": _mapped(df, imp, "request_id"), "user_id": _mapped(df, imp, "user_id"),
             "session_id": _mapped(df, imp, "session_id"), "ts": ts, "surface": _surface(df, imp),
             "query": _mapped(df, imp, "query"), "price": _mapped(df, imp, "price", "double")}
