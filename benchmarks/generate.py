@@ -5,7 +5,8 @@ partitioning, with trivially random values, to Delta on the same session. Also m
 time growth from N to 10N events and peak memory of the JVM (driver and executor in local
 mode) and of the Python workers, per model; the cost of the copy rule (10N with
 `generate.drop_copies` against without, alternated); 1 against 2 cores per model, each in
-its own Spark pinned to that many CPUs (taskset); optionally one big run (--big). With
+its own Spark pinned to that many CPUs (taskset), warmed up, the median of --rounds runs;
+optionally one big run (--big). With
 --impressions, the simulated log shows its searches' result lists, generation writes
 `tables/impressions` too, and the limit writes as many rows as both tables (rows per second
 are compared).
@@ -135,6 +136,10 @@ def timed_write_limit(spark, rows: int, days: int, partitions: int, path: str) -
     return {"events": rows, "seconds": round(seconds, 2), "events_per_s": round(rows / seconds), **mem.peak}
 
 
+def median_run(rs: list[dict]) -> dict:
+    return sorted(rs, key=lambda r: r["events_per_s"])[len(rs) // 2]
+
+
 def confs_for(work: str, models: list[str], impressions: bool = False) -> tuple[Config, dict[str, Config]]:
     base = Config(seed=1, output=os.path.join(work, "out"), simulate=SimulateConf(events=200_000,
                                                                                     impressions=impressions))
@@ -143,11 +148,12 @@ def confs_for(work: str, models: list[str], impressions: bool = False) -> tuple[
                                              "train": TrainConf(model=m, epochs=3)}) for m in models}
 
 
-def pinned_run(work: str, model: str, cores: int, events: int, impressions: bool) -> dict:
-    """One warm-up and one timed generation in a fresh Spark with `cores` CPUs."""
+def pinned_run(work: str, model: str, cores: int, events: int, impressions: bool, rounds: int) -> dict:
+    """The median of `rounds` timed generations in a fresh Spark with `cores` CPUs, after
+    warm-ups at N/10 and N (the JVM compiles the write path over the first runs)."""
     cpus = ",".join(str(c) for c in range(cores))
-    cmd = ["taskset", "-c", cpus, sys.executable, __file__, "--work", work, "--pinned", model,
-           "--cores", str(cores), "--events", str(events)] + (["--impressions"] if impressions else [])
+    cmd = ["taskset", "-c", cpus, sys.executable, __file__, "--work", work, "--pinned", model, "--cores", str(cores),
+           "--events", str(events), "--rounds", str(rounds)] + (["--impressions"] if impressions else [])
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -157,9 +163,10 @@ def pinned_main(args) -> None:
     spark = get_spark(SparkConf(master=f"local[{args.cores}]"))
     conf = confs[args.pinned]
     timed_generate(spark, conf, max(1, args.events // 10), f"warm-up-{args.cores}")
-    result = timed_generate(spark, conf, args.events, f"cores-{args.cores}")
+    timed_generate(spark, conf, args.events, f"warm-up-{args.cores}")
+    runs = [timed_generate(spark, conf, args.events, f"cores-{args.cores}") for _ in range(args.rounds)]
     spark.stop()
-    print(json.dumps(result))
+    print(json.dumps({**median_run(runs), "rounds_rows_per_s": [r["rows_per_s"] for r in runs]}))
 
 
 def main() -> None:
@@ -202,15 +209,13 @@ def main() -> None:
                                                       os.path.join(args.work, "limit")))
     spark.stop()
 
-    cores = {m: {c: pinned_run(args.work, m, c, args.events, args.impressions) for c in (1, 2)} for m in models}
+    cores = {m: {c: pinned_run(args.work, m, c, args.events, args.impressions, args.rounds) for c in (1, 2)}
+             for m in models}
     big = None
     if args.big:
         spark = get_spark(SparkConf(master="local[2]"))
         big = timed_generate(spark, confs[models[0]], args.big, "big")
         spark.stop()
-
-    def median_run(rs: list[dict]) -> dict:
-        return sorted(rs, key=lambda r: r["events_per_s"])[len(rs) // 2]
 
     report = {}
     for m, r in runs.items():
