@@ -90,3 +90,7 @@ train_entrypoint = _entrypoint("train")
 generate_entrypoint = _entrypoint("generate")
 evaluate_entrypoint = _entrypoint("evaluate")
 pipeline_entrypoint = _entrypoint("pipeline")
+
+
+if __name__ == "__main__":  # python -m synthlib.cli <command> --conf ...
+    sys.exit(main())

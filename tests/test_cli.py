@@ -39,10 +39,17 @@ def test_unknown_override_is_refused(write_conf):
 
 
 def test_usage_lists_the_commands():
-    result = _run([SYNTHLIB, "--help"])
-    assert result.returncode == 0
-    for command in ("simulate", "profile", "train", "generate", "evaluate", "pipeline"):
-        assert command in result.stdout
+    for cli in ([SYNTHLIB], [sys.executable, "-m", "synthlib.cli"]):  # the script, or the module run as one
+        result = _run([*cli, "--help"])
+        assert result.returncode == 0
+        for command in ("simulate", "profile", "train", "generate", "evaluate", "pipeline"):
+            assert command in result.stdout
+
+
+def test_the_module_run_as_a_script_runs_its_command(write_conf):
+    result = _run([sys.executable, "-m", "synthlib.cli", "generate", "--conf", write_conf({"simulate": {}}),
+                   "generate.usrs=5"])
+    assert result.returncode == 2 and "generate.usrs" in result.stderr
 
 
 def test_databricks_bundle_runs_the_four_stages_from_setup_entry_points():
