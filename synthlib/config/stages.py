@@ -133,12 +133,13 @@ class GenerateConf(Strict):
     segment: SegmentConf = SegmentConf()
     item_power: float = Field(1.0, gt=0, le=4)
     # follow_transitions (session model): after an item with kept real session partners, one
-    # of them follows at their share of its real pairs (0) up to always (1). Higher lifts
+    # of them follows as often as a new user's session repeats a kept pair (0; see
+    # models.timeline.NextItems) up to always (1). Higher lifts
     # item-to-item utility and brings sessions closer to training sessions (see the DCR).
     # Unset: 1 (always) in sessions of the model's derived follow_min_events (model.json "shape").
     follow_transitions: Optional[float] = Field(None, ge=0, le=1)
     # follow_min_events: follow_transitions applies to sessions of at least this many events;
-    # shorter ones follow at the real shares. Item-to-item recommenders learn from the pairs
+    # shorter ones follow at a new user's rate. Item-to-item recommenders learn from the pairs
     # within sessions, most of which long sessions hold, while most sessions are short.
     follow_min_events: Optional[int] = Field(None, ge=1)
     # drop_copies: a synthetic session of at least 3 item events whose items, in order, are a

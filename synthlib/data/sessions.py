@@ -52,13 +52,18 @@ def neighbours(events: DataFrame, k: int, max_items: int, min_users: int = 1) ->
 
 
 def session_pairs(events: DataFrame, *, min_users: int, per_item: int, max_items: int = 50) -> DataFrame:
-    """(item_id, next_items, next_counts, transitions): the items each item shares sessions with.
+    """(item_id, next_items, next_counts, transitions, fresh_counts): the items each item
+    shares sessions with.
 
     Pairs are counted over each session's distinct items (its `max_items` latest, which
     bounds a very long session's pairs): `transitions` counts an item's pairs (each other
     item of each of its sessions); `next_items` are the items it shares sessions of at least
     `min_users` distinct users with, the `per_item` most frequent (ties by id), with their
-    session counts. Items that keep no pair have no row.
+    session counts. `fresh_counts` sums the counts of those pairs that would clear the floor
+    without any one of their users: the leave-one-user-out estimate of how often a new
+    user's session repeats a kept pair (the kept counts themselves overstate it, since every
+    kept pair is kept because of the very sessions counted). Items that keep no pair have no
+    row.
     """
     items = session_items(events, max_items)
     pairs = item_pairs(items)
@@ -68,9 +73,10 @@ def session_pairs(events: DataFrame, *, min_users: int, per_item: int, max_items
         Window.partitionBy("a").orderBy(F.desc("n"), "b"))).where(F.col("_r") <= per_item)
     table = ranked.groupBy(F.col("a").alias("item_id")).agg(
         F.sort_array(F.collect_list(F.struct("_r", F.col("b").alias("next"), "n"))).alias("_next"),
-        F.max("transitions").alias("transitions"))
-    return table.select(
-        "item_id", F.col("_next.next").alias("next_items"), F.col("_next.n").alias("next_counts"), "transitions")
+        F.max("transitions").alias("transitions"),
+        F.sum(F.when(F.col("users") > min_users, F.col("n")).otherwise(0)).alias("fresh_counts"))
+    return table.select("item_id", F.col("_next.next").alias("next_items"), F.col("_next.n").alias("next_counts"),
+                        "transitions", "fresh_counts")
 
 
 def item_sequences(events: DataFrame) -> DataFrame:

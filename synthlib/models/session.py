@@ -27,7 +27,9 @@ class SessionModel(NeuralModel):
         return net
 
     def prepare(self) -> None:
-        self.item_table = ItemTable(self.items, self.spec["args"]["n_cats"], tuple(self.spec["vocab"]["categories"]))
+        network_share = ((self.spec.get("training") or {}).get("next_items") or {}).get("network_share") or 0.0
+        self.item_table = ItemTable(self.items, self.spec["args"]["n_cats"], tuple(self.spec["vocab"]["categories"]),
+                                    network_share)
 
     def get_info(self) -> dict:
         return {**super().get_info(), "vocabulary_items": self.spec["args"]["n_items"],

@@ -98,7 +98,7 @@ class ItemTable:
     """Item tokens back to items: vocabulary tokens directly, tail slots by the category's
     tail distribution (its items without a token, weighted by their events)."""
 
-    def __init__(self, items: pd.DataFrame, n_cats: int, categories: tuple[str, ...]):
+    def __init__(self, items: pd.DataFrame, n_cats: int, categories: tuple[str, ...], network_share: float = 0.0):
         items = items.sort_values(["cat_token", "token", "weight", "item_id"], ascending=[True, True, False, True])
         self.ids = items["item_id"].to_numpy(dtype=object)
         self.category = items["category"].to_numpy(dtype=object)
@@ -115,7 +115,7 @@ class ItemTable:
         self.start = np.searchsorted(cats, np.arange(n_cats), "left")
         self.end = np.searchsorted(cats, np.arange(n_cats), "right")
         self.categories = categories  # names of category tokens 1..len(categories)
-        self.follow = NextItems(items, self.ids) if "next_items" in items else None
+        self.follow = NextItems(items, self.ids, network_share) if "next_items" in items else None
 
     def lookups(self) -> dict[str, pd.DataFrame]:
         """Item rows and category tokens to their ids and names (decoded in Spark)."""
@@ -146,16 +146,23 @@ class ItemTable:
 
 
 class NextItems:
-    """Item pairs kept from the real log (`synthlib.data.sessions.session_pairs`): after an item, each item
-    it shares kept sessions with follows with its share of the item's pairs; otherwise the
-    model's own draw stands."""
+    """Item pairs kept from the real log (`synthlib.data.sessions.session_pairs`): after an
+    item, one of the items it shares kept pairs with follows, in proportion to their counts,
+    so that a kept pair follows it as often as a new user's session repeats one.
 
-    def __init__(self, items: pd.DataFrame, ids: np.ndarray):
+    That rate is `fresh_counts` over the item's pairs, the leave-one-user-out share (the kept
+    share itself where the table has no such column, as in a DP release). The network's own
+    draws already land on kept pairs for `network_share` of that rate (measured at training,
+    synthlib.train.session.network_pair_share): the kept pairs follow for the rest only, and
+    otherwise the network's draw stands."""
+
+    def __init__(self, items: pd.DataFrame, ids: np.ndarray, network_share: float = 0.0):
         row_of = {item: i for i, item in enumerate(ids)}
-        nxt, share = [], []
-        self.kept = np.zeros(len(ids))  # per row: the share of its real pairs that was kept
-        for item, nexts, counts, total in zip(items["item_id"], items["next_items"], items["next_counts"],
-                                              items["transitions"]):
+        fresh = items["fresh_counts"] if "fresh_counts" in items else [None] * len(items)
+        nxt, share, pairs = [], [], []
+        self.fresh = np.zeros(len(ids))  # per row: how often a new user's session follows it with a kept pair
+        for item, nexts, counts, total, f in zip(items["item_id"], items["next_items"], items["next_counts"],
+                                                 items["transitions"], fresh):
             if not hasattr(nexts, "__len__") or not len(nexts):  # None or NaN: no kept pair
                 continue
             r = row_of[item]
@@ -163,27 +170,38 @@ class NextItems:
             keep = [j for j, n in enumerate(rows) if n >= 0]
             if not keep:  # every next item is outside the table
                 continue
+            kept = np.asarray(counts, dtype=float)[keep]
             nxt.append(np.asarray(rows)[keep])
-            cumulative = np.cumsum(np.asarray(counts, dtype=float)[keep]) / float(total)
-            share.append(2.0 * r + cumulative)
-            self.kept[r] = cumulative[-1]
+            share.append(2.0 * r + np.cumsum(kept) / kept.sum())
+            of_kept = kept.sum() / sum(map(float, counts))  # the pairs still in the table
+            self.fresh[r] = min(1.0, (kept.sum() if f is None or pd.isna(f) else f * of_kept) / float(total))
+        # The network gives network_share * fresh by itself; the kept pairs add the rest:
+        # kept + (1 - kept) * network_share * fresh = fresh.
+        rho = min(max(float(network_share), 0.0), 1.0)
+        self.kept = self.fresh * (1 - rho) / np.maximum(1 - rho * self.fresh, 1e-12)
         order = np.argsort([s[0] for s in share], kind="stable") if share else []
         self.next = np.concatenate([nxt[i] for i in order]) if share else np.zeros(0, dtype=np.int64)
-        # Keys 2 * row + cumulative share: one sorted array searched for every row at once.
+        # Keys 2 * row + cumulative share among its kept pairs: one sorted array searched for every row at once.
         self.key = np.concatenate([share[i] for i in order]) if share else np.zeros(0)
         self.pairs = len(self.next)
+
+    def holds(self, prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
+        """Whether each (prev, nxt) pair of rows is a kept pair."""
+        n = len(self.fresh)
+        owner = np.floor(self.key / 2.0 + 1e-12).astype(np.int64)
+        return np.isin(np.asarray(prev, dtype=np.int64) * n + nxt, owner * n + self.next)
 
     def draw(self, prev: np.ndarray, u: np.ndarray, strength: float | np.ndarray = 0.0) -> np.ndarray:
         """The next item's row after each previous row (-1: none), given uniforms; -1 where
         the draw falls outside the kept pairs. `strength` (one, or one per row) moves that
-        fraction of the pairs not kept onto the kept ones, in proportion: 0 none, 1 all."""
+        fraction of the draws outside the kept pairs onto them: 0 none, 1 all."""
         if not self.pairs:
             return np.full(len(prev), -1, dtype=np.int64)
-        if np.any(strength):  # the kept ones then take kept + strength * (1 - kept) of the draws
-            kept = self.kept[np.maximum(prev, 0)]
-            u = u * kept / np.maximum(kept + strength * (1.0 - kept), 1e-12)
-        j = np.searchsorted(self.key, 2.0 * prev + u, side="right")
-        hit = (prev >= 0) & (j < self.pairs)
+        kept = self.kept[np.maximum(prev, 0)]
+        follows = kept + strength * (1.0 - kept)
+        hit = (prev >= 0) & (u < follows)
+        j = np.searchsorted(self.key, 2.0 * prev + u / np.maximum(follows, 1e-12), side="right")
+        hit &= j < self.pairs
         j = np.minimum(j, self.pairs - 1)
         hit &= np.floor(self.key[j] / 2.0 + 1e-12).astype(np.int64) == prev
         return np.where(hit, self.next[j], -1)
@@ -213,7 +231,7 @@ def to_codes(tokens: dict[str, np.ndarray], users: np.ndarray, session_k: np.nda
              follow_transitions: float = 0.0, follow_min_events: int = 1) -> pd.DataFrame:
     """Event codes (schema.CODES_DDL) from generated (S, T) token arrays; the real item
     pairs are followed with `follow_transitions` in sessions of at least
-    `follow_min_events` events, at their real shares in shorter ones."""
+    `follow_min_events` events, at a new user's rate in shorter ones (NextItems)."""
     typ = tokens["type"]
     s_idx, t_idx = np.nonzero((typ > 0) & (typ != END))
     ent, step = sessions[s_idx], t_idx

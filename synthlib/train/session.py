@@ -3,7 +3,9 @@ its shape from the log's profile, its real item pairs under the k-user floor."""
 from __future__ import annotations
 
 import time
+from datetime import date
 
+import numpy as np
 import pandas as pd
 import torch
 from pyspark.sql import SparkSession
@@ -15,6 +17,7 @@ from synthlib.data.sessions import session_pairs
 from synthlib.models.session import SessionModel
 from synthlib.models.session_net import SessionConfig, SessionNet, build, model_args
 from synthlib.models.session_baseline import CountBaseline
+from synthlib.models.timeline import NextItems
 from synthlib.models.tokens import END, FIELDS, build_vocab
 from synthlib.train import private
 from synthlib.train.loader import PetastormSource
@@ -24,6 +27,8 @@ from synthlib.train.rows import encode, sampled_events, top_categories
 from synthlib.train.shape import derive as derive_shape
 
 ROW_COLUMNS = ["user_key", "chunk", "activity", "home_cat", *FIELDS]
+PAIR_COLUMNS = ["next_items", "next_counts", "transitions", "fresh_counts"]
+PAIR_SHARE_EVENTS = 50_000  # synthetic events that measure the network's own kept-pair share
 
 
 def vocabulary(spark: SparkSession, conf: Config, summary: dict, items: pd.DataFrame, cfg):
@@ -48,7 +53,7 @@ def session_rows(spark: SparkSession, conf: Config, summary: dict, items: pd.Dat
 def with_next_items(spark: SparkSession, events, items: pd.DataFrame, cfg: SessionConfig) -> tuple[pd.DataFrame, dict]:
     """The item table with the training sample's kept item pairs (data.sessions.session_pairs)
     between its items, and a summary of them."""
-    found = pd.DataFrame(columns=["item_id", "next_items", "next_counts", "transitions"])
+    found = pd.DataFrame(columns=["item_id", "next_items", "next_counts", "transitions", "fresh_counts"])
     if len(items):
         known = F.broadcast(spark.createDataFrame(items[["item_id"]]))
         table = session_pairs(events.join(known, "item_id"), min_users=cfg.next_min_users, per_item=cfg.next_items)
@@ -56,11 +61,38 @@ def with_next_items(spark: SparkSession, events, items: pd.DataFrame, cfg: Sessi
     out = items.merge(found, on="item_id", how="left")
     for c in ("next_items", "next_counts"):
         out[c] = out[c].astype(object).where(out[c].notna(), None)
-    out["transitions"] = out["transitions"].fillna(0).astype("int64")
+    for c in ("transitions", "fresh_counts"):
+        out[c] = out[c].fillna(0).astype("int64")
     return out, {"min_users": cfg.next_min_users, "items": len(found),
                  "pairs": int(found["next_items"].map(len).sum()),
                  "kept_pair_counts": int(found["next_counts"].map(sum).sum()),
+                 "fresh_pair_counts": int(found["fresh_counts"].sum()),
                  "pair_counts_of_those_items": int(found["transitions"].sum())}
+
+
+def network_pair_share(spec: dict, table: pd.DataFrame, state: dict, seed: int) -> dict:
+    """How much of the kept pairs' fresh rate the network's own draws already give.
+
+    Synthetic sessions are drawn without the kept pairs; over their events with a fresh item
+    after an item that keeps pairs, the kept pairs hit over the sum of the previous items'
+    fresh shares (NextItems.fresh). Generation then adds the kept pairs for the rest only."""
+    alone = SessionModel(spec, table.drop(columns=PAIR_COLUMNS), state)
+    follow = NextItems(table, alone.item_table.ids)
+    first, last = (date.fromisoformat(spec["time_range"][k]) for k in ("first_day", "last_day"))
+    hits = expected = 0.0
+    events = user = 0
+    while events < PAIR_SHARE_EVENTS and user < 100 * PAIR_SHARE_EVENTS:
+        codes = alone.sample_block(user, user + 1000, seed=seed, start=first, days=(last - first).days + 1)
+        user, events = user + 1000, events + len(codes)
+        row = pd.Series(np.where(codes["item"] >= 0, codes["item"], np.nan))
+        keys = [codes["user"], codes["session"]]
+        prev = row.groupby(keys).ffill().groupby(keys).shift()  # the session's latest item before each event
+        pick = (row.notna() & prev.notna() & (row != prev)).to_numpy()
+        a, b = prev[pick].to_numpy(dtype=np.int64), row[pick].to_numpy(dtype=np.int64)
+        a_keeps = follow.fresh[a] > 0
+        hits += float(follow.holds(a[a_keeps], b[a_keeps]).sum())
+        expected += float(follow.fresh[a[a_keeps]].sum())
+    return {"network_share": round(hits / expected, 4) if expected else 0.0, "measured_on_events": events}
 
 
 def real_home_by_activity(rows) -> dict[str, dict[str, int]]:
@@ -204,4 +236,6 @@ def train_session(spark: SparkSession, conf: Config, summary: dict, items: pd.Da
                                              private.privacy_statement(conf, summary, result.epsilon))
         spec["lineage"] = {k: v for k, v in spec["lineage"].items() if k != "sample_users"}
     net.to("cpu")
+    if "fresh_counts" in table:
+        spec["training"]["next_items"].update(network_pair_share(spec, table, net.state_dict(), seed))
     return SessionModel(spec, table, net.state_dict())

@@ -313,6 +313,21 @@ def test_follow_strength_moves_the_transitions_not_kept_onto_the_kept_ones():
     assert (follow.draw(np.full(100, 1), u, 1.0) == -1).all()  # b has none: the model's draw stands
 
 
+def test_kept_pairs_follow_at_the_share_a_new_users_session_repeats():
+    ids = np.array(["a", "b", "c", "d"], dtype=object)
+    # a's kept pairs hold 4 of its 8 pairs, but only b's 3 would be kept without any one user.
+    items = pd.DataFrame({"item_id": ["a", "c"], "next_items": [["b", "c"], ["a"]], "next_counts": [[3, 1], [2]],
+                          "transitions": [8, 2], "fresh_counts": [3, 0]})
+    follow = NextItems(items, ids)
+    u = (np.arange(100) + 0.5) / 100
+    counts = lambda out: [(out == r).sum() for r in (1, 2, -1)]  # noqa: E731
+    a = np.zeros(100, dtype=np.int64)
+    assert counts(follow.draw(a, u)) == [28, 9, 63]  # 3/8 in all, b and c 3 : 1 among them
+    assert counts(follow.draw(a, u, 1.0)) == [75, 25, 0]  # all moved on: the kept pairs' own proportions
+    assert (follow.draw(np.full(100, 2), u) == -1).all()  # c's one pair would not survive without one user
+    assert (follow.draw(np.full(100, 2), u, 1.0) == 0).all()
+
+
 def test_follow_items_repeats_and_follows_within_sessions():
     follow = NextItems(pd.DataFrame({"item_id": ["a"], "next_items": [["b"]], "next_counts": [[1]],
                                      "transitions": [1]}), np.array(["a", "b", "c"], dtype=object))
