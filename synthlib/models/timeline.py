@@ -159,7 +159,7 @@ class NextItems:
     def __init__(self, items: pd.DataFrame, ids: np.ndarray, network_share: float = 0.0):
         row_of = {item: i for i, item in enumerate(ids)}
         fresh = items["fresh_counts"] if "fresh_counts" in items else [None] * len(items)
-        nxt, share, pairs = [], [], []
+        nxt, share = [], []
         self.fresh = np.zeros(len(ids))  # per row: how often a new user's session follows it with a kept pair
         for item, nexts, counts, total, f in zip(items["item_id"], items["next_items"], items["next_counts"],
                                                  items["transitions"], fresh):
