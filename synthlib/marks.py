@@ -33,6 +33,8 @@ MEANINGS = {
     "impression_no_click_difference": "difference in the share of requests without a click",
     "impression_popularity_difference": ("difference in how much more concentrated clicked items are than "
                                          "shown items (Gini of clicks minus Gini of shows)"),
+    "impression_recent_item_difference": ("difference in the share of shown items that the session held before "
+                                          "the request"),
     # privacy
     "impression_copy_share": "synthetic shown lists (3+ items) repeating a real training list verbatim",
     "copy_share": "synthetic sessions (3+ items) repeating a real training session verbatim",

@@ -22,6 +22,8 @@ from pyspark.sql import functions as F
 from synthlib.data.popularity import popularity
 
 OTHER_ITEM = ""  # the pooled items beyond max_items in the click model's counts
+RECENT_ITEMS = 5  # a request's context: the items of its session's last events before it
+_RECENT_ROWS = 20  # the rows looked back over for them (events without an item skipped)
 STATS = ("length", "position", "surface_position", "surface", "price_rank", "click_rank")
 
 
@@ -97,6 +99,38 @@ def describe_impressions(imp: DataFrame) -> dict:
         "shown_popularity": popularity([(int(r["shows"]), int(r["count"])) for r in shown]),
         "clicked_popularity": popularity([(int(r["clicks"]), int(r["count"])) for r in clicked]),
     }
+
+
+def with_recent(rows: DataFrame, *order) -> DataFrame:
+    """`rows` (session_id, item_id, category, ordered within a session by `order`) with
+    `recent` and `recent_categories`: the items, and their categories, of the RECENT_ITEMS
+    last rows before each row in its session that hold an item, most recent last."""
+    before = Window.partitionBy("session_id").orderBy(*order).rowsBetween(-_RECENT_ROWS, -1)
+    seen = F.collect_list(F.when(F.col("item_id").isNotNull(), F.struct("item_id", "category"))).over(before)
+    last = F.reverse(F.slice(F.reverse(seen), 1, RECENT_ITEMS))
+    return (rows.withColumn("_recent", last)
+            .withColumn("recent", F.transform("_recent", lambda x: x["item_id"]))
+            .withColumn("recent_categories", F.transform("_recent", lambda x: x["category"])).drop("_recent"))
+
+
+def request_context(imp: DataFrame, events: DataFrame) -> DataFrame:
+    """(request_id, recent, recent_categories) of canonical impressions: what the session of
+    each request held before it (a request comes before an event of the same second).
+    Requests without a session have an empty context."""
+    requests = (imp.where(F.col("session_id").isNotNull()).groupBy("request_id")
+                .agg(F.first("session_id").alias("session_id"), F.min("ts").alias("ts")))
+    rows = (events.where(F.col("session_id").isNotNull())
+            .select("session_id", "ts", "item_id", "category", F.lit(1).alias("_kind"),
+                    F.lit(None).cast("string").alias("request_id"))
+            .unionByName(requests.select("session_id", "ts", F.lit(None).cast("string").alias("item_id"),
+                                         F.lit(None).cast("string").alias("category"), F.lit(0).alias("_kind"),
+                                         "request_id")))
+    found = with_recent(rows, "ts", "_kind").where(F.col("_kind") == 0).select("request_id", "recent",
+                                                                               "recent_categories")
+    empty = F.array().cast("array<string>")
+    return (imp.select("request_id").distinct().join(found, "request_id", "left")
+            .select("request_id", F.coalesce("recent", empty).alias("recent"),
+                    F.coalesce("recent_categories", empty).alias("recent_categories")))
 
 
 def position_counts(imp: DataFrame, max_items: int) -> pd.DataFrame:

@@ -1,8 +1,10 @@
 """Evaluate a run's shown lists against the real impressions: fidelity, CTR-model utility, copies.
 
 Utility: a click-through model (Spark MLlib logistic regression) on each shown row's
-position, its list's length, its price rank in the list and its item's popularity and
-click-through on the model's own training side, trained once on the real training
+position, its list's length, its price rank in the list, its item's popularity and
+click-through on the model's own training side, and whether the item, or its category, is
+among the items the session held before the request (its events: the real training log,
+the held-out one, or the run's synthetic events), trained once on the real training
 impressions and once on the synthetic ones, both tested on the real held-out impressions:
 AUC, and NDCG@10 of the held-out lists re-ranked by the model. Ratio:
 (synthetic - 0.5) / (real - 0.5) for AUC, synthetic / real for NDCG.
@@ -17,11 +19,11 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from synthlib.data.exposure import describe_impressions
+from synthlib.data.exposure import describe_impressions, request_context
 from synthlib.models.impressions import MIN_COPY_LENGTH
 
 NDCG_AT = 10
-FEATURES = ("position_vec", "log_length", "price_rank", "log_shows", "item_ctr")
+FEATURES = ("position_vec", "log_length", "price_rank", "log_shows", "item_ctr", "recent_item", "recent_category")
 
 
 def _tv(a: dict, b: dict) -> float:
@@ -61,8 +63,30 @@ def copies(real: DataFrame, synthetic: DataFrame) -> dict:
     return {"lists": row["lists"], "copies": row["copies"], "share": row["copies"] / max(1, row["lists"])}
 
 
+def with_context(imp: DataFrame, events: DataFrame | None, categories: DataFrame | None) -> DataFrame:
+    """Shown rows with `recent_item` and `recent_category` (1.0 or 0.0): whether the item, or
+    its category (from `categories`: item_id, category), is among the session's items before
+    the request in `events` (0.0 without events)."""
+    if events is None:
+        return imp.withColumn("recent_item", F.lit(0.0)).withColumn("recent_category", F.lit(0.0))
+    rows = imp.join(request_context(imp, events), "request_id", "left")
+    if categories is not None:
+        rows = rows.join(categories.select("item_id", F.col("category").alias("_category")), "item_id", "left")
+    else:
+        rows = rows.withColumn("_category", F.lit(None).cast("string"))
+    seen = lambda column, values: F.coalesce(F.array_contains(values, F.col(column)), F.lit(False)).cast("double")  # noqa: E731
+    return (rows.withColumn("recent_item", seen("item_id", "recent"))
+            .withColumn("recent_category", seen("_category", "recent_categories"))
+            .drop("recent", "recent_categories", "_category"))
+
+
+def recent_item_share(imp: DataFrame) -> float:
+    """The share of unclicked shown rows (with_context) that the session held before the request."""
+    return float(imp.where(~F.col("clicked")).agg(F.avg("recent_item")).first()[0] or 0.0)
+
+
 def features(imp: DataFrame, side: DataFrame) -> DataFrame:
-    """Each shown row with the model's features, the item figures taken from `side`."""
+    """Each shown row (with_context) with the model's features, the item figures taken from `side`."""
     items = side.groupBy("item_id").agg(F.count(F.lit(1)).alias("_shows"),
                                         F.sum(F.col("clicked").cast("int")).alias("_clicks"))
     prior = side.agg(F.avg(F.col("clicked").cast("double"))).first()[0] or 0.0
@@ -74,7 +98,7 @@ def features(imp: DataFrame, side: DataFrame) -> DataFrame:
                     (F.coalesce(F.percent_rank().over(req.orderBy("price")), F.lit(0.5))).alias("price_rank"),
                     F.log1p(F.coalesce("_shows", F.lit(0))).alias("log_shows"),
                     ((F.coalesce("_clicks", F.lit(0)) + 10 * prior) / (F.coalesce("_shows", F.lit(0)) + 10))
-                    .alias("item_ctr")))
+                    .alias("item_ctr"), "recent_item", "recent_category"))
 
 
 def _fit(train: DataFrame):
@@ -134,17 +158,29 @@ def ctr_utility(real: DataFrame, test: DataFrame, synthetic: dict[str, DataFrame
     return {"scores": scores, "ratios": ratios}
 
 
-def evaluate_impressions(real: DataFrame, test: DataFrame | None, runs: dict[str, DataFrame]) -> dict:
-    """{"real": summary, "runs": {run: {"metrics", "summary"}}, "utility"} of the runs' impressions."""
+def evaluate_impressions(real: DataFrame, test: DataFrame | None, runs: dict[str, DataFrame],
+                         events: dict[str, DataFrame] | None = None, categories: DataFrame | None = None) -> dict:
+    """{"real": summary, "runs": {run: {"metrics", "summary"}}, "utility"} of the runs' impressions.
+    `events`: the sessions' events of each side ("real", "test" and each run), for the
+    features of the session's recent items; `categories`: the items' categories."""
     real_summary = describe_impressions(real)
+    events = events or {}
+    if "real" in events:
+        real_summary["recent_item_share"] = recent_item_share(with_context(real, events["real"], None))
     out = {"real": real_summary, "runs": {}}
     for name, imp in runs.items():
         summary = describe_impressions(imp)
         copied = copies(real, imp)
-        out["runs"][name] = {"summary": summary, "copies": copied,
-                             "metrics": {**fidelity(real_summary, summary), "impression_copy_share": copied["share"]}}
+        metrics = {**fidelity(real_summary, summary), "impression_copy_share": copied["share"]}
+        if name in events and "recent_item_share" in real_summary:
+            summary["recent_item_share"] = recent_item_share(with_context(imp, events[name], None))
+            metrics["impression_recent_item_difference"] = abs(summary["recent_item_share"]
+                                                               - real_summary["recent_item_share"])
+        out["runs"][name] = {"summary": summary, "copies": copied, "metrics": metrics}
     if test is not None and test.limit(1).count():
-        util = ctr_utility(real, test, runs)
+        context = lambda name, imp: with_context(imp, events.get(name), categories)  # noqa: E731
+        sides = {name: context(name, imp) for name, imp in runs.items()}
+        util = ctr_utility(context("real", real), context("test", test), sides)
         out["utility"] = util
         for name, ratio in util["ratios"].items():
             out["runs"][name]["metrics"].update(ctr_auc_ratio=ratio["auc"], ctr_ndcg_ratio=ratio["ndcg"])

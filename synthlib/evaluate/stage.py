@@ -233,10 +233,17 @@ def _impressions(spark: SparkSession, conf: Config, evaluated: list[str]) -> dic
     trained = os.path.exists(os.path.join(conf.layout.model.exposure, "model.json"))
     if not (trained and is_delta(spark, real) and is_delta(spark, path)):
         return None
-    table = spark.read.format("delta").load(path)
+    load = lambda p: spark.read.format("delta").load(p)  # noqa: E731
+    table, synthetic = load(path), load(conf.layout.tables.events)
     runs = {r: table.where(F.col("run_id") == r).drop("run_id", "date") for r in evaluated}
-    held = spark.read.format("delta").load(test).drop("date") if is_delta(spark, test) else None
-    return evaluate_impressions(spark.read.format("delta").load(real).drop("date"), held, runs)
+    held = load(test).drop("date") if is_delta(spark, test) else None
+    # the sessions' events, for the click model's features of what a session held before a request
+    events = {"real": load(conf.layout.ingest.events),
+              **{r: synthetic.where(F.col("run_id") == r) for r in evaluated}}
+    if is_delta(spark, conf.layout.ingest.test):
+        events["test"] = load(conf.layout.ingest.test)
+    categories = load(conf.layout.stats.items) if is_delta(spark, conf.layout.stats.items) else None
+    return evaluate_impressions(load(real).drop("date"), held, runs, events, categories)
 
 
 def _write_metrics_table(spark: SparkSession, conf: Config, runs: dict) -> None:

@@ -4,9 +4,12 @@ Requests come from the run's synthetic events. A search and the click events tha
 it in its session (up to the next search) make a search request: each click is on an item
 of the list, at its position. A click that repeats a position or an item of the same
 request starts a new request (a result page shown again), so that this holds for every
-click. Clicks before a session's first search make a request of their own. Requests of
-the other surfaces are anchored on synthetic events at the real log's rate per event and
-draw their clicks from the click model. The lists themselves are drawn on the executors by
+click. Clicks before a session's first search make a request of their own. In a log
+without searches, each synthetic click event is a clicked request of the log's main surface,
+and its requests without a click are anchored on synthetic events at the real rate per
+event. Requests of the other surfaces are anchored on synthetic events at the real log's
+rate per event and draw their clicks from the click model. Each request carries the items its session held
+before it (synthlib.data.exposure.with_recent), which its list may show again. The lists themselves are drawn on the executors by
 the broadcast exposure model (synthlib.models.impressions), keyed by (seed, request id).
 """
 from __future__ import annotations
@@ -19,14 +22,12 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from synthlib.config import Config
+from synthlib.data.exposure import with_recent
 from synthlib.delta_io import commit_of, is_delta, sql_path, write_table
 from synthlib.models.artifact import MODEL_JSON, payload_digest
 from synthlib.models.impressions import ImpressionModel
 from synthlib.schema import IMPRESSION_COLUMNS, IMPRESSIONS_DDL
 
-REQUESTS_DDL = ("request_id string, user_id string, session_id string, ts timestamp, surface string, query string, "
-                "category string, key long, draw boolean, "
-                "clicks array<struct<ts: timestamp, item_id: string, position: int, price: double>>")
 _WORKER: dict[str, ImpressionModel] = {}
 
 
@@ -36,38 +37,61 @@ def _key(seed: int, request_id: Column) -> Column:
 
 def search_requests(events: DataFrame, seed: int) -> DataFrame:
     """A request per synthetic search with the clicks that follow it; clicks before a
-    session's first search make one more."""
+    session's first search make one more. `events` carry `recent` (with_recent)."""
     is_search = (F.col("event_type") == "search").cast("int")
     w = (Window.partitionBy("session_id").orderBy("ts", F.desc("event_type"), "item_id")
          .rowsBetween(Window.unboundedPreceding, 0))
     e = events.where(F.col("event_type").isin("search", "click")).withColumn("_n", F.sum(is_search).over(w))
     click = (F.col("event_type") == "click") & F.col("item_id").isNotNull()
     groups = e.groupBy("user_id", "session_id", "_n").agg(
-        F.min(F.when(F.col("event_type") == "search", F.struct("ts", "query", "category"))).alias("_s"),
-        F.min(F.struct("ts", "category")).alias("_first"),
+        F.min(F.when(F.col("event_type") == "search", F.struct("ts", "query", "category", "recent"))).alias("_s"),
+        F.min(F.struct("ts", "category", "recent")).alias("_first"),
         F.sort_array(F.collect_list(F.when(click, F.struct("ts", "item_id", "position", "price")))).alias("clicks"))
     request_id = F.concat("session_id", F.lit(":"), F.col("_n").cast("string"))
     return groups.select(request_id.alias("request_id"), "user_id", "session_id",
                          F.coalesce("_s.ts", "_first.ts").alias("ts"), F.lit("search").alias("surface"),
                          F.col("_s.query").alias("query"), F.coalesce("_s.category", "_first.category").alias("category"),
-                         _key(seed, request_id).alias("key"), F.lit(False).alias("draw"), "clicks")
+                         _key(seed, request_id).alias("key"), F.lit(False).alias("draw"), "clicks",
+                         F.coalesce("_s.recent", "_first.recent").alias("recent"))
 
 
-def anchored_requests(events: DataFrame, surface: str, per_event: float, seed: int) -> DataFrame:
+def click_requests(events: DataFrame, surface: str, positions: dict[str, float], seed: int) -> DataFrame:
+    """A request of `surface` per synthetic click event, clicked at the event's position, or
+    at one drawn from the real clicks' `positions` (position: share) where it has none."""
+    click = events.where((F.col("event_type") == "click") & F.col("item_id").isNotNull())
+    h = F.xxhash64(F.lit(seed), F.lit(surface), F.lit("click"), "user_id", "session_id", "ts", "item_id")
+    request_id = F.concat("session_id", F.lit(f":{surface}:click:"), h.cast("string"))
+    u = (F.abs(F.xxhash64(F.lit(seed), F.lit("click-position"), request_id)) % 1_000_000) / 1_000_000.0
+    shares = sorted((int(p), v) for p, v in positions.items())
+    drawn, total = None, 0.0
+    for p, v in shares[:-1]:  # the first position whose cumulative share exceeds u
+        total += v
+        drawn = F.when(u < total, F.lit(p)) if drawn is None else drawn.when(u < total, F.lit(p))
+    last = F.lit(shares[-1][0])
+    drawn = last if drawn is None else drawn.otherwise(last)
+    at = F.coalesce(F.when(F.col("position") >= 1, F.col("position")), drawn).cast("int")
+    return click.select(request_id.alias("request_id"), "user_id", "session_id", "ts", F.lit(surface).alias("surface"),
+                        F.lit(None).cast("string").alias("query"), "category", _key(seed, request_id).alias("key"),
+                        F.lit(False).alias("draw"),
+                        F.array(F.struct("ts", "item_id", at.alias("position"), "price")).alias("clicks"), "recent")
+
+
+def anchored_requests(events: DataFrame, surface: str, per_event: float, seed: int, draw: bool = True) -> DataFrame:
     """Requests of `surface` anchored on synthetic events, `per_event` of them an event on
-    average (the whole part always, the fraction by a keyed draw); their clicks are drawn."""
+    average (the whole part always, the fraction by a keyed draw); their clicks are drawn
+    (with `draw`; else they show no click)."""
     h = F.xxhash64(F.lit(seed), F.lit(surface), "user_id", "session_id", "ts", "event_type", "item_id")
     extra = ((F.abs(h) % 1_000_000) / 1_000_000.0 < per_event % 1).cast("int")
     n = F.lit(int(per_event)) + extra
-    anchors = events.select("user_id", "session_id", "ts", "category", h.alias("_h"), n.alias("_count"))
+    anchors = events.select("user_id", "session_id", "ts", "category", "recent", h.alias("_h"), n.alias("_count"))
     anchors = anchors.where(F.col("_count") > 0).select("*", F.explode(F.sequence(F.lit(1), "_count")).alias("_i"))
     request_id = F.concat("session_id", F.lit(f":{surface}:"), F.col("_h").cast("string"), F.lit("."),
                           F.col("_i").cast("string"))
     return anchors.select(request_id.alias("request_id"), "user_id", "session_id", "ts", F.lit(surface).alias("surface"),
                           F.lit(None).cast("string").alias("query"), "category", _key(seed, request_id).alias("key"),
-                          F.lit(True).alias("draw"),
+                          F.lit(draw).alias("draw"),
                           F.array().cast("array<struct<ts: timestamp, item_id: string, position: int, price: double>>")
-                          .alias("clicks"))
+                          .alias("clicks"), "recent")
 
 
 def split_clicks(clicks: list[tuple[str, int | None]]) -> list[list[tuple[str, int]]]:
@@ -106,10 +130,12 @@ def shown_lists(spark: SparkSession, requests: DataFrame, model: ImpressionModel
             for r in batch.itertuples(index=False):
                 clicks = [(c["item_id"], c["position"]) for c in (r.clicks if r.clicks is not None else [])]
                 prices = {c["item_id"]: c["price"] for c in (r.clicks if r.clicks is not None else [])}
+                recent = list(r.recent) if r.recent is not None else []
                 for j, group in enumerate(split_clicks(clicks) if clicks else [[]]):
                     request_id = r.request_id if j == 0 else f"{r.request_id}.{j}"
                     key = (r.key + j + 2**63) % 2**64 - 2**63
-                    for item, position, clicked in m.request(key, r.surface, r.category, group, seed, r.draw):
+                    shown = m.request(key, r.surface, r.category, group, seed, r.draw, recent)
+                    for item, position, clicked in shown:
                         i = m.index.get(item)
                         price = float(m.price[i]) if i is not None else prices.get(item)
                         rows.append((request_id, r.user_id, r.session_id, r.ts, r.surface, r.query, item, position,
@@ -122,8 +148,14 @@ def shown_lists(spark: SparkSession, requests: DataFrame, model: ImpressionModel
 def impressions_frame(spark: SparkSession, events: DataFrame, model: ImpressionModel, seed: int) -> DataFrame:
     """The shown lists of the synthetic `events` (canonical columns)."""
     surfaces = model.spec["surfaces"]
+    events = with_recent(events, "ts", F.desc("event_type"), "item_id")
     parts = [search_requests(events, seed)] if "search" in surfaces else []
-    parts += [anchored_requests(events, s, rate, seed) for s, rate in sorted(surfaces.items()) if s != "search"]
+    clicked = model.spec.get("event_clicks")
+    if clicked:  # a log without searches: its click events are this surface's clicks
+        parts.append(click_requests(events, clicked, model.spec["click_positions"][clicked], seed))
+        parts.append(anchored_requests(events, clicked, model.spec["no_click_requests"][clicked], seed, draw=False))
+    parts += [anchored_requests(events, s, rate, seed) for s, rate in sorted(surfaces.items())
+              if s not in ("search", clicked)]
     requests = parts[0]
     for p in parts[1:]:
         requests = requests.unionByName(p)

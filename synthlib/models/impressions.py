@@ -4,10 +4,17 @@
   (only items that at least `min_users` distinct users were shown). A request shows items of
   its category (all items when it has none), drawn without replacement with probability
   proportional to their real shows (Plackett-Luce, by Gumbel top-k), the first drawn on top.
+- Recent items: a position shows one of the items the synthetic session held before the
+  request (most recent first) with the surface's `recent` share: the real lists' share of
+  such items beyond what the draw by category and shows gives by chance (calibrated at
+  training, `recent_beyond_chance`).
 - Clicks: a position-based model (synthlib.data.exposure): position k examined with
   `examination[k]`, an examined item clicked with its attractiveness. A search request takes
   its clicks from the synthetic click events that follow it: each clicked item at its
-  position, the other positions drawn from the candidates; other requests draw their clicks.
+  position, the other positions drawn from the candidates. In a log without searches, the
+  synthetic click events are the clicks of its main surface (`event_clicks`), at their
+  position or one drawn from the real clicks' positions (`click_positions`), and its other
+  requests show no click. Otherwise requests of other surfaces draw their clicks.
 - List shapes: the real distribution of a list's first position and length, by surface (a
   log may keep a single row of a slate as its request, at position 2 or 3).
 - Copies: the keys of the real lists of at least MIN_COPY_LENGTH items; a synthetic list with
@@ -33,6 +40,7 @@ from synthlib.models.guards import item_keys, sequence_keys
 MIN_COPY_LENGTH = 3
 COPY_REDRAWS = 3
 MAX_CANDIDATES = 1000  # per category, most shown first
+_CLICKS, _RECENT = (COPY_REDRAWS + 1) * 2**20, (COPY_REDRAWS + 2) * 2**20  # counters of a request's stream
 _ITEMS, _COPIES = "items.arrow", "copy_keys.i64"
 
 
@@ -59,6 +67,7 @@ class ImpressionModel(Artifact):
             rows = np.asarray(rows)
             self.by_category[category] = rows[np.argsort(-self.log_shows[rows], kind="stable")][:MAX_CANDIDATES]
         self.everything = np.argsort(-self.log_shows, kind="stable")[:MAX_CANDIDATES]
+        self.recent_share = spec.get("recent", {})
         self.shapes = {s: ([tuple(int(x) for x in k.split(":")) for k in pmf], np.cumsum(list(pmf.values())).tolist())
                        for s, pmf in spec["list_shape"].items()}
 
@@ -76,8 +85,15 @@ class ImpressionModel(Artifact):
 
     # -- sampling -------------------------------------------------------------------------
     def _positions(self, surface: str, u: float, clicked: list[int]) -> list[int]:
-        """The positions a list shows: a real shape, widened to its clicked positions."""
+        """The positions a list shows: a real shape that holds its clicked positions (the
+        likeliest is widened to them where none does)."""
         shapes, cdf = self.shapes.get(surface) or next(iter(self.shapes.values()))
+        if clicked:
+            lo, hi = min(clicked), max(clicked)
+            mass = np.diff(cdf, prepend=0.0)
+            holds = [(s, m) for s, m in zip(shapes, mass) if s[0] <= lo and s[0] + s[1] - 1 >= hi]
+            if holds:
+                shapes, cdf = [s for s, _ in holds], np.cumsum([m for _, m in holds]).tolist()
         first, length = shapes[rng.pick(cdf, u)]
         return list(range(min([first, *clicked]), max([first + length - 1, *clicked]) + 1))
 
@@ -98,31 +114,60 @@ class ImpressionModel(Artifact):
         return bool(self.copy_keys[at] == key)
 
     def request(self, key: int, surface: str, category: str | None, clicks: list[tuple[str, int]],
-                seed: int, draw_clicks: bool) -> list[tuple[str, int, bool]]:
+                seed: int, draw_clicks: bool, recent: list[str] = ()) -> list[tuple[str, int, bool]]:
         """(item_id, position, clicked) of one request. `clicks`: the (item, position) of its
         synthetic click events (each kept at its position); with `draw_clicks`, the click
-        model draws the clicks instead. Counters of the request's stream: 0 the shape, 1.. the
-        candidates, then one block per redraw of a copied list, then the clicks."""
+        model draws the clicks instead. `recent`: the items its session held before it, most
+        recent last. Counters of the request's stream: 0 the shape, 1.. the candidates, then
+        one block per redraw of a copied list, then the clicks', then the recent items'."""
         pool = self.by_category.get(category or "", self.everything)
         u = rng.uniform(self.stream(seed), key, np.arange(1 + len(pool)))
         fixed = {p: item for item, p in clicks}
         free = [p for p in self._positions(surface, float(u[0]), list(fixed)) if p not in fixed]
-        taken = {self.index[i] for i in fixed.values() if i in self.index}
+        shown = dict(fixed) | self._recent(key, seed, surface, free, recent, set(fixed.values()))
+        free = [p for p in free if p not in shown]
+        taken = {self.index[i] for i in shown.values() if i in self.index}
+        chosen = dict(shown)
         for attempt in range(COPY_REDRAWS + 1):
             if attempt:
                 u = rng.uniform(self.stream(seed), key, attempt * 2**20 + np.arange(1 + len(pool)))
             drawn = self._fill(pool, taken, len(free), u[1:])
-            shown = dict(fixed) | {p: self.item_ids[i] for p, i in zip(free, drawn)}
+            shown = chosen | {p: self.item_ids[i] for p, i in zip(free, drawn)}
             positions = sorted(shown)
             if not self._is_copy([shown[p] for p in positions]):
                 break
         if not draw_clicks:
             return [(shown[p], p, p in fixed) for p in positions]
-        x = rng.uniform(self.stream(seed), key, (COPY_REDRAWS + 1) * 2**20 + np.arange(len(positions)))
+        x = rng.uniform(self.stream(seed), key, _CLICKS + np.arange(len(positions)))
         index = [self.index.get(shown[p], -1) for p in positions]
         exam = self.examination[np.minimum(positions, len(self.examination)) - 1]
         clicked = (np.array(index) >= 0) & (x < exam * self.attract[index])
         return [(shown[p], p, bool(c)) for p, c in zip(positions, clicked)]
+
+    def _recent(self, key: int, seed: int, surface: str, free: list[int], recent, clicked: set) -> dict[int, str]:
+        """The free positions that show one of the session's recent items, most recent first."""
+        share = self.recent_share.get(surface, 0.0)
+        queue = [i for i in dict.fromkeys(reversed(list(recent))) if i not in clicked]
+        if not share or not queue or not free:
+            return {}
+        x = rng.uniform(self.stream(seed), key, _RECENT + np.arange(len(free)))
+        placed = {}
+        for p, v in zip(free, x):
+            if v < share and queue:
+                placed[p] = queue.pop(0)
+        return placed
+
+    def chance_of_recent(self, requests: list[tuple[str | None, list[str], int]], seed: int) -> float:
+        """The share of shown items that the draw by category and shows alone takes from the
+        session's recent items, over (category, recent items, list length) of real requests."""
+        hits = shown = 0
+        for n, (category, recent, length) in enumerate(requests):
+            pool = self.by_category.get(category or "", self.everything)
+            u = rng.uniform(rng.stream_key(seed, "recent-chance"), n, np.arange(len(pool)))
+            drawn = self._fill(pool, set(), length, u)
+            hits += sum(self.item_ids[i] in set(recent) for i in drawn)
+            shown += len(drawn)
+        return hits / shown if shown else 0.0
 
     def stream(self, seed: int) -> int:
         if self._stream is None or self._stream[0] != seed:
@@ -132,4 +177,4 @@ class ImpressionModel(Artifact):
     def get_info(self) -> dict:
         return {"model": self.kind, "items": len(self.items), "copy_keys": len(self.copy_keys),
                 "examination": [round(float(x), 4) for x in self.examination],
-                "surfaces": self.spec["surfaces"]}
+                "surfaces": self.spec["surfaces"], "recent": self.recent_share}

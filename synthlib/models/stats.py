@@ -86,7 +86,8 @@ class StatsModel(Artifact):
         self.transition_cdf = np.cumsum(m, 1)
         gaps = sorted((int(k), v) for k, v in s["gap_log2_seconds"].items()) or [(5, 1)]
         self.gap_bucket, self.gap_cdf = np.array([k for k, _ in gaps]), rng.cdf([v for _, v in gaps])
-        pos = sorted((int(k), v) for k, v in s["click_position"].items()) or [(1, 1)]
+        # a log without click positions gets none (0 is written as null)
+        pos = sorted((int(k), v) for k, v in s["click_position"].items()) or [(0, 1)]
         self.position, self.position_cdf = np.array([k for k, _ in pos]), rng.cdf([v for _, v in pos])
         items = self.items.assign(category=self.items["category"].fillna(""))
         items = items.sort_values(["category", "weight", "item_id"], ascending=[True, False, True])

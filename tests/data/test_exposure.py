@@ -4,7 +4,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from synthlib.config import load_config
-from synthlib.data.exposure import fit_pbm
+from synthlib.data.exposure import fit_pbm, request_context
 from synthlib.data.profile import load_summary, profile
 from synthlib.data.simulate import EXAMINATION
 from tests.helpers import ROOT, needs_data
@@ -29,6 +29,22 @@ def test_fit_pbm_recovers_a_known_model():
     assert np.abs(naive / naive[0] - theta).max() > 0.1
     assert items.set_index("item_id").loc["i0", "attractiveness"] > items.set_index("item_id").loc["i39",
                                                                                                    "attractiveness"]
+
+
+def test_a_requests_context_is_what_its_session_held_before_it(spark):
+    events = spark.createDataFrame(
+        [("s1", 1, "a", "x"), ("s1", 2, "b", "y"), ("s1", 3, None, "y"), ("s1", 5, "c", "x"), ("s2", 1, "d", "z")]
+        + [("s3", t, f"i{t}", "w") for t in range(10)],
+        "session_id string, t int, item_id string, category string").withColumn("ts", F.col("t").cast("timestamp"))
+    imp = spark.createDataFrame(
+        [("r1", "s1", 3, "q"), ("r1", "s1", 3, "r"), ("r2", "s1", 5, "q"), ("r3", "s2", 1, "q"),
+         ("r4", None, 9, "q"), ("r5", "s3", 9, "q")],
+        "request_id string, session_id string, t int, item_id string").withColumn("ts", F.col("t").cast("timestamp"))
+    got = {r["request_id"]: (r["recent"], r["recent_categories"]) for r in request_context(imp, events).collect()}
+    assert got["r1"] == (["a", "b"], ["x", "y"])  # the search without an item is skipped
+    assert got["r2"] == (["a", "b"], ["x", "y"])  # an event of the same second comes after the request
+    assert got["r3"] == ([], []) and got["r4"] == ([], [])  # nothing before it; no session
+    assert got["r5"][0] == [f"i{t}" for t in range(4, 9)]  # the last five, most recent last
 
 
 @pytest.mark.slow

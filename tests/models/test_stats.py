@@ -54,6 +54,15 @@ def test_samples_follow_the_profile():
     assert share_a == pytest.approx(0.9, abs=0.05)
 
 
+def test_clicks_take_positions_only_where_the_log_has_them():
+    clicks = {**SUMMARY, "transitions": {"(start)": {"click": 10}, "click": {"click": 20, "(end)": 10}},
+              "event_types": {"click": 30}}
+    unplaced = StatsSynthesizer().fit(clicks, ITEMS, seed=1, lineage={}).sample_block(0, 50, **DAYS)
+    assert len(unplaced) and set(unplaced["position"]) == {0}  # written as null
+    placed = StatsSynthesizer().fit({**clicks, "click_through_by_position": {"2": 1.0}}, ITEMS, seed=1, lineage={})
+    assert set(placed.sample_block(0, 50, **DAYS)["position"]) == {2}
+
+
 def test_a_users_events_depend_on_the_seed_and_the_user_alone():
     a, b = _model(), _model()
     block = a.sample_block(0, 8, **DAYS)
