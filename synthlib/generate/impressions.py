@@ -148,7 +148,10 @@ def shown_lists(spark: SparkSession, requests: DataFrame, model: ImpressionModel
 def impressions_frame(spark: SparkSession, events: DataFrame, model: ImpressionModel, seed: int) -> DataFrame:
     """The shown lists of the synthetic `events` (canonical columns)."""
     surfaces = model.spec["surfaces"]
-    events = with_recent(events, "ts", F.desc("event_type"), "item_id")
+    if any(model.recent_share.values()):  # a window over each session, only where lists show its items
+        events = with_recent(events, "ts", F.desc("event_type"), "item_id")
+    else:
+        events = events.withColumn("recent", F.array().cast("array<string>"))
     parts = [search_requests(events, seed)] if "search" in surfaces else []
     clicked = model.spec.get("event_clicks")
     if clicked:  # a log without searches: its click events are this surface's clicks
