@@ -5,12 +5,13 @@ it in its session (up to the next search) make a search request: each click is o
 of the list, at its position. A click that repeats a position or an item of the same
 request starts a new request (a result page shown again), so that this holds for every
 click. Clicks before a session's first search make a request of their own. In a log
-without searches, each synthetic click event is a clicked request of the log's main surface,
-and its requests without a click are anchored on synthetic events at the real rate per
-event. Requests of the other surfaces are anchored on synthetic events at the real log's
-rate per event and draw their clicks from the click model. Each request carries the items its session held
-before it (synthlib.data.exposure.with_recent), which its list may show again. The lists themselves are drawn on the executors by
-the broadcast exposure model (synthlib.models.impressions), keyed by (seed, request id).
+without searches, each synthetic click event is a clicked request of the log's main
+surface, and its requests without a click are anchored on synthetic events at the real rate
+per event. Requests of the other surfaces are anchored on synthetic events at the real
+log's rate per event and draw their clicks from the click model. Each request carries the
+items its session held before it (synthlib.data.exposure.with_recent), which its list may
+show again. The lists themselves are drawn on the executors by the broadcast exposure model
+(synthlib.models.impressions), keyed by (seed, request id).
 """
 from __future__ import annotations
 
