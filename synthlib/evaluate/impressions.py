@@ -163,25 +163,32 @@ def evaluate_impressions(real: DataFrame, test: DataFrame | None, runs: dict[str
     """{"real": summary, "runs": {run: {"metrics", "summary"}}, "utility"} of the runs' impressions.
     `events`: the sessions' events of each side ("real", "test" and each run), for the
     features of the session's recent items; `categories`: the items' categories."""
-    real_summary = describe_impressions(real)
     events = events or {}
-    if "real" in events:
-        real_summary["recent_item_share"] = recent_item_share(with_context(real, events["real"], None))
-    out = {"real": real_summary, "runs": {}}
-    for name, imp in runs.items():
-        summary = describe_impressions(imp)
-        copied = copies(real, imp)
-        metrics = {**fidelity(real_summary, summary), "impression_copy_share": copied["share"]}
-        if name in events and "recent_item_share" in real_summary:
-            summary["recent_item_share"] = recent_item_share(with_context(imp, events[name], None))
-            metrics["impression_recent_item_difference"] = abs(summary["recent_item_share"]
-                                                               - real_summary["recent_item_share"])
-        out["runs"][name] = {"summary": summary, "copies": copied, "metrics": metrics}
-    if test is not None and test.limit(1).count():
-        context = lambda name, imp: with_context(imp, events.get(name), categories)  # noqa: E731
-        sides = {name: context(name, imp) for name, imp in runs.items()}
-        util = ctr_utility(context("real", real), context("test", test), sides)
-        out["utility"] = util
-        for name, ratio in util["ratios"].items():
-            out["runs"][name]["metrics"].update(ctr_auc_ratio=ratio["auc"], ctr_ndcg_ratio=ratio["ndcg"])
-    return out
+    tested = test is not None and bool(test.limit(1).count())
+    sides = {"real": real, **runs, **({"test": test} if tested else {})}
+    # each side's context once, for both the recent-item share and the click model
+    context = {name: with_context(imp, events.get(name), categories).persist()
+               for name, imp in sides.items() if tested or name in events}
+    try:
+        real_summary = describe_impressions(real)
+        if "real" in events:
+            real_summary["recent_item_share"] = recent_item_share(context["real"])
+        out = {"real": real_summary, "runs": {}}
+        for name, imp in runs.items():
+            summary = describe_impressions(imp)
+            copied = copies(real, imp)
+            metrics = {**fidelity(real_summary, summary), "impression_copy_share": copied["share"]}
+            if name in events and "recent_item_share" in real_summary:
+                summary["recent_item_share"] = recent_item_share(context[name])
+                metrics["impression_recent_item_difference"] = abs(summary["recent_item_share"]
+                                                                   - real_summary["recent_item_share"])
+            out["runs"][name] = {"summary": summary, "copies": copied, "metrics": metrics}
+        if tested:
+            util = ctr_utility(context["real"], context["test"], {name: context[name] for name in runs})
+            out["utility"] = util
+            for name, ratio in util["ratios"].items():
+                out["runs"][name]["metrics"].update(ctr_auc_ratio=ratio["auc"], ctr_ndcg_ratio=ratio["ndcg"])
+        return out
+    finally:
+        for frame in context.values():
+            frame.unpersist()

@@ -61,6 +61,7 @@ class ImpressionModel(Artifact):
         self.log_shows = np.log(self.items["shows"].to_numpy(dtype=np.float64))
         self.index = {item: i for i, item in enumerate(self.item_ids)}
         self._item_keys: dict[str, int] = {}
+        self._holding: dict[tuple, tuple[list, list]] = {}  # (surface, lo, hi) -> shapes holding them, cdf
         self._stream: tuple[int, int] | None = None
         self.by_category: dict[str, np.ndarray] = {}
         for category, rows in self.items.groupby(self.items["category"].fillna(""), sort=True).indices.items():
@@ -89,13 +90,21 @@ class ImpressionModel(Artifact):
         likeliest is widened to them where none does)."""
         shapes, cdf = self.shapes.get(surface) or next(iter(self.shapes.values()))
         if clicked:
-            lo, hi = min(clicked), max(clicked)
-            mass = np.diff(cdf, prepend=0.0)
-            holds = [(s, m) for s, m in zip(shapes, mass) if s[0] <= lo and s[0] + s[1] - 1 >= hi]
-            if holds:
-                shapes, cdf = [s for s, _ in holds], np.cumsum([m for _, m in holds]).tolist()
+            key = (surface, min(clicked), max(clicked))
+            if key not in self._holding:
+                self._holding[key] = self._holding_shapes(shapes, cdf, *key[1:])
+            shapes, cdf = self._holding[key]
         first, length = shapes[rng.pick(cdf, u)]
         return list(range(min([first, *clicked]), max([first + length - 1, *clicked]) + 1))
+
+    @staticmethod
+    def _holding_shapes(shapes: list, cdf: list, lo: int, hi: int) -> tuple[list, list]:
+        """The shapes that span positions lo..hi, with their cdf (all of them where none does)."""
+        mass = np.diff(cdf, prepend=0.0)
+        holds = [(s, m) for s, m in zip(shapes, mass) if s[0] <= lo and s[0] + s[1] - 1 >= hi]
+        if not holds:
+            return shapes, cdf
+        return [s for s, _ in holds], np.cumsum([m for _, m in holds]).tolist()
 
     def _fill(self, pool: np.ndarray, taken: set[int], n: int, u: np.ndarray) -> list[int]:
         """`n` distinct items of `pool` not in `taken`, Plackett-Luce by shows (Gumbel top-k)."""
