@@ -126,10 +126,12 @@ def _ndcg(scored: DataFrame) -> float:
 
 
 def auc(scored: DataFrame) -> float:
-    """Area under the ROC curve of the score `p` against `label`, ties counted half (scores
-    rounded to 1e-5, so that only a bounded table reaches the driver)."""
-    counts = (scored.groupBy(F.round("p", 5).alias("p")).agg(F.sum("label").alias("pos"),
-                                                             F.sum(1 - F.col("label")).alias("neg"))
+    """Area under the ROC curve of the score `p` against `label`, ties counted half. `p` is a
+    linear predictor: its logistic (same order) is rounded to 1e-5, so that at most 100,001
+    rows reach the driver."""
+    likelihood = F.round(1 / (1 + F.exp(-F.col("p"))), 5)
+    counts = (scored.groupBy(likelihood.alias("p"))
+              .agg(F.sum("label").alias("pos"), F.sum(1 - F.col("label")).alias("neg"))
               .orderBy("p").toPandas())
     pos, neg = counts["pos"].to_numpy(dtype=float), counts["neg"].to_numpy(dtype=float)
     if not pos.sum() or not neg.sum():
@@ -178,7 +180,7 @@ def evaluate_impressions(real: DataFrame, test: DataFrame | None, runs: dict[str
             summary = describe_impressions(imp)
             copied = copies(real, imp)
             metrics = {**fidelity(real_summary, summary), "impression_copy_share": copied["share"]}
-            if name in events and "recent_item_share" in real_summary:
+            if "real" in events and name in events:
                 summary["recent_item_share"] = recent_item_share(context[name])
                 metrics["impression_recent_item_difference"] = abs(summary["recent_item_share"]
                                                                    - real_summary["recent_item_share"])
