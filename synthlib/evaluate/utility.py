@@ -75,9 +75,9 @@ def _top(scored: DataFrame, examples: DataFrame, k: int) -> DataFrame:
 
 def _popular_scores(examples: DataFrame, popular: list[str]) -> DataFrame:
     """The popular items as negative scores, below every learned score, in popularity order."""
-    table = F.array(*[F.struct(F.lit(-1.0 - i).alias("score"), F.lit(p).alias("item"))
-                      for i, p in enumerate(popular)])
-    return examples.select("example", F.explode(table).alias("p")).select("example", "p.item", "p.score")
+    table = examples.sparkSession.createDataFrame([(p, -1.0 - i) for i, p in enumerate(popular)],
+                                                  "item string, score double")
+    return examples.select("example").crossJoin(F.broadcast(table))
 
 
 def recommend_popular(examples: DataFrame, popular: list[str], k: int) -> DataFrame:
