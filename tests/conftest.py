@@ -12,9 +12,10 @@ def spark():
     from synthlib.config import SparkConf
     from synthlib.spark import get_spark
 
-    # Small data: adaptive execution only splits each query into more jobs, and compiling
-    # generated code costs more than interpreting the few rows it would run on. The
-    # spark-submit tests (test_cli, test_reliability) run with the product's settings.
+    # Small data: compiling generated code costs more than interpreting the few rows it
+    # would run on, and adaptive execution only splits each query into more jobs. Tests on
+    # much data turn generated code back on (helpers.generated_code); the spark-submit tests
+    # (test_cli, test_reliability) run with the product's settings.
     session = get_spark(SparkConf(master="local[2]", app_name="synthlib-tests", conf={
         "spark.sql.shuffle.partitions": "2", "spark.databricks.delta.snapshotPartitions": "2",
         "spark.ui.enabled": "false", "spark.default.parallelism": "2",

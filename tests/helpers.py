@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,21 @@ DATA = ROOT.parent / "shared" / "data"
 def needs_data(*parts: str):
     """Skip a test cleanly when the shared logs are absent."""
     return pytest.mark.skipif(not DATA.joinpath(*parts).exists(), reason=f"{DATA.joinpath(*parts)} absent")
+
+
+@contextmanager
+def generated_code(spark):
+    """Spark's generated code on for a block that runs on much data: the tests' session
+    interprets expressions (cheaper on small data), which is slower on a million rows."""
+    wanted = {"spark.sql.codegen.wholeStage": "true", "spark.sql.codegen.factoryMode": "FALLBACK"}
+    before = {key: spark.conf.get(key) for key in wanted}
+    for key, value in wanted.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            spark.conf.set(key, value)
 
 
 COLORS = ["red", "blue", "grey", "green", "black", "white"]

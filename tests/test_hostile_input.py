@@ -20,7 +20,7 @@ from synthlib.generate import generate
 from synthlib.models import load_model
 from synthlib.models.artifact import ModelArtifactError
 from synthlib.train import train
-from tests.helpers import simulated_log
+from tests.helpers import generated_code, simulated_log
 
 MAPPING = {"user_id": "user", "item_id": "item", "timestamp": "ts", "event_type": "action", "query": "q"}
 
@@ -108,22 +108,23 @@ def test_extremely_skewed_user(spark, write_conf, tmp_path):
 
 @pytest.mark.slow
 def test_one_session_of_a_million_events(spark, write_conf, tmp_path):
-    path = str(tmp_path / "big")
-    (spark.range(1_000_000)
-     .select(F.lit("u").alias("user"), (F.col("id") % 1000).cast("string").alias("item"),
-             (F.lit(1_700_000_000) + F.col("id")).alias("ts"), F.lit("pv").alias("action"),
-             F.lit(None).cast("string").alias("q"))
-     .write.parquet(path))
-    conf = load_config(write_conf({"input": {"sources": [{"path": path, "format": "parquet", "columns": MAPPING,
-                                                           "event_values": {"pv": "view"}}]}}))
-    summary = profile(spark, conf)
-    assert summary["sessions"] == 1 and summary["session_length"] == {"bins": [524288], "counts": [1]}
-    # The session model trains within its bounds: the session cut at the derived maximum.
-    conf = load_config(conf.source_file, ["train.epochs=1", "train.validation=0", "train.params={dim: 16}"])
-    info = train(spark, conf)
-    assert info["shape"]["max_events"]["value"] == 256
-    assert info["training"]["steps"]["events"] == 256
-    assert generate(spark, conf)["events"] > 0
+    with generated_code(spark):  # a million rows
+        path = str(tmp_path / "big")
+        (spark.range(1_000_000)
+         .select(F.lit("u").alias("user"), (F.col("id") % 1000).cast("string").alias("item"),
+                 (F.lit(1_700_000_000) + F.col("id")).alias("ts"), F.lit("pv").alias("action"),
+                 F.lit(None).cast("string").alias("q"))
+         .write.parquet(path))
+        source = {"path": path, "format": "parquet", "columns": MAPPING, "event_values": {"pv": "view"}}
+        conf = load_config(write_conf({"input": {"sources": [source]}}))
+        summary = profile(spark, conf)
+        assert summary["sessions"] == 1 and summary["session_length"] == {"bins": [524288], "counts": [1]}
+        # The session model trains within its bounds: the session cut at the derived maximum.
+        conf = load_config(conf.source_file, ["train.epochs=1", "train.validation=0", "train.params={dim: 16}"])
+        info = train(spark, conf)
+        assert info["shape"]["max_events"]["value"] == 256
+        assert info["training"]["steps"]["events"] == 256
+        assert generate(spark, conf)["events"] > 0
 
 
 @pytest.mark.slow

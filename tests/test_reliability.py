@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 from synthlib.config import load_config
 from synthlib.generate import generate
 from synthlib.pipeline import run_pipeline
-from tests.helpers import checksum
+from tests.helpers import checksum, generated_code
 from tests.standalone import StandaloneCluster, data_files, submit, wait_for_new_files
 
 pytestmark = pytest.mark.slow
@@ -47,7 +47,8 @@ def runs(tmp_path_factory):
 def clean(spark, runs):
     """The faulty runs' generation, in-process and undisturbed: their reference. A run's
     content depends neither on its run id nor on where it ran (the tests above and below)."""
-    generate(spark, load_config(runs["conf"], [f"output={runs['local']}", USERS, "generate.run_id=clean"]))
+    with generated_code(spark):  # about 200k events
+        generate(spark, load_config(runs["conf"], [f"output={runs['local']}", USERS, "generate.run_id=clean"]))
     return checksum(events(spark, runs["local"], "clean"))
 
 

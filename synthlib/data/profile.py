@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from functools import reduce
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession, Window
@@ -102,9 +103,28 @@ def aggregate(events: DataFrame, max_position: int, quantiles: bool = True) -> D
         F.max("attr").alias("attr"))
 
 
-def _hist(df: DataFrame, col: str) -> dict:
-    rows = df.groupBy(bucket(F.col(col)).alias("b")).count().orderBy("b").collect()
-    return {"bins": [int(r["b"]) for r in rows], "counts": [int(r["count"]) for r in rows]}
+def _tallies(agg: DataFrame) -> dict[str, dict[int | str, int]]:
+    """{name: {key: count}}, counted over the aggregation in one Spark job (each bounded):
+    rows per stat, items by their event count, and the bucketed histograms of events per
+    user, sessions per user and session length."""
+    sessions = agg.where(F.col("stat") == "session")
+    per_user = sessions.groupBy("attr").count()
+    parts = [("stat", agg, F.col("stat")),
+             ("item_events", agg.where(F.col("stat") == "item"), F.col("n")),
+             ("events_per_user", agg.where(F.col("stat") == "user"), bucket(F.col("n"))),
+             ("sessions_per_user", per_user, bucket(F.col("count"))),
+             ("session_length", sessions, bucket(F.col("n")))]
+    counted = [df.groupBy(key.cast("string").alias("key")).count().select(F.lit(name).alias("part"), "key", "count")
+               for name, df, key in parts]
+    tallies: dict[str, dict] = {name: {} for name, _, _ in parts}
+    for r in reduce(DataFrame.unionByName, counted).collect():
+        tallies[r["part"]][r["key"] if r["part"] == "stat" else int(r["key"])] = int(r["count"])
+    return tallies
+
+
+def _hist(counts: dict[int, int]) -> dict:
+    bins = sorted(counts)
+    return {"bins": bins, "counts": [counts[b] for b in bins]}
 
 
 def _main_days(days: dict[str, int]) -> dict[str, str]:
@@ -134,7 +154,8 @@ def _issued_by(agg: DataFrame, min_users: int, stat: str = "query_user") -> Data
 def summarise(agg: DataFrame, top_queries: int = 200, min_query_users: int = 1) -> dict:
     """The JSON summary of an `aggregate` result (bounded: histograms, top lists, rates)."""
     small = agg.where(F.col("stat").isin(*SMALL_STATS)).collect()
-    kinds = {r["stat"]: int(r["count"]) for r in agg.groupBy("stat").count().collect()}
+    tallies = _tallies(agg)
+    kinds = tallies["stat"]
     everything = next(r for r in small if r["stat"] == "all")
     n_events = int(everything["n"])
     types = _small(small, "event_type")
@@ -145,10 +166,7 @@ def summarise(agg: DataFrame, top_queries: int = 200, min_query_users: int = 1) 
         transitions.setdefault(a, {})[b] = n
     flags = lambda s: (lambda d: d.get("1", 0) / max(1, sum(d.values())))(_small(small, s))  # noqa: E731
     searches = types.get("search", 0)
-    sessions = agg.where(F.col("stat") == "session")
-    users = agg.where(F.col("stat") == "user")
-    items = agg.where(F.col("stat") == "item")
-    freq = [(int(r["n"]), int(r["count"])) for r in items.groupBy("n").count().collect()]
+    freq = list(tallies["item_events"].items())
     queries = agg.where(F.col("stat") == "query")
     if min_query_users > 1:  # a rarer query never reaches the stats or a model
         queries = queries.join(_issued_by(agg, min_query_users), "key", "left_semi")
@@ -175,9 +193,9 @@ def summarise(agg: DataFrame, top_queries: int = 200, min_query_users: int = 1) 
         "gap_log2_seconds": {int(k): v for k, v in _small(small, "gap").items()},
         "same_item_rate": flags("same_item"),
         "same_category_rate": flags("same_category"),
-        "events_per_user": _hist(users, "n"),
-        "sessions_per_user": _hist(sessions.groupBy("attr").count().withColumnRenamed("count", "k"), "k"),
-        "session_length": _hist(sessions, "n"),
+        "events_per_user": _hist(tallies["events_per_user"]),
+        "sessions_per_user": _hist(tallies["sessions_per_user"]),
+        "session_length": _hist(tallies["session_length"]),
         "item_popularity": popularity(freq),
         "click_through_by_position": ({int(k): v / searches for k, v in _small(small, "click_position").items()}
                                       if searches else {}),
