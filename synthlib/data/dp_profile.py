@@ -187,7 +187,7 @@ def release_profile(spark: SparkSession, conf: Config, events: DataFrame, lineag
     items = _items(spark, conf, found["items"], pairs, per_item=32)
     if items.empty:
         raise ConfigError(f"train.dp: no item was used by enough users to be released at epsilon {dp.epsilon:g} "
-                          f"(profile share {dp.split.profile:g}); raise train.dp.epsilon or split.profile, lower "
+                          f"(profile share {dp.shares.profile:g}); raise train.dp.epsilon or split.profile, lower "
                           "train.dp.max_items, or profile a larger log")
     summary = _summary(found, _time_range(events), len(items))
     if not summary["event_types"]:

@@ -33,13 +33,13 @@ def part(dp: DPConf, name: str) -> Part:
         raise ValueError(f"unknown part '{name}'; one of {PARTS}")
     if dp.delta is None:
         raise ValueError("train.dp.delta is not set yet: the private profile derives it (with_delta)")
-    share = getattr(dp.split, name)
+    share = getattr(dp.shares, name)
     return Part(name, dp.epsilon * share, dp.delta * share)
 
 
 def users_part(dp: DPConf) -> Part:
     """The slice of the profile's part that counts the users for the derived delta (pure DP)."""
-    return Part("users", dp.epsilon * dp.split.profile * USERS_SHARE, 0.0)
+    return Part("users", dp.epsilon * dp.shares.profile * USERS_SHARE, 0.0)
 
 
 def delta_for(noisy_users: float, epsilon: float) -> float:
@@ -79,4 +79,6 @@ def statement(dp: DPConf, spent: dict[str, dict]) -> dict:
     return {"unit": "user", "composition": "sequential", "epsilon": epsilon, "delta": delta,
             "budget": {"epsilon": dp.epsilon, "delta": dp.delta,
                        "delta_from": spent["profile"].get("delta_from", "train.dp.delta")},
-            "split": {p: getattr(dp.split, p) for p in PARTS}, "parts": spent, "bounds": bounds(dp)}
+            "split": {p: getattr(dp.shares, p) for p in PARTS},
+            "split_from": "train.dp.split" if dp.split else "the total epsilon (the default split)",
+            "parts": spent, "bounds": bounds(dp)}

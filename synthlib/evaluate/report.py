@@ -214,8 +214,11 @@ def _privacy_line(privacy: dict | None) -> str:
     split, b = privacy["split"], privacy["bounds"]
     derived = privacy.get("budget", {}).get("delta_from")
     rule = f" = 1/(10 x {derived['users_upper']:,} users)" if isinstance(derived, dict) else ""
+    derived_split = privacy.get("split_from", "train.dp.split") != "train.dp.split"
+    which = f"the default split for epsilon {privacy['budget']['epsilon']:g}" if derived_split else "split"
+    shares = ", ".join(f"{p} {split[p]:.3g}" for p in ("profile", "pairs", "network"))
     return html.escape(f"; user-level DP, epsilon {privacy['epsilon']:.3g}, delta {privacy['delta']:.2g}{rule} "
-                       f"(split: profile {split['profile']:g}, pairs {split['pairs']:g}, network {split['network']:g}; "
+                       f"({which}: {shares}; "
                        f"a user's at most {b['max_sessions']} sessions, {b['max_events']} events, "
                        f"{b['max_items']} items, {b['max_pairs']} pairs)")
 

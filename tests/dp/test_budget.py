@@ -1,6 +1,6 @@
 import pytest
 
-from synthlib.config import ConfigError, DPConf, load_config
+from synthlib.config import BudgetSplit, ConfigError, DPConf, load_config
 from synthlib.dp.budget import PARTS, delta_for, part, statement, with_delta
 
 
@@ -9,7 +9,7 @@ def test_parts_share_the_total():
     parts = [part(dp, p) for p in PARTS]
     assert sum(p.epsilon for p in parts) == pytest.approx(4.0)
     assert sum(p.delta for p in parts) == pytest.approx(1e-5)
-    assert part(dp, "network").epsilon == pytest.approx(4.0 * dp.split.network)
+    assert part(dp, "network").epsilon == pytest.approx(4.0 * dp.shares.network)
 
 
 def test_statement_composes_and_refuses_an_overspend():
@@ -23,6 +23,29 @@ def test_statement_composes_and_refuses_an_overspend():
         statement(dp, {**spent, "network": {"epsilon": 2.0, "delta": 0.0}})
     with pytest.raises(ValueError, match=r"no spend recorded for \['pairs'\]"):
         statement(dp, {k: v for k, v in spent.items() if k != "pairs"})
+
+
+def test_the_default_split_gives_the_profile_enough_at_a_low_total():
+    assert BudgetSplit.for_epsilon(8.0) == BudgetSplit(profile=0.3, pairs=0.2, network=0.5)  # 2.4 to the profile
+    assert BudgetSplit.for_epsilon(100.0).profile == 0.3  # at least 0.3 of a large total
+    low = BudgetSplit.for_epsilon(1.0)
+    assert low.profile == 0.8  # at most 0.8 of a small total
+    assert low.pairs / low.network == pytest.approx(2 / 5, rel=1e-4)
+    mid = BudgetSplit.for_epsilon(4.0)
+    assert mid.profile * 4.0 == pytest.approx(2.4) and mid.profile + mid.pairs + mid.network == pytest.approx(1)
+    shares = [BudgetSplit.for_epsilon(e).profile for e in (0.5, 1, 2, 3, 4, 6, 8, 16)]
+    assert shares == sorted(shares, reverse=True)
+
+
+def test_a_configured_split_wins_and_the_statement_says_which():
+    given = DPConf(epsilon=1.0, delta=1e-5, split=BudgetSplit(profile=0.3, pairs=0.2, network=0.5))
+    derived = DPConf(epsilon=1.0, delta=1e-5)
+    assert part(given, "profile").epsilon == pytest.approx(0.3)
+    assert part(derived, "profile").epsilon == pytest.approx(0.8)
+    for dp, source in ((given, "train.dp.split"), (derived, "the total epsilon")):
+        spent = {p: {"epsilon": part(dp, p).epsilon, "delta": part(dp, p).delta} for p in PARTS}
+        s = statement(dp, spent)
+        assert s["split"]["profile"] == dp.shares.profile and s["split_from"].startswith(source)
 
 
 def test_a_split_that_does_not_sum_to_one_names_the_fix(tmp_path):

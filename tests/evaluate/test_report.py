@@ -1,7 +1,7 @@
 """The report's plots: numeric axes in numeric order, scales, self-contained SVG."""
 import re
 
-from synthlib.config import DPConf
+from synthlib.config import BudgetSplit, DPConf
 from synthlib.dp.budget import PARTS, part, statement
 from synthlib.evaluate.report import _privacy_line, axis_order, bars, heatmap, rank_frequency
 from tests.helpers import assert_numeric_axes_ascend, x_axis_labels
@@ -33,7 +33,12 @@ def test_each_run_states_its_guarantee():
     dp = DPConf(epsilon=4, delta=1e-5, max_sessions=5)
     s = statement(dp, {p: {"epsilon": part(dp, p).epsilon, "delta": part(dp, p).delta} for p in PARTS})
     line = _privacy_line(s)
-    assert "user-level DP, epsilon 4, delta 1e-05 (split" in line and "network 0.5" in line and "5 sessions" in line
+    assert "user-level DP, epsilon 4, delta 1e-05 (the default split for epsilon 4: profile 0.6," in line
+    assert "network 0.286" in line and "5 sessions" in line
+    given = DPConf(epsilon=4, delta=1e-5, split=BudgetSplit(profile=0.3, pairs=0.2, network=0.5))
+    line = _privacy_line(statement(given, {p: {"epsilon": part(given, p).epsilon, "delta": part(given, p).delta}
+                                           for p in PARTS}))
+    assert "(split: profile 0.3, pairs 0.2, network 0.5;" in line
     derived = {"rule": "1/(10 x users)", "users_noisy": 17790, "users_upper": 17896}
     dp = DPConf(epsilon=4, delta=5.5e-6)
     spent = {p: {"epsilon": part(dp, p).epsilon, "delta": part(dp, p).delta} for p in PARTS}
