@@ -16,14 +16,14 @@ from pydantic import BaseModel, PrivateAttr, ValidationError, model_validator
 from synthlib.config.base import ConfigError, Strict
 from synthlib.config.input import (BY_TYPE_COLUMNS, SURFACES, ColumnMap, ImpressionColumns, ImpressionsConf,
                                    InputConf, ItemsConf, SourceConf, TimestampConf)
-from synthlib.config.stages import (AlsConf, BudgetSplit, DPConf, EvaluateConf, GenerateConf, HoldoutConf, ProfileConf,
-                                    SegmentConf, SimulateConf, SparkConf, TextTrainConf, TrainConf)
+from synthlib.config.stages import (AlsConf, BudgetSplit, DPConf, EvaluateConf, GenerateConf, HoldoutConf,
+                                    ProfileConf, SegmentConf, SimulateConf, SparkConf, TextTrainConf, TrainConf)
 from synthlib.layout import Layout
 
-__all__ = ["AlsConf", "BY_TYPE_COLUMNS", "BudgetSplit", "ColumnMap", "Config", "ConfigError", "DPConf", "EvaluateConf",
-           "GenerateConf", "HoldoutConf", "ImpressionColumns", "ImpressionsConf", "InputConf", "ItemsConf",
-           "ProfileConf", "SURFACES", "SegmentConf", "SimulateConf", "SourceConf", "SparkConf", "TextTrainConf",
-           "TimestampConf", "TrainConf", "load_config"]
+__all__ = ["AlsConf", "BY_TYPE_COLUMNS", "BudgetSplit", "ColumnMap", "Config", "ConfigError", "DPConf",
+           "EvaluateConf", "GenerateConf", "HoldoutConf", "ImpressionColumns", "ImpressionsConf", "InputConf",
+           "ItemsConf", "ProfileConf", "SURFACES", "SegmentConf", "SimulateConf", "SourceConf", "SparkConf",
+           "TextTrainConf", "TimestampConf", "TrainConf", "load_config"]
 
 
 class Config(Strict):

@@ -65,7 +65,7 @@ class BudgetSplit(Strict):
         released 2 items and utility fell to 0.02 of real; 0.8 released 42 and gave 0.17. Past
         that, the rest is worth more to the network: at total epsilon 4, a 0.6 profile share
         released 176 items against 65 at 0.3, but lowered kNN / ALS from 0.15 / 0.17 to
-        0.13 / 0.11 of real (0.19 / 0.17 against 0.13 / 0.09 at total epsilon 8)."""
+        0.13 / 0.11 of real (at total epsilon 8, from 0.19 / 0.17 to 0.13 / 0.09)."""
         lo, hi = PROFILE_SHARE
         profile = min(hi, max(lo, PROFILE_EPSILON / epsilon))
         pairs = (1 - profile) * 2 / 7
