@@ -155,6 +155,18 @@ class SessionNet(nn.Module):
             out = self.core(self.drop(x), mask=self.causal[:T, :T], is_causal=True)
         return self.norm(out), state
 
+    def _step(self, x: torch.Tensor, state: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """One recurrent step at generation, (S, D) inputs -> (S, D) hidden, (layers, S, D) state:
+        the GRU's layers as cells (the same arithmetic as `nn.GRU` without dropout, in a third
+        less time on one step of 8,000 sessions on a CPU core)."""
+        state = x.new_zeros(self.config.layers, x.shape[0], x.shape[1]) if state is None else state
+        layers = []
+        for k in range(self.config.layers):
+            x = torch.gru_cell(x, state[k], *(getattr(self.core, f"{w}_l{k}") for w in
+                                              ("weight_ih", "weight_hh", "bias_ih", "bias_hh")))
+            layers.append(x)
+        return self.norm(x), torch.stack(layers)
+
     def _cat_probs(self, h: torch.Tensor, prev_cat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(stay probability (N,), fresh-category distribution (N, n_cats)): the category is the
         previous event's with the stay probability, else drawn from the distribution."""
@@ -173,18 +185,46 @@ class SessionNet(nn.Module):
             self.item_bias.weight.copy_(torch.log(item_counts / item_counts.sum()).unsqueeze(1))
             self.item_prior.copy_(torch.log(item_counts / item_counts.sum()))
 
-    def _item_probs(self, h: torch.Tensor, cat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _prior_probs(self) -> torch.Tensor:
+        """(n_cats, C): the popularity prior over each category's candidates."""
+        return F.softmax(self.item_prior[self.candidates].masked_fill(self.candidates == 0, float("-inf")), -1)
+
+    def _item_probs(self, h: torch.Tensor, cat: torch.Tensor,
+                    prior: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Probabilities of the candidates of each row's category, (N, C), and their tokens.
 
-        A gated mixture of the fixed popularity prior and the learned, context-dependent
-        scores: the model can only improve on popularity where the context supports it."""
+        A gated mixture of the fixed popularity prior (`_prior_probs`, or its rows given) and
+        the learned, context-dependent scores: the model can only improve on popularity where
+        the context supports it."""
         cands = self.candidates[cat]
         pad = cands == 0
         learned = candidate_scores(self.item_query(h), cat, cands, self.candidates, self.item_out, self.item_bias)
         learned = F.softmax(learned.masked_fill(pad, float("-inf")), -1)
-        prior = F.softmax(self.item_prior[cands].masked_fill(pad, float("-inf")), -1)
+        prior = F.softmax(self.item_prior[cands].masked_fill(pad, float("-inf")), -1) if prior is None else prior[cat]
         gate = torch.sigmoid(self.item_gate(h))
         return gate * prior + (1 - gate) * learned, cands
+
+    def _draw_items(self, h: torch.Tensor, cat: torch.Tensor, prior_cdf: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Item tokens drawn from `_item_probs`'s mixture with one uniform per row, by its two
+        parts: with the gate's probability from the category's popularity prior (`prior_cdf`,
+        (n_cats, C)), else from the learned scores, computed only for the rows that draw
+        from them."""
+        gate = torch.sigmoid(self.item_gate(h)).squeeze(-1)
+        v = v.to(gate.dtype)
+        popular = v < gate
+        w = torch.where(popular, v / gate.clamp(min=1e-12), (v - gate) / (1 - gate).clamp(min=1e-12)).clamp(0, 1)
+        idx = torch.zeros_like(cat)
+        if popular.any():
+            cdf = prior_cdf[cat[popular]]
+            idx[popular] = torch.searchsorted(cdf, (w[popular] * cdf[:, -1]).unsqueeze(-1)).squeeze(-1)
+        learned = ~popular
+        if learned.any():
+            c = cat[learned]
+            cands = self.candidates[c]
+            scores = candidate_scores(self.item_query(h[learned]), c, cands, self.candidates, self.item_out,
+                                      self.item_bias)
+            idx[learned] = _pick(F.softmax(scores.masked_fill(cands == 0, float("-inf")), -1), w[learned])
+        return self.candidates[cat, idx.clamp(max=self.candidates.shape[1] - 1)]
 
     # -- training --------------------------------------------------------------------------
     @staticmethod
@@ -256,30 +296,41 @@ class SessionNet(nn.Module):
         """
         dev = self.type_head.weight.device
         S, T = ctx["activity"].shape[0], self.config.max_events
-        out = {f: torch.zeros(S, T, dtype=torch.long, device=dev) for f in FIELDS}
-        prev = {f: torch.zeros(S, 1, dtype=torch.long, device=dev) for f in FIELDS}
-        prev["type"][:] = BOS
+        # The previous event's tokens, one column per field (FIELDS order), and all of them out.
+        out = torch.zeros(S, T, len(FIELDS), dtype=torch.long, device=dev)
+        prev = torch.zeros(S, len(FIELDS), dtype=torch.long, device=dev)
+        prev[:, 0] = BOS
+        # The fields' embeddings as one table: a step's input is one bag-sum lookup.
+        table = torch.cat([e.weight for e in self.embed])
+        offsets = torch.tensor([0] + [e.num_embeddings for e in self.embed][:-1], device=dev).cumsum(0)
         c = self._context(**{k: v.to(dev) for k, v in ctx.items()})
         rows, state, xs = torch.arange(S, device=dev), None, []
-        u = lambda t, f: uniform(t, f, rows.cpu()).to(dev)  # noqa: E731
+        prior = self._prior_probs()
+        prior_cdf = prior.cumsum(-1)
+        # uniforms of the listed sessions, or of those selected by a mask
+        u = lambda t, f, sel=None: uniform(t, f, (rows if sel is None else rows[sel]).cpu()).to(dev)  # noqa: E731
+        stepwise = self.config.arch == "gru" and not self.training
         for t in range(T):
-            x = self._inputs(prev, c[rows])
-            if self.config.arch == "gru":
-                h, state = self._run(x, state)
+            if stepwise:
+                h, state = self._step(F.embedding_bag(prev + offsets, table, mode="sum") + c[rows], state)
+                h = h.unsqueeze(1)
             else:
-                xs.append(x)
-                h, _ = self._run(torch.cat(xs, 1))
+                x = self._inputs({f: prev[:, i:i + 1] for i, f in enumerate(FIELDS)}, c[rows])
+                if self.config.arch == "gru":
+                    h, state = self._run(x, state)
+                else:
+                    xs.append(x)
+                    h, _ = self._run(torch.cat(xs, 1))
             logits = self.type_head(h[:, -1])
             logits[:, END] += self.end_bias
-            logits = logits.masked_fill(~self.type_allowed[prev["type"][:, 0]], float("-inf"))
+            logits = logits.masked_fill(~self.type_allowed[prev[:, 0]], float("-inf"))
             logits[:, [0, BOS]] = float("-inf")
             if t == 0:
                 logits[:, END] = float("-inf")
             typ = _pick(F.softmax(logits, -1), u(t, 0))
             going = typ != END
             if not going.all():  # drop the sessions that just ended
-                rows, typ, h = rows[going], typ[going], h[going]
-                prev = {f: v[going] for f, v in prev.items()}
+                rows, typ, h, prev = rows[going], typ[going], h[going], prev[going]
                 state = state[:, going] if state is not None else None
                 xs = [x[going] for x in xs]
                 if not len(rows):
@@ -289,7 +340,7 @@ class SessionNet(nn.Module):
             zero = torch.zeros_like(typ)
             gap = zero if t == 0 else _pick(F.softmax(self.gap_head(h)[:, 1:max_gap + 1], -1), u(t, 1)) + 1
             wants_item = typ != SEARCH_TOKEN
-            last_item, last_cat = prev["item"][:, 0], prev["cat"][:, 0]
+            last_item, last_cat = prev[:, FIELDS.index("item")], prev[:, FIELDS.index("cat")]
             repeat = wants_item & (last_item > 0) & (_pick(F.softmax(self.repeat_head(h), -1), u(t, 2)) == 1)
             stay = torch.sigmoid(self.stay_head(h).squeeze(-1)) * (last_cat > 0)
             v = u(t, 3)
@@ -304,23 +355,23 @@ class SessionNet(nn.Module):
             h = h + self.cat_given(cat)
             item = torch.where(repeat, last_item, zero)
             choose = wants_item & ~repeat
-            if choose.any():
-                probs, cands = self._item_probs(h[choose], cat[choose])
-                probs = probs ** item_power if item_power != 1 else probs
-                item[choose] = cands.gather(1, _pick(probs, u(t, 4)[choose]).unsqueeze(1)).squeeze(1)
+            if choose.any() and item_power == 1:
+                item[choose] = self._draw_items(h[choose], cat[choose], prior_cdf, u(t, 4, choose))
+            elif choose.any():  # the whole mixture, lifted to the power
+                probs, cands = self._item_probs(h[choose], cat[choose], prior)
+                item[choose] = cands.gather(1, _pick(probs ** item_power, u(t, 4, choose)).unsqueeze(1)).squeeze(1)
             pos, query = zero.clone(), zero.clone()
             click, search = typ == CLICK_TOKEN, typ == SEARCH_TOKEN
             if click.any():
                 pos[click] = _pick(F.softmax(self.pos_head(h[click]).masked_fill(~self.pos_allowed, float("-inf")), -1),
-                                   u(t, 5)[click])
+                                   u(t, 5, click))
             if search.any():
                 query[search] = _pick(F.softmax(self.query_head(h[search]).masked_fill(~self.query_allowed, float("-inf")),
-                                                 -1), u(t, 6)[search])
+                                                 -1), u(t, 6, search))
             step = {"type": typ, "gap": gap, "cat": cat, "item": item, "pos": pos, "query": query}
-            for f, val in step.items():
-                out[f][rows, t] = val
-                prev[f] = val.unsqueeze(1)
-        return {f: v.cpu() for f, v in out.items()}
+            prev = torch.stack([step[f] for f in FIELDS], 1)
+            out[rows, t] = prev
+        return {f: out[:, :, i].cpu().contiguous() for i, f in enumerate(FIELDS)}
 
 
 def model_args(config: SessionConfig, vocab) -> dict:
