@@ -307,6 +307,13 @@ class SessionNet(nn.Module):
         rows, state, xs = torch.arange(S, device=dev), None, []
         prior = self._prior_probs()
         prior_cdf = prior.cumsum(-1)
+        # Added to the type logits by the previous type: END's calibration, -inf for what
+        # training never held after it, for "none" and BOS, and (first event) for END.
+        type_bias = torch.zeros(N_TYPES, N_TYPES, device=dev).masked_fill(~self.type_allowed, float("-inf"))
+        type_bias[:, END] += self.end_bias
+        type_bias[:, [0, BOS]] = float("-inf")
+        first_bias = type_bias.clone()
+        first_bias[:, END] = float("-inf")
         # uniforms of the listed sessions, or of those selected by a mask
         u = lambda t, f, sel=None: uniform(t, f, (rows if sel is None else rows[sel]).cpu()).to(dev)  # noqa: E731
         stepwise = self.config.arch == "gru" and not self.training
@@ -321,12 +328,7 @@ class SessionNet(nn.Module):
                 else:
                     xs.append(x)
                     h, _ = self._run(torch.cat(xs, 1))
-            logits = self.type_head(h[:, -1])
-            logits[:, END] += self.end_bias
-            logits = logits.masked_fill(~self.type_allowed[prev[:, 0]], float("-inf"))
-            logits[:, [0, BOS]] = float("-inf")
-            if t == 0:
-                logits[:, END] = float("-inf")
+            logits = self.type_head(h[:, -1]) + (first_bias if t == 0 else type_bias)[prev[:, 0]]
             typ = _pick(F.softmax(logits, -1), u(t, 0))
             going = typ != END
             if not going.all():  # drop the sessions that just ended
