@@ -196,18 +196,22 @@ class SessionNet(nn.Module):
         A gated mixture of the fixed popularity prior (`_prior_probs`, or its rows given) and
         the learned, context-dependent scores: the model can only improve on popularity where
         the context supports it."""
-        cands = self.candidates[cat]
-        pad = cands == 0
-        learned = candidate_scores(self.item_query(h), cat, cands, self.candidates, self.item_out, self.item_bias)
-        learned = F.softmax(learned.masked_fill(pad, float("-inf")), -1)
-        prior = F.softmax(self.item_prior[cands].masked_fill(pad, float("-inf")), -1) if prior is None else prior[cat]
+        learned, cands = self._learned_probs(h, cat)
+        prior = F.softmax(self.item_prior[cands].masked_fill(cands == 0, float("-inf")), -1) if prior is None \
+            else prior[cat]
         gate = torch.sigmoid(self.item_gate(h))
         return gate * prior + (1 - gate) * learned, cands
 
-    def _draw_items(self, h: torch.Tensor, cat: torch.Tensor, prior_cdf: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    def _learned_probs(self, h: torch.Tensor, cat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The learned part of `_item_probs`: (N, C) probabilities and the candidates' tokens."""
+        cands = self.candidates[cat]
+        scores = candidate_scores(self.item_query(h), cat, cands, self.candidates, self.item_out, self.item_bias)
+        return F.softmax(scores.masked_fill(cands == 0, float("-inf")), -1), cands
+
+    def _draw_items(self, h: torch.Tensor, cat: torch.Tensor, prior: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """Item tokens drawn from `_item_probs`'s mixture with one uniform per row, by its two
-        parts: with the gate's probability from the category's popularity prior (`prior_cdf`,
-        (n_cats, C)), else from the learned scores, computed only for the rows that draw
+        parts: with the gate's probability from the category's popularity prior (`prior`,
+        `_prior_probs`), else from the learned scores, computed only for the rows that draw
         from them."""
         gate = torch.sigmoid(self.item_gate(h)).squeeze(-1)
         v = v.to(gate.dtype)
@@ -215,16 +219,11 @@ class SessionNet(nn.Module):
         w = torch.where(popular, v / gate.clamp(min=1e-12), (v - gate) / (1 - gate).clamp(min=1e-12)).clamp(0, 1)
         idx = torch.zeros_like(cat)
         if popular.any():
-            cdf = prior_cdf[cat[popular]]
-            idx[popular] = torch.searchsorted(cdf, (w[popular] * cdf[:, -1]).unsqueeze(-1)).squeeze(-1)
+            idx[popular] = _pick(prior[cat[popular]], w[popular])
         learned = ~popular
         if learned.any():
-            c = cat[learned]
-            cands = self.candidates[c]
-            scores = candidate_scores(self.item_query(h[learned]), c, cands, self.candidates, self.item_out,
-                                      self.item_bias)
-            idx[learned] = _pick(F.softmax(scores.masked_fill(cands == 0, float("-inf")), -1), w[learned])
-        return self.candidates[cat, idx.clamp(max=self.candidates.shape[1] - 1)]
+            idx[learned] = _pick(self._learned_probs(h[learned], cat[learned])[0], w[learned])
+        return self.candidates[cat, idx]
 
     # -- training --------------------------------------------------------------------------
     @staticmethod
@@ -306,7 +305,6 @@ class SessionNet(nn.Module):
         c = self._context(**{k: v.to(dev) for k, v in ctx.items()})
         rows, state, xs = torch.arange(S, device=dev), None, []
         prior = self._prior_probs()
-        prior_cdf = prior.cumsum(-1)
         # Added to the type logits by the previous type: END's calibration, -inf for what
         # training never held after it, for "none" and BOS, and (first event) for END.
         type_bias = torch.zeros(N_TYPES, N_TYPES, device=dev).masked_fill(~self.type_allowed, float("-inf"))
@@ -358,7 +356,7 @@ class SessionNet(nn.Module):
             item = torch.where(repeat, last_item, zero)
             choose = wants_item & ~repeat
             if choose.any() and item_power == 1:
-                item[choose] = self._draw_items(h[choose], cat[choose], prior_cdf, u(t, 4, choose))
+                item[choose] = self._draw_items(h[choose], cat[choose], prior, u(t, 4, choose))
             elif choose.any():  # the whole mixture, lifted to the power
                 probs, cands = self._item_probs(h[choose], cat[choose], prior)
                 item[choose] = cands.gather(1, _pick(probs ** item_power, u(t, 4, choose)).unsqueeze(1)).squeeze(1)
