@@ -61,7 +61,7 @@ class BudgetSplit(Strict):
         the rest goes to pairs and network at 2 : 5.
 
         The vocabulary's partition selection is the part a low budget starves first: its
-        threshold grows as 1/epsilon. On YooChoose at total epsilon 1, a 0.3 share (0.3)
+        threshold grows as 1/epsilon. On YooChoose at total epsilon 1, a 0.3 share
         released 2 items and utility fell to 0.02 of real; 0.8 released 42 and gave 0.17. Past
         that, the rest is worth more to the network: at total epsilon 4, a 0.6 profile share
         released 176 items against 65 at 0.3, but lowered kNN / ALS from 0.15 / 0.17 to
