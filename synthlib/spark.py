@@ -42,10 +42,38 @@ def _with_delta(builder: SparkSession.Builder) -> SparkSession.Builder:
     return configure_spark_with_delta_pip(builder)
 
 
+def _tuning(parallelism: int) -> dict[str, str]:
+    """Session settings the product runs best with, sized from the cluster's parallelism."""
+    return {
+        # Delta rebuilds a table's snapshot (its file list) in 50 tasks by default, sized for
+        # large clusters: on a few cores that is most of the time of a small table's read or write.
+        "spark.databricks.delta.snapshotPartitions": str(min(50, max(8, 2 * parallelism))),
+        # Adaptive execution may coalesce a cached aggregate's shuffle partitions: else every
+        # later read of the profile's cached aggregate runs spark.sql.shuffle.partitions tasks.
+        "spark.sql.optimizer.canChangeCachedPlanOutputPartitioning": "true",
+    }
+
+
+def _adopt(spark: SparkSession, conf: SparkConf) -> None:
+    """Tune a session built elsewhere (spark-submit, Databricks): UTC, the product's
+    settings where its launch did not set them, and the conf's `spark.conf` entries that a
+    running session accepts. The others (static) name themselves: pass them at launch."""
+    launched = spark.sparkContext.getConf()
+    tuning = {k: v for k, v in _tuning(spark.sparkContext.defaultParallelism).items() if not launched.contains(k)}
+    for key, value in {"spark.sql.session.timeZone": "UTC", **tuning, **conf.conf}.items():
+        try:
+            spark.conf.set(key, value)
+        except Exception:  # a static or core setting: Spark refuses it once running
+            if launched.get(key, None) != value:
+                print(f"synthlib: spark.conf {key} is fixed when Spark starts: pass it at launch "
+                      f"(spark-submit --conf {key}=..., or the cluster's Spark config)", file=sys.stderr)
+
+
 def get_spark(conf: SparkConf | None = None, *, verbose: bool = False) -> SparkSession:
     """Return the session to run on.
 
-    An active session (a notebook, a Databricks job, spark-submit) is taken as it is.
+    An active session (a notebook, a Databricks job, spark-submit) is taken and tuned
+    (`_adopt`).
     Otherwise a local one is built with Delta configured (the JARs set-up placed in this
     environment, else resolved from Maven at first start and cached by Ivy) and Python
     workers on the running interpreter. Spark logs errors only, warnings too with `verbose`.
@@ -56,7 +84,7 @@ def get_spark(conf: SparkConf | None = None, *, verbose: bool = False) -> SparkS
     if active is None and _managed_elsewhere():
         active = SparkSession.builder.appName(conf.app_name).getOrCreate()
     if active is not None:
-        active.conf.set("spark.sql.session.timeZone", "UTC")
+        _adopt(active, conf)
         return active
 
     os.environ["PYSPARK_PYTHON"] = sys.executable
@@ -67,9 +95,7 @@ def get_spark(conf: SparkConf | None = None, *, verbose: bool = False) -> SparkS
         **DELTA_CONF,
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.shuffle.partitions": "8",
-        # Delta rebuilds a table's snapshot (its file list) in 50 tasks by default, sized for
-        # clusters: on one machine that is most of the time of a small table's read or write.
-        "spark.databricks.delta.snapshotPartitions": "8",
+        **_tuning(2),
         "spark.ui.showConsoleProgress": "false",
         "spark.driver.memory": "4g",  # local mode: the driver is the executor too (the JVM default is 1g)
         **conf.conf,
