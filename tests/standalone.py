@@ -56,16 +56,20 @@ class StandaloneCluster:
     def alive_workers(self) -> int:
         try:
             return sum(w["state"] == "ALIVE" for w in self.state()["workers"])
-        except OSError:
+        except (OSError, ValueError):  # not up yet; while starting, the master may answer with its HTML page
             return 0
 
     def start(self) -> "StandaloneCluster":
         os.makedirs(os.path.join(self.workdir, "logs"), exist_ok=True)
         self.master = self._spawn("org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
                                   "--port", str(self.port), "--webui-port", str(self.ui_port), name="master")
-        for _ in range(self.n_workers):
-            self.add_worker()
-        self.wait_for_workers(self.n_workers)
+        try:
+            for _ in range(self.n_workers):
+                self.add_worker()
+            self.wait_for_workers(self.n_workers)
+        except BaseException:
+            self.stop()  # no master or worker outlives a failed start
+            raise
         return self
 
     def add_worker(self) -> None:
