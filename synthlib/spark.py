@@ -10,6 +10,7 @@ import tempfile
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
+from pyspark.errors import AnalysisException
 from pyspark.sql import SparkSession
 
 from synthlib.config import SparkConf
@@ -63,7 +64,7 @@ def _adopt(spark: SparkSession, conf: SparkConf) -> None:
     for key, value in {"spark.sql.session.timeZone": "UTC", **tuning, **conf.conf}.items():
         try:
             spark.conf.set(key, value)
-        except Exception:  # a static or core setting: Spark refuses it once running
+        except AnalysisException:  # a static or core setting: Spark refuses it once running (a bad value raises)
             if launched.get(key, None) != value:
                 print(f"synthlib: spark.conf {key} is fixed when Spark starts: pass it at launch "
                       f"(spark-submit --conf {key}=..., or the cluster's Spark config)", file=sys.stderr)
