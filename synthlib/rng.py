@@ -31,11 +31,21 @@ def mix(x: np.ndarray) -> np.ndarray:
 
 def uniform(key: int, entity, counter) -> np.ndarray:
     """Uniform floats in [0, 1), one per (entity, counter) pair (arrays broadcast)."""
+    return entity_uniform(entity_keys(key, entity), counter)
+
+
+def entity_keys(key: int, entity) -> np.ndarray:
+    """The stream's key mixed with each entity: computed once for an entity's many draws,
+    `entity_uniform(entity_keys(key, e), c)` is `uniform(key, e, c)`."""
     with np.errstate(over="ignore"):
-        e = np.asarray(entity, dtype=np.int64).astype(_U64)
+        return mix(_U64(key) ^ mix(np.asarray(entity, dtype=np.int64).astype(_U64) * _GOLDEN + _U64(1)))
+
+
+def entity_uniform(keys: np.ndarray, counter) -> np.ndarray:
+    """`uniform` from `entity_keys` (arrays broadcast)."""
+    with np.errstate(over="ignore"):
         c = np.asarray(counter, dtype=np.int64).astype(_U64)
-        x = mix(_U64(key) ^ mix(e * _GOLDEN + _U64(1)))
-        x = mix(x ^ (c * _U64(0xD1B54A32D192ED03) + _GOLDEN))
+        x = mix(keys ^ (c * _U64(0xD1B54A32D192ED03) + _GOLDEN))
     return (x >> _U64(11)).astype(np.float64) * (1.0 / (1 << 53))
 
 

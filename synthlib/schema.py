@@ -48,11 +48,18 @@ CODES_DDL = "user long, session int, ts timestamp, event byte, item int, categor
 SYNTHETIC_PREFIX = "synthetic:"  # reserved: ingest quarantines real ids that start with it
 
 
+def _utc_millis(seconds) -> pd.DatetimeIndex:
+    """UTC timestamps of epoch seconds, floored to the millisecond (in a fraction of the time
+    `pd.to_datetime` takes on floats)."""
+    ms = np.floor(np.asarray(seconds, dtype=np.float64) * 1000).astype(np.int64)
+    return pd.DatetimeIndex((ms * 1_000_000).view("datetime64[ns]")).tz_localize("UTC")
+
+
 def codes_frame(user, session, ts_seconds, event, item, category, query, position) -> pd.DataFrame:
     """A frame of the CODES_DDL schema from equal-length numpy arrays."""
     return pd.DataFrame({
         "user": np.asarray(user, dtype=np.int64), "session": np.asarray(session, dtype=np.int32),
-        "ts": pd.to_datetime(np.asarray(ts_seconds, dtype=np.float64), unit="s", utc=True).floor("ms"),
+        "ts": _utc_millis(ts_seconds),
         "event": np.asarray(event, dtype=np.int8), "item": np.asarray(item, dtype=np.int32),
         "category": np.asarray(category, dtype=np.int32), "query": np.asarray(query, dtype=np.int32),
         "position": np.asarray(position, dtype=np.int32)})

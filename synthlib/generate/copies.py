@@ -28,11 +28,13 @@ class CopyKeys:
     def session_keys(self, codes: pd.DataFrame) -> pd.Series:
         """The copy key of each row's session (null for sessions of fewer than
         MIN_COPY_LENGTH item events)."""
-        session = codes.groupby(["user", "session"], sort=False).ngroup().to_numpy()
+        return self._keys(codes, _sessions(codes)[0])
+
+    def _keys(self, codes: pd.DataFrame, session: np.ndarray) -> pd.Series:
         has_item = (codes["item"] >= 0).to_numpy()
         item, s = codes["item"].to_numpy()[has_item], session[has_item]
         ts = codes["ts"].array.asi8[has_item]
-        order = np.lexsort((self.item_rank[item], ts, s))
+        order = _time_then_id_order(s, ts, self.item_rank[item])
         s, item = s[order], item[order]
         starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]]) if len(s) else np.array([], dtype=np.int64)
         lengths = np.diff(np.r_[starts, len(s)])
@@ -48,5 +50,33 @@ class CopyKeys:
         """`codes` (schema.CODES_DDL) with `copy`, true on every row of a session that copies
         a real one, and `copy_first`, true on one row of each."""
         codes = codes.reset_index(drop=True)
-        copy = contains(self.real_keys, self.session_keys(codes))
-        return codes.assign(copy=copy, copy_first=copy & ~codes.duplicated(["user", "session"]).to_numpy())
+        session, first = _sessions(codes)
+        copy = contains(self.real_keys, self._keys(codes, session))
+        return codes.assign(copy=copy, copy_first=copy & first)
+
+
+def _sessions(codes: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(an ordinal per row's session, true on its session's first row). Models emit a block
+    sorted by user and session, where a session starts wherever the pair changes; other
+    blocks are grouped."""
+    user, session = codes["user"].to_numpy(), codes["session"].to_numpy()
+    step_user, step_session = user[1:] != user[:-1], session[1:] != session[:-1]
+    if np.all((user[1:] > user[:-1]) | (~step_user & (session[1:] >= session[:-1]))):
+        first = np.r_[np.ones(min(len(user), 1), dtype=bool), step_user | step_session]
+        return np.cumsum(first) - 1, first
+    return (codes.groupby(["user", "session"], sort=False).ngroup().to_numpy(),
+            ~codes.duplicated(["user", "session"]).to_numpy())
+
+
+def _time_then_id_order(s: np.ndarray, ts: np.ndarray, rank: np.ndarray) -> np.ndarray:
+    """The order of rows by session, time, then item rank. Rows already in session and time
+    order (as models emit them) are only sorted within their time ties."""
+    same = s[1:] == s[:-1]
+    if not np.all((s[1:] > s[:-1]) | (same & (ts[1:] >= ts[:-1]))):
+        return np.lexsort((rank, ts, s))
+    order = np.arange(len(s))
+    tie = same & (ts[1:] == ts[:-1])
+    if tie.any():
+        tied = np.flatnonzero(np.r_[tie, False] | np.r_[False, tie])  # rows in a run of equal times
+        order[tied] = tied[np.lexsort((rank[tied], ts[tied], s[tied]))]
+    return order

@@ -63,8 +63,9 @@ class SessionModel(NeuralModel):
         home_s = torch.as_tensor(np.repeat(home, counts))
         ctx = {"activity": torch.as_tensor(np.repeat(activity, counts)), "home_cat": home_s,
                "index": torch.as_tensor(index)}
+        keys = rng.entity_keys(skey, sessions)  # each session's part of its draws, hashed once
         tokens = self.net.generate(
-            ctx, lambda t, f, rows: torch.as_tensor(rng.uniform(skey, sessions[rows.numpy()], 16 * t + f)),
+            ctx, lambda t, f, rows: torch.as_tensor(rng.entity_uniform(keys[rows.numpy()], 16 * t + f)),
             first_cat=home_s if mix is not None else None, item_power=conditions.item_power,
             max_gap=min(N_GAPS - 1, 2 + max(map(int, self.spec["profile"]["gap_log2_seconds"]), default=N_GAPS)))
         tokens = {f: v.numpy() for f, v in tokens.items()}

@@ -29,6 +29,10 @@ def test_block_keys_sessions_of_three_item_events_in_time_then_id_order():
     assert list(flagged["copy_first"]) == [True] + [False] * 7
     assert flagged.drop(columns=["copy", "copy_first"]).equals(codes)
     assert not CopyKeys(ids, np.array([abc])).flag(codes)["copy"].any()  # another order is no copy
+    shuffled = codes.iloc[[3, 6, 1, 4, 0, 7, 2, 5]].reset_index(drop=True)  # a block in no order: the same keys
+    assert list(CopyKeys(ids, np.sort([abc, cab])).flag(shuffled)[["copy", "copy_first"]].itertuples(index=False)) \
+        == [(True, True), (False, False), (True, False), (False, False), (True, False), (False, False),
+            (True, False), (False, False)]
 
 
 def test_real_keys_match_the_evaluation_sequences(spark):

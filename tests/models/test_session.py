@@ -1,4 +1,5 @@
 """The session network and its artifact, in torch alone (no Spark)."""
+import dataclasses
 import json
 import os
 from datetime import date
@@ -163,29 +164,32 @@ def test_generation_never_draws_what_training_never_held():
 
 
 def test_generation_steps_the_recurrent_core_as_training_runs_it():
-    net, _ = trained_net(epochs=1)
-    net.eval()
-    x, state = torch.randn(30, 3, CFG.dim, generator=torch.Generator().manual_seed(0)), None
-    full, _ = net._run(x)
-    for t in range(3):  # one step at a time, as generation does
-        h, state = net._step(x[:, t], state)
-        torch.testing.assert_close(h, full[:, t])
+    two_layers = SessionNet(dataclasses.replace(CFG, layers=2, max_events=3), n_cats=4, n_items=8, n_queries=3,
+                            n_positions=6, candidates=torch.zeros(4, 4))
+    for net in (trained_net(epochs=1)[0], two_layers):
+        net.eval()
+        x, state = torch.randn(30, 3, CFG.dim, generator=torch.Generator().manual_seed(0)), None
+        full, _ = net._run(x)
+        for t in range(3):  # one step at a time, as generation does
+            h, state = net._step(x[:, t], state)
+            torch.testing.assert_close(h, full[:, t])
 
 
 def test_items_drawn_by_the_mixtures_parts_follow_the_whole_mixture():
     net, _ = trained_net(epochs=2)
     net.eval()
-    n = 20_000
-    h = torch.randn(1, CFG.dim, generator=torch.Generator().manual_seed(1)).expand(n, -1)  # one context, many uniforms
-    cat = torch.full((n,), 1, dtype=torch.long)
+    n, cats = 20_000, net.candidates.shape[0] - 1
+    h = torch.randn(1, CFG.dim, generator=torch.Generator().manual_seed(1)).expand(n * cats, -1)  # one context
+    cat = torch.arange(1, cats + 1).repeat_interleave(n)  # every category, many uniforms each
     with torch.no_grad():
-        probs, cands = net._item_probs(h[:1], cat[:1])
-        u = torch.rand(n, generator=torch.Generator().manual_seed(0))
-        drawn = net._draw_items(h, cat, net._prior_probs(), u)
-    expected = dict(zip(cands[0].tolist(), probs[0].tolist()))
-    seen = pd.Series(drawn.numpy()).value_counts(normalize=True).to_dict()
-    assert set(seen) <= {c for c, p in expected.items() if p > 0}
-    assert 0.5 * sum(abs(seen.get(c, 0.0) - p) for c, p in expected.items()) < 0.02
+        u = torch.rand(n * cats, generator=torch.Generator().manual_seed(0))
+        drawn = net._draw_items(h, cat, net._prior_table(), u)
+        for c in range(1, cats + 1):
+            probs, cands = net._item_probs(h[:1], torch.tensor([c]))
+            expected = dict(zip(cands[0].tolist(), probs[0].tolist()))
+            seen = pd.Series(drawn[cat == c].numpy()).value_counts(normalize=True).to_dict()
+            assert set(seen) <= {c for c, p in expected.items() if p > 0}
+            assert 0.5 * sum(abs(seen.get(c, 0.0) - p) for c, p in expected.items()) < 0.02
 
 
 def scores_of(net, query, cat):
