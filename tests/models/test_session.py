@@ -188,8 +188,8 @@ def test_items_drawn_by_the_mixtures_parts_follow_the_whole_mixture():
             probs, cands = net._item_probs(h[:1], torch.tensor([c]))
             expected = dict(zip(cands[0].tolist(), probs[0].tolist()))
             seen = pd.Series(drawn[cat == c].numpy()).value_counts(normalize=True).to_dict()
-            assert set(seen) <= {c for c, p in expected.items() if p > 0}
-            assert 0.5 * sum(abs(seen.get(c, 0.0) - p) for c, p in expected.items()) < 0.02
+            assert set(seen) <= {k for k, p in expected.items() if p > 0}
+            assert 0.5 * sum(abs(seen.get(k, 0.0) - p) for k, p in expected.items()) < 0.02
 
 
 def scores_of(net, query, cat):
