@@ -213,20 +213,20 @@ class SessionNet(nn.Module):
         return F.softmax(self.item_prior[self.candidates].masked_fill(self.candidates == 0, float("-inf")), -1)
 
     def _prior_table(self) -> torch.Tensor:
-        """The popularity prior's CDFs, one category after another in one sorted float64 array:
-        category c's entries are c + its CDF over its candidates, so that a row's draw is one
-        search for c + u (`_pick_prior`), without gathering its category's row. A category
-        without candidates has all entries at c + 1 (its draw is no item)."""
-        cdf = self._prior_probs().double().cumsum(-1)
-        cdf = torch.nan_to_num(cdf / cdf[:, -1:], nan=1.0)
-        return (torch.arange(cdf.shape[0], device=cdf.device).unsqueeze(1) + cdf).reshape(-1)
+        """The popularity prior's cumulative distribution over every category's candidates, one
+        category after another in one float64 array (`rng.pick_in`'s table, for `_pick_prior`):
+        a row's draw is one search, without gathering its category's row."""
+        return torch.nan_to_num(self._prior_probs().double(), nan=0.0).reshape(-1).cumsum(0)
 
     def _pick_prior(self, table: torch.Tensor, cat: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         """Candidate indices drawn from the popularity prior of each row's category, given
-        uniforms (`_pick`'s draw, over `_prior_table`)."""
+        uniforms: `rng.pick_in` over `_prior_table`, within the category's candidates (a
+        category without candidates gives its last slot, no item)."""
         C = self.candidates.shape[1]
-        at = torch.searchsorted(table, cat.double() + u.double())  # entries below cat + u
-        return (at - cat * C).clamp(0, C - 1)
+        lo = cat * C
+        base = torch.where(lo > 0, table[(lo - 1).clamp(min=0)], 0.0)
+        at = torch.searchsorted(table, base + u.double() * (table[lo + C - 1] - base), right=True)
+        return (at - lo).clamp(0, C - 1)
 
     def _item_probs(self, h: torch.Tensor, cat: torch.Tensor,
                     prior: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
