@@ -58,7 +58,8 @@ setup(
             "torch==2.5.1",
         ],
         # delta-rs and Polars: the tests read the synthetic tables without Spark, as lake consumers do.
-        "test": ["pytest>=8,<10", "deltalake==1.6.6", "polars==2.1.0"],
+        # Google's dp-accounting: an accountant independent of Opacus, to check DP-SGD's spend.
+        "test": ["pytest>=8,<10", "deltalake==1.6.6", "polars==2.1.0", "dp-accounting==0.6.0"],
     },
     entry_points={
         "console_scripts": [

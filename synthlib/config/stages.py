@@ -85,9 +85,10 @@ class DPConf(Strict):
     # (chosen by seeded hash) and, of those in time order, its first max_events events.
     max_sessions: int = Field(8, ge=1)
     max_events: int = Field(64, ge=1)
-    # Within the released statistics: distinct items (vocabulary and popularity) and distinct
-    # item pairs a user counts towards.
-    max_items: int = Field(8, ge=1)
+    # Within the released statistics, the caps on the distinct items (vocabulary and popularity)
+    # and item pairs a user counts towards: the bounds in force are derived under them from the
+    # released histograms of items and pairs per user (synthlib.dp.bound.contribution_bound).
+    max_items: int = Field(16, ge=1)
     max_pairs: int = Field(16, ge=1)
     max_grad_norm: float = Field(1.0, gt=0)  # per-user gradient clipping bound
     users_per_step: int = Field(64, ge=1)  # expected users in a step's Poisson sample

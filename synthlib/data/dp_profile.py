@@ -6,8 +6,11 @@ Over the contribution-bounded events (`synthlib.dp.bound`, applied at ingest):
   event type, type transitions, null rates;
 - users per category, over the catalog's categories;
 - through DP partition selection (a key appears only when its noisy count of distinct users
-  clears the budget's threshold): the items with their popularity, the devices; and, under
-  the pairs' part, the item pairs that share sessions.
+  clears the budget's threshold): the items with their popularity, the devices.
+
+Then, under the pairs' part, the item pairs that share sessions: noisy counts of users over
+the unordered pairs of released items (public keys once the items are released, so no
+partition selection threshold); a pair whose count is under the noise floor is none.
 
 Written to `<output>/stats/private.json` (the summary's shape, for the keys models read)
 and `<output>/stats/private_items` (the released items, their catalog category and price,
@@ -29,12 +32,18 @@ from pyspark.sql import types as T
 from synthlib.config import Config, ConfigError, DPConf
 from synthlib.data.sessions import item_pairs, session_items
 from synthlib.delta_io import write_table
-from synthlib.dp.aggregate import Release
+from synthlib.dp.aggregate import Release, merged_spent
+from synthlib.dp.bound import contribution_bound
 from synthlib.dp.budget import Part, delta_for, part, users_part
 from synthlib.schema import ARROW, EVENT_TYPES, MAX_DEVICES, SESSION_END, SESSION_START
 
 NULLABLE = ("item_id", "category", "price", "query", "position", "device")
 PAIR = "\u0001"  # joins the two items of a pair key
+HISTOGRAMS_SHARE = 0.45  # of the profile's part: the histograms; the rest releases the keys (items ...)
+PAIRS_HISTOGRAM_SHARE = 0.1  # of the pairs' part: the pairs per user, which bound the pairs' count
+BOUND_RULE = ("the released histogram of {} per user: the bound that keeps the most links per unit of noise "
+              "(synthlib.dp.bound.contribution_bound)")
+PAIR_ITEMS = 700  # released items whose pairs are counted: about 245,000 public pair keys
 GAP_BINS = 40  # log2 seconds between events: 2^40 s is longer than any log
 ITEM_SCHEMA = T.StructType([T.StructField("item_id", T.StringType()), T.StructField("category", T.StringType()),
                             T.StructField("events", T.LongType()), *[T.StructField(c, T.LongType()) for c in
@@ -49,19 +58,19 @@ def _keyed(df: DataFrame, key) -> DataFrame:
     return df.select("user_id", key.cast("string").alias("key")).where(F.col("key").isNotNull())
 
 
-def _request_profile(release: Release, events: DataFrame, conf: Config, categories: list[str]) -> None:
+def _request_histograms(release: Release, events: DataFrame, conf: Config) -> None:
+    """The histograms on public bins, and the items per user that bound the items' count."""
     dp = conf.train.dp
     w = Window.partitionBy("session_id").orderBy("ts", "event_type", "item_id")
     e = (events.withColumn("prev_type", F.lag("event_type").over(w)).withColumn("prev_ts", F.lag("ts").over(w))
          .withColumn("is_last", F.lead("event_type").over(w).isNull()))
-    # A user's rows sampled down to a session's worth. The histograms' bins hold many users and
-    # bear noise well: they take a small weight; partition selection takes the most.
-    per_event = dict(max_keys=0, max_rows=dp.max_sessions, weight=0.5)
+    # A user's rows sampled down to a session's worth: the bins hold many users and bear noise well.
+    per_event = dict(max_keys=0, max_rows=dp.max_sessions)
     sessions = events.groupBy("user_id", "session_id").count()
     release.count("sessions_per_user", _keyed(sessions.groupBy("user_id").count(), F.col("count")),
-                  max_keys=1, users=True, keys=[str(k) for k in range(1, dp.max_sessions + 1)], weight=0.5)
+                  max_keys=1, users=True, keys=[str(k) for k in range(1, dp.max_sessions + 1)])
     release.count("session_length", _keyed(sessions, F.col("count")), max_keys=0, max_rows=dp.max_sessions,
-                  keys=[str(k) for k in range(1, dp.max_events + 1)], weight=0.5)
+                  keys=[str(k) for k in range(1, dp.max_events + 1)])
     release.count("hour_of_day", _keyed(e, F.hour("ts")), keys=[str(h) for h in range(24)], **per_event)
     release.count("day_of_week", _keyed(e, F.dayofweek("ts")), keys=[str(d) for d in range(1, 8)], **per_event)
     gap = F.floor(F.log2(F.unix_millis("ts") / 1000.0 - F.unix_millis("prev_ts") / 1000.0 + 1))
@@ -77,16 +86,58 @@ def _request_profile(release: Release, events: DataFrame, conf: Config, categori
     nulls = e.select("user_id", F.explode(F.array(F.lit("events"), *[F.when(F.col(c).isNull(), F.lit(c))
                                                                    for c in NULLABLE])).alias("key"))
     release.count("nulls", nulls.where(F.col("key").isNotNull()), keys=["events", *NULLABLE],
-                  max_keys=0, max_rows=dp.max_sessions * (1 + len(NULLABLE)), weight=0.5)
+                  max_keys=0, max_rows=dp.max_sessions * (1 + len(NULLABLE)))
+    release.count("items_per_user", _per_user(events.where(F.col("item_id").isNotNull())
+                                              .groupBy("user_id").agg(F.countDistinct("item_id").alias("n")),
+                                              dp.max_items), max_keys=1, users=True,
+                  keys=[str(k) for k in range(1, dp.max_items + 1)])
+
+
+def _request_keys(release: Release, events: DataFrame, categories: list[str], max_items: int) -> None:
+    """The users per category, and the items and devices through partition selection, which
+    takes most of the weight (its threshold grows as the noise does)."""
     release.count("devices", _keyed(events, F.col("device")).distinct(), max_keys=2, users=True, weight=0.5)
-    release.count("categories", _keyed(events, F.col("category")).distinct(), max_keys=dp.max_items, users=True,
+    release.count("categories", _keyed(events, F.col("category")).distinct(), max_keys=max_items, users=True,
                   keys=categories)
-    release.count("items", _keyed(events, F.col("item_id")).distinct(), max_keys=dp.max_items, users=True,
+    release.count("items", _keyed(events, F.col("item_id")).distinct(), max_keys=max_items, users=True,
                   weight=4.0)
 
 
-def _pairs(events: DataFrame) -> DataFrame:
-    return item_pairs(session_items(events, 50)).select("user_id", F.concat("a", F.lit(PAIR), "b").alias("key")).distinct()
+def _per_user(counts: DataFrame, cap: int) -> DataFrame:
+    """(user_id, key) rows of a histogram of keys per user (column n), its last bin `cap` and over."""
+    return counts.select("user_id", F.least(F.col("n"), F.lit(cap)).cast("string").alias("key"))
+
+
+def _pair_candidates(users: dict[str, float]) -> list[str]:
+    """The released items whose pairs are counted: the PAIR_ITEMS most popular (a pair's users
+    are at most its rarer item's, so the tail's pairs would not clear the noise)."""
+    released = sorted(((-round(v), k) for k, v in users.items() if round(v) > 0))[:PAIR_ITEMS]
+    return sorted(k for _, k in released)
+
+
+def _pairs(spark: SparkSession, events: DataFrame, candidates: list[str]) -> tuple[DataFrame, list[str]]:
+    """(user_id, key) rows: the unordered pairs of candidate items that share a user's session;
+    and every such pair's key, public since the items were released."""
+    known = F.broadcast(spark.createDataFrame([(k,) for k in candidates] or [("",)], "item_id string"))
+    pairs = item_pairs(session_items(events.join(known, "item_id"), 50)).where(F.col("a") < F.col("b"))
+    keys = [f"{a}{PAIR}{b}" for i, a in enumerate(candidates) for b in candidates[i + 1:]]
+    return pairs.select("user_id", F.concat("a", F.lit(PAIR), "b").alias("key")).distinct(), keys
+
+
+def _release_pairs(spark: SparkSession, dp: DPConf, events: DataFrame, candidates: list[str]) -> tuple[dict, dict, int]:
+    """The pairs' noisy counts of users under the pairs' part: first the histogram of pairs per
+    user (PAIRS_HISTOGRAM_SHARE), which bounds the pairs a user counts towards, then the counts.
+    Returns (counts, spent, bound)."""
+    whole = part(dp, "pairs")
+    shape, counts = (Release(spark, Part("pairs", whole.epsilon * s, whole.delta * s))
+                     for s in (PAIRS_HISTOGRAM_SHARE, 1 - PAIRS_HISTOGRAM_SHARE))
+    rows, keys = _pairs(spark, events, candidates)
+    shape.count("pairs_per_user", _per_user(rows.groupBy("user_id").agg(F.count(F.lit(1)).alias("n")),
+                                            dp.max_pairs), max_keys=1, users=True,
+                keys=[str(k) for k in range(1, dp.max_pairs + 1)])
+    bound = contribution_bound(shape.compute()["pairs_per_user"])
+    counts.count("pairs", rows, max_keys=bound, users=True, keys=keys, floor=True)
+    return counts.compute()["pairs"], merged_spent(whole, shape, counts), bound
 
 
 def _hist(counts: dict[str, float]) -> dict:
@@ -146,6 +197,7 @@ def _items(spark: SparkSession, conf: Config, users: dict[str, float], pairs: di
         a, b = key.split(PAIR)
         if round(n) > 0 and a in released and b in released:
             partners.setdefault(a, []).append((-round(n), b))
+            partners.setdefault(b, []).append((-round(n), a))
     top = {a: sorted(p)[:per_item] for a, p in partners.items()}
     catalog["next_items"] = catalog["item_id"].map(lambda a: [b for _, b in top[a]] if a in top else None)
     catalog["next_counts"] = catalog["item_id"].map(lambda a: [-n for n, _ in top[a]] if a in top else None)
@@ -177,29 +229,36 @@ def release_profile(spark: SparkSession, conf: Config, events: DataFrame, lineag
     dp, delta_from = _delta(spark, conf.train.dp, events)
     profile = part(dp, "profile")
     counted = delta_from["epsilon"] if delta_from else 0.0  # the profile's slice spent counting users
-    profile_part = Release(spark, Part("profile", profile.epsilon - counted, profile.delta))
-    pairs_part = Release(spark, part(dp, "pairs"))
+    rest = Part("profile", profile.epsilon - counted, profile.delta)
+    shape, keyed = (Release(spark, Part("profile", rest.epsilon * s, rest.delta * s))
+                    for s in (HISTOGRAMS_SHARE, 1 - HISTOGRAMS_SHARE))
     categories = [r[0] for r in spark.read.format("delta").load(conf.layout.stats.categories)
                   .select("category").collect()]  # the catalog's, public; bounded by its categories
-    _request_profile(profile_part, events, conf, categories)
-    pairs_part.count("pairs", _pairs(events), max_keys=dp.max_pairs, users=True)
-    found, pairs = profile_part.compute(), pairs_part.compute()["pairs"]
+    _request_histograms(shape, events, conf)
+    found = shape.compute()
+    max_items = contribution_bound(found["items_per_user"])
+    _request_keys(keyed, events, categories, max_items)
+    found.update(keyed.compute())
+    pairs, pairs_spent, max_pairs = _release_pairs(spark, dp, events, _pair_candidates(found["items"]))
     items = _items(spark, conf, found["items"], pairs, per_item=32)
     if items.empty:
         raise ConfigError(f"train.dp: no item was used by enough users to be released at epsilon {dp.epsilon:g} "
-                          f"(profile share {dp.shares.profile:g}); raise train.dp.epsilon or split.profile, lower "
-                          "train.dp.max_items, or profile a larger log")
+                          f"(profile share {dp.shares.profile:g}); raise train.dp.epsilon or split.profile, "
+                          "or profile a larger log")
     summary = _summary(found, _time_range(events), len(items))
     if not summary["event_types"]:
         raise ConfigError(f"train.dp: no event type was counted above its noise at epsilon {dp.epsilon:g}; "
                           "raise train.dp.epsilon or split.profile, or profile a larger log")
-    spent = {"profile": {**profile_part.spent(), "epsilon": profile.epsilon}, "pairs": pairs_part.spent()}
+    spent = {"profile": {**merged_spent(rest, shape, keyed), "epsilon": profile.epsilon}, "pairs": pairs_spent}
     if delta_from:
         spent["profile"]["delta_from"] = delta_from
-    summary["privacy"] = {"delta": dp.delta, "parts": spent, "pairs_released": int(sum(items["next_items"].map(
-        lambda x: len(x) if x is not None else 0)))}
-    write_table(spark.createDataFrame(items[list(ITEM_SCHEMA.names)], schema=ITEM_SCHEMA), conf.layout.stats.private_items, mode="overwrite",
-                commit_info={**lineage, "dp": "private profile"}, overwrite_schema=True)
+    derived = {"max_items": {"value": max_items, "cap": dp.max_items, "from": BOUND_RULE.format("items")},
+               "max_pairs": {"value": max_pairs, "cap": dp.max_pairs, "from": BOUND_RULE.format("item pairs")}}
+    summary["privacy"] = {"delta": dp.delta, "parts": spent, "bounds": derived,
+                          "pairs_released": sum(1 for n in pairs.values() if round(n) > 0)}
+    write_table(spark.createDataFrame(items[list(ITEM_SCHEMA.names)], schema=ITEM_SCHEMA),
+                conf.layout.stats.private_items, mode="overwrite", commit_info={**lineage, "dp": "private profile"},
+                overwrite_schema=True)
     os.makedirs(conf.layout.stats, exist_ok=True)
     with open(conf.layout.stats.private, "w") as fh:
         json.dump(summary, fh, indent=2, sort_keys=True)

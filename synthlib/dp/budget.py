@@ -59,15 +59,19 @@ def with_delta(dp: DPConf, privacy: dict) -> DPConf:
     return dp.model_copy(update={"delta": privacy["delta"]})
 
 
-def bounds(dp: DPConf) -> dict[str, int]:
-    """The contribution bounds per user, as recorded with the release."""
-    return {"max_sessions": dp.max_sessions, "max_events": dp.max_events, "max_items": dp.max_items,
-            "max_pairs": dp.max_pairs, "max_grad_norm": dp.max_grad_norm}
+def bounds(dp: DPConf, derived: dict | None = None) -> dict[str, int]:
+    """The contribution bounds per user, as recorded with the release: the configured ones, and
+    those the private profile derived under their caps ({name: {value, cap, from}})."""
+    found = {k: v["value"] for k, v in (derived or {}).items()}
+    return {"max_sessions": dp.max_sessions, "max_events": dp.max_events,
+            "max_items": found.get("max_items", dp.max_items), "max_pairs": found.get("max_pairs", dp.max_pairs),
+            "max_grad_norm": dp.max_grad_norm}
 
 
-def statement(dp: DPConf, spent: dict[str, dict]) -> dict:
+def statement(dp: DPConf, spent: dict[str, dict], derived: dict | None = None) -> dict:
     """The release's privacy statement: what each part spent ({part: {epsilon, delta, ...}}),
-    their sequential composition, the configured total and split, and the bounds."""
+    their sequential composition, the configured total and split, and the bounds (`derived`:
+    those the private profile chose, see `bounds`)."""
     missing = [p for p in PARTS if p not in spent]
     if missing:
         raise ValueError(f"no spend recorded for {missing}: every part of the release must be accounted")
@@ -81,4 +85,4 @@ def statement(dp: DPConf, spent: dict[str, dict]) -> dict:
                        "delta_from": spent["profile"].get("delta_from", "train.dp.delta")},
             "split": {p: getattr(dp.shares, p) for p in PARTS},
             "split_from": "train.dp.split" if dp.split else "the total epsilon (the default split)",
-            "parts": spent, "bounds": bounds(dp)}
+            "parts": spent, "bounds": bounds(dp, derived), **({"bounds_derived": derived} if derived else {})}

@@ -150,7 +150,9 @@ def _lookup_frame(spark: SparkSession, table: pd.DataFrame | None, name: str) ->
 def coverage_notes(conf: Config, model) -> list[str]:
     """Where a mapped optional column is not generated at its real rate, and why."""
     profile, notes = model.profile, []
-    summary = load_summary(conf) if os.path.exists(conf.layout.stats.summary) else {}
+    # A DP release reads no real figure beyond its model: the real profile is not opened.
+    real = os.path.exists(conf.layout.stats.summary) and not model.spec.get("privacy")
+    summary = load_summary(conf) if real else {}
     searches = (summary.get("event_types") or {}).get("search", 0)
     with_query = summary.get("events", 0) * (1 - (summary.get("null_rates") or {}).get("query", 1.0))
     if searches and with_query and conf.train.text is None:

@@ -2,10 +2,12 @@
 profile's and the pairs' parts of the budget, trained with DP-SGD on the network's part,
 generated without reading the real log again, and the budget stated end to end."""
 import json
+import shutil
 
 import pytest
 from pyspark.sql import functions as F
 
+from synthlib.config import load_config
 from synthlib.delta_io import table_properties
 from synthlib.evaluate import evaluate
 from synthlib.generate import generate
@@ -84,3 +86,19 @@ def test_the_report_states_the_guarantee_and_where_its_delta_came_from(spark, re
     report = open(evaluate(spark, conf)["report_path"]).read()
     assert "user-level DP, epsilon" in report and "= 1/(10 x " in report
 
+
+
+def test_generation_needs_nothing_of_the_real_log_but_the_release(spark, released, tmp_path):
+    # A copy of the output without the real log and its real profile: only the model and the
+    # private profile (what the budget paid for) are left, and generation still runs.
+    conf, _ = released
+    out = tmp_path / "out"
+    shutil.copytree(conf.output, out, ignore=shutil.ignore_patterns("ingest", "input", "cache", "tables", "eval"))
+    for real in ("summary.json", "items", "categories"):
+        target = out / "stats" / real
+        shutil.rmtree(target) if target.is_dir() else target.unlink()
+    assert sorted(p.name for p in out.iterdir()) == ["model", "stats"]
+    assert sorted(p.name for p in (out / "stats").iterdir()) == ["private.json", "private_items"]
+    alone = load_config(conf.source_file, [f"output={out}", "generate.run_id=alone"])
+    summary = generate(spark, alone)
+    assert summary["events"] > 0 and summary["run_id"] == "alone"

@@ -3,7 +3,7 @@ from datetime import datetime, timedelta
 from pyspark.sql import functions as F
 
 from synthlib.config import DPConf
-from synthlib.dp.bound import bound_contributions
+from synthlib.dp.bound import bound_contributions, contribution_bound
 from tests.helpers import checksum
 
 
@@ -27,3 +27,12 @@ def test_bounds_hold_and_do_not_depend_on_partitioning(spark):
     assert kept != ["heavy#0", "heavy#1", "heavy#2"]
     assert checksum(bound_contributions(events.repartition(5), dp, seed=7)) == checksum(out)
     assert checksum(bound_contributions(events, dp, seed=8)) != checksum(out)
+
+
+def test_the_derived_bound_keeps_the_most_links_per_unit_of_noise():
+    assert contribution_bound({"5": 100}) == 5  # every user holds 5 keys: keep them all
+    assert contribution_bound({"1": 100, "2": 0, "8": 0}) == 1
+    # most users hold 1 to 3 keys, a tail up to the cap: the bound stays near the body
+    assert contribution_bound({"1": 6000, "2": 5000, "3": 2500, "4": 1500, "5": 1000, "8": 1200}) == 2
+    assert contribution_bound({"16": 50, "1": 10}) == 16  # heavy users: up to the cap
+    assert contribution_bound({"1": -3.0, "2": 0.0}) == 1  # noise alone: the smallest bound
