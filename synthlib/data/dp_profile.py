@@ -1,16 +1,20 @@
 """The private profile (`train.dp`): every statistic that training and generation take from
 the real log, released under the profile's and the pairs' parts of the budget.
 
-Over the contribution-bounded events (`synthlib.dp.bound`, applied at ingest):
-- histograms on public bins: sessions per user, session length, hour, day of week, gap,
-  event type, type transitions, null rates;
-- users per category, over the catalog's categories;
-- through DP partition selection (a key appears only when its noisy count of distinct users
-  clears the budget's threshold): the items with their popularity, the devices.
-
-Then, under the pairs' part, the item pairs that share sessions: noisy counts of users over
-the unordered pairs of released items (public keys once the items are released, so no
-partition selection threshold); a pair whose count is under the noise floor is none.
+Over the contribution-bounded events (`synthlib.dp.bound`, applied at ingest), in releases
+that run one after another, each bounded by what the earlier ones released:
+1. histograms on public bins (HISTOGRAMS_SHARE of the profile's part): sessions per user,
+   session length, hour, day of week, gap, event type, type transitions, null rates, and
+   items per user, which sets the items a user counts towards below
+   (`contribution_bound`);
+2. users per category, over the catalog's categories; and through DP partition selection
+   (a key appears only when its noisy count of distinct users clears the budget's
+   threshold) the items with their popularity, and the devices;
+3. under the pairs' part, the item pairs that share sessions: first the histogram of pairs
+   per user (which bounds the pairs a user counts towards), then noisy counts of users over
+   the unordered pairs of the PAIR_ITEMS most popular released items. Those pairs are
+   public keys once the items are released, so no selection threshold applies; a count
+   under the noise floor (`synthlib.dp.aggregate.noise_floor`) is released as none.
 
 Written to `<output>/stats/private.json` (the summary's shape, for the keys models read)
 and `<output>/stats/private_items` (the released items, their catalog category and price,

@@ -10,7 +10,7 @@ threshold is involved. Where asked (`floor`),
 a public key whose noisy count is under the noise floor is released as 0 (post-processing):
 such a count cannot be told from none, and a log without searches, say, must not come out
 with them. The floor is NOISE_FLOOR standard deviations of the noise, or more over many keys
-(`noise_floor`), so that all the keys no user holds let one through in a hundred releases.
+(`noise_floor`), so that the keys no user holds let one through per release on average.
 """
 from __future__ import annotations
 
@@ -26,9 +26,9 @@ NOISE_FLOOR = 3.0  # standard deviations of a count's noise; pure noise clears i
 
 def noise_floor(keys: int) -> float:
     """The floor in standard deviations for `keys` public keys: NOISE_FLOOR, or the level pure
-    noise clears once in 100 x `keys` draws, so that the keys no user holds let one through in
-    a hundred releases (4.4 for 2,000 keys, 4.8 for 10,000, 5.4 for 250,000)."""
-    return max(NOISE_FLOOR, NormalDist().inv_cdf(1 - 0.01 / max(keys, 1)))
+    noise clears once in `keys` draws, so that the keys no user holds let one through per
+    release on average (3.3 for 2,000 keys, 3.9 for 25,000, 4.5 for 250,000)."""
+    return max(NOISE_FLOOR, NormalDist().inv_cdf(1 - 1 / max(keys, 1)))
 
 
 class Release:

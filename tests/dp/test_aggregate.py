@@ -29,11 +29,11 @@ def test_a_part_without_delta_counts_with_laplace_noise(spark, rows):
     assert release.spent()["noise"] == "laplace" and release.spent()["delta"] == 0.0
 
 
-def test_a_key_one_user_alone_holds_is_never_released(spark):
+def test_a_key_one_user_alone_holds_comes_out_no_more_than_noise(spark):
     # 1,000 trials in one release: 1,000 users each alone with an item (selected privately)
     # and a pair (a public key, floored), beside 10 items and pairs 300 users share each, and
     # 990 keys no user holds. The part is the pairs' default at epsilon 8 (1.6), half of it to
-    # each count. Observed: no key held by one user released in 2,000 trials, in every run.
+    # each count.
     shared = [(f"u{i}", f"popular{i % 10}") for i in range(3000)]
     alone = [(f"s{i}", f"alone{i}") for i in range(1000)]
     rows = spark.createDataFrame(shared + alone, "user_id string, key string")
@@ -45,7 +45,7 @@ def test_a_key_one_user_alone_holds_is_never_released(spark):
     assert all(found["items"].get(f"popular{i}", 0) > 0 and found["pairs"][f"popular{i}"] > 0 for i in range(10))
     assert not any(k.startswith("alone") for k in found["items"])  # partition selection: at delta's rate
     # A public key's count is noisy, not selected: one user's key clears the floor about as
-    # rarely as a key no user holds (under 1% of releases let any of these 1,990 through).
+    # rarely as a key no user holds, which 2,000 keys let through once a release on average.
     released = [k for k, n in found["pairs"].items() if n > 0 and not k.startswith("popular")]
-    assert len(released) <= 1, released
-    assert release.spent()["aggregations"]["pairs"]["noise_floor"] == pytest.approx(4.42, abs=0.01)  # 2,000 keys
+    assert len(released) <= 4, released  # expected about 1: 5 or more in 0.4% of runs
+    assert release.spent()["aggregations"]["pairs"]["noise_floor"] == pytest.approx(3.29, abs=0.01)

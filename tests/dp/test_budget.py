@@ -27,10 +27,10 @@ def test_statement_composes_and_refuses_an_overspend():
 
 def test_the_default_split_gives_the_profile_enough_at_a_low_total():
     for total in (4.0, 8.0, 100.0):  # at least 0.3 of a large total
-        assert BudgetSplit.for_epsilon(total) == BudgetSplit(profile=0.3, pairs=0.2, network=0.5)
+        assert BudgetSplit.for_epsilon(total) == BudgetSplit(profile=0.3, pairs=0.35, network=0.35)
     low = BudgetSplit.for_epsilon(1.0)
     assert low.profile == 0.8  # at most 0.8 of a small total
-    assert low.pairs / low.network == pytest.approx(2 / 5, rel=1e-4)
+    assert low.pairs == pytest.approx(low.network)
     mid = BudgetSplit.for_epsilon(2.0)
     assert mid.profile * 2.0 == pytest.approx(0.8) and mid.profile + mid.pairs + mid.network == pytest.approx(1)
     shares = [BudgetSplit.for_epsilon(e).profile for e in (0.5, 1, 2, 3, 4, 6, 8, 16)]
