@@ -97,14 +97,26 @@ def _request_histograms(release: Release, events: DataFrame, conf: Config) -> No
                   keys=[str(k) for k in range(1, dp.max_items + 1)])
 
 
-def _request_keys(release: Release, events: DataFrame, categories: list[str], max_items: int) -> None:
+def _request_keys(release: Release, events: DataFrame, conf: Config, categories: list[str],
+                  max_items: int) -> None:
     """The users per category, and the items and devices through partition selection, which
-    takes most of the weight (its threshold grows as the noise does)."""
-    release.count("devices", _keyed(events, F.col("device")).distinct(), max_keys=2, users=True, weight=0.5)
-    release.count("categories", _keyed(events, F.col("category")).distinct(), max_keys=max_items, users=True,
-                  keys=categories)
+    takes most of the weight (its threshold grows as the noise does). A log whose conf maps no
+    device, or whose catalog has no category, spends nothing on them (both facts are public)."""
+    if _maps_device(conf):
+        release.count("devices", _keyed(events, F.col("device")).distinct(), max_keys=2, users=True, weight=0.5)
+    if categories:
+        release.count("categories", _keyed(events, F.col("category")).distinct(), max_keys=max_items,
+                      users=True, keys=categories)
     release.count("items", _keyed(events, F.col("item_id")).distinct(), max_keys=max_items, users=True,
                   weight=4.0)
+
+
+def _maps_device(conf: Config) -> bool:
+    """Whether the log has a device column: the conf maps one, or it is the simulated log."""
+    if conf.input is None:
+        return True
+    return any(src.columns.device or any(m.get("device") for m in src.columns_by_event_type.values())
+               for src in conf.input.sources)
 
 
 def _per_user(counts: DataFrame, cap: int) -> DataFrame:
@@ -241,8 +253,8 @@ def release_profile(spark: SparkSession, conf: Config, events: DataFrame, lineag
     _request_histograms(shape, events, conf)
     found = shape.compute()
     max_items = contribution_bound(found["items_per_user"])
-    _request_keys(keyed, events, categories, max_items)
-    found.update(keyed.compute())
+    _request_keys(keyed, events, conf, categories, max_items)
+    found = {"devices": {}, "categories": {}, **found, **keyed.compute()}
     pairs, pairs_spent, max_pairs = _release_pairs(spark, dp, events, _pair_candidates(found["items"]))
     items = _items(spark, conf, found["items"], pairs, per_item=32)
     if items.empty:
