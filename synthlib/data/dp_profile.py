@@ -6,7 +6,9 @@ that run one after another, each bounded by what the earlier ones released:
 1. histograms on public bins (HISTOGRAMS_SHARE of the profile's part): sessions per user,
    session length, hour, day of week, gap, event type, type transitions, null rates, and
    items per user, which sets the items a user counts towards below
-   (`contribution_bound`);
+   (`contribution_bound`); a bin whose noisy count is under the noise floor
+   (`synthlib.dp.aggregate.noise_floor`) is released as none, so noise does not fill the
+   bins the log lacks;
 2. users per category, over the catalog's categories; and through DP partition selection
    (a key appears only when its noisy count of distinct users clears the budget's
    threshold) the items with their popularity, and the devices;
@@ -14,7 +16,7 @@ that run one after another, each bounded by what the earlier ones released:
    per user (which bounds the pairs a user counts towards), then noisy counts of users over
    the unordered pairs of the PAIR_ITEMS most popular released items. Those pairs are
    public keys once the items are released, so no selection threshold applies; a count
-   under the noise floor (`synthlib.dp.aggregate.noise_floor`) is released as none.
+   under the noise floor is released as none, as are the histograms' bins.
 
 Written to `<output>/stats/private.json` (the summary's shape, for the keys models read)
 and `<output>/stats/private_items` (the released items, their catalog category and price,
@@ -69,32 +71,33 @@ def _request_histograms(release: Release, events: DataFrame, conf: Config) -> No
     e = (events.withColumn("prev_type", F.lag("event_type").over(w)).withColumn("prev_ts", F.lag("ts").over(w))
          .withColumn("is_last", F.lead("event_type").over(w).isNull()))
     # A user's rows sampled down to a session's worth: the bins hold many users and bear noise well.
-    per_event = dict(max_keys=0, max_rows=dp.max_sessions)
+    # Every bin is floored: a bin the log lacks (a session length, a gap, an event type) must not
+    # come out of the noise, or the tails fill with it (session lengths spread over every bin).
+    per_event = dict(max_keys=0, max_rows=dp.max_sessions, floor=True)
     sessions = events.groupBy("user_id", "session_id").count()
     release.count("sessions_per_user", _keyed(sessions.groupBy("user_id").count(), F.col("count")),
-                  max_keys=1, users=True, keys=[str(k) for k in range(1, dp.max_sessions + 1)])
-    release.count("session_length", _keyed(sessions, F.col("count")), max_keys=0, max_rows=dp.max_sessions,
-                  keys=[str(k) for k in range(1, dp.max_events + 1)])
+                  max_keys=1, users=True, keys=[str(k) for k in range(1, dp.max_sessions + 1)], floor=True)
+    release.count("session_length", _keyed(sessions, F.col("count")), keys=[str(k) for k in range(1, dp.max_events + 1)],
+                  **per_event)
     release.count("hour_of_day", _keyed(e, F.hour("ts")), keys=[str(h) for h in range(24)], **per_event)
     release.count("day_of_week", _keyed(e, F.dayofweek("ts")), keys=[str(d) for d in range(1, 8)], **per_event)
     gap = F.floor(F.log2(F.unix_millis("ts") / 1000.0 - F.unix_millis("prev_ts") / 1000.0 + 1))
     release.count("gap_log2_seconds", _keyed(e.where(F.col("prev_ts").isNotNull()), gap),
                   keys=[str(g) for g in range(GAP_BINS)], **per_event)
-    # A type or step the log lacks altogether must not come out of the noise: these two are floored.
-    release.count("event_types", _keyed(e, F.col("event_type")), keys=list(EVENT_TYPES), floor=True, **per_event)
+    release.count("event_types", _keyed(e, F.col("event_type")), keys=list(EVENT_TYPES), **per_event)
     step = F.concat(F.coalesce("prev_type", F.lit(SESSION_START)), F.lit(ARROW), F.col("event_type"))
     ending = F.concat(F.col("event_type"), F.lit(ARROW + SESSION_END))
     steps = _keyed(e, step).unionByName(_keyed(e.where("is_last"), ending))
     release.count("transitions", steps, keys=[f"{a}{ARROW}{b}" for a in (SESSION_START, *EVENT_TYPES)
-                                              for b in (*EVENT_TYPES, SESSION_END)], floor=True, **per_event)
+                                              for b in (*EVENT_TYPES, SESSION_END)], **per_event)
     nulls = e.select("user_id", F.explode(F.array(F.lit("events"), *[F.when(F.col(c).isNull(), F.lit(c))
                                                                    for c in NULLABLE])).alias("key"))
     release.count("nulls", nulls.where(F.col("key").isNotNull()), keys=["events", *NULLABLE],
-                  max_keys=0, max_rows=dp.max_sessions * (1 + len(NULLABLE)))
+                  max_keys=0, max_rows=dp.max_sessions * (1 + len(NULLABLE)), floor=True)
     release.count("items_per_user", _per_user(events.where(F.col("item_id").isNotNull())
                                               .groupBy("user_id").agg(F.countDistinct("item_id").alias("n")),
                                               dp.max_items), max_keys=1, users=True,
-                  keys=[str(k) for k in range(1, dp.max_items + 1)])
+                  keys=[str(k) for k in range(1, dp.max_items + 1)], floor=True)
 
 
 def _request_keys(release: Release, events: DataFrame, conf: Config, categories: list[str],
@@ -150,7 +153,7 @@ def _release_pairs(spark: SparkSession, dp: DPConf, events: DataFrame, candidate
     rows, keys = _pairs(spark, events, candidates)
     shape.count("pairs_per_user", _per_user(rows.groupBy("user_id").agg(F.count(F.lit(1)).alias("n")),
                                             dp.max_pairs), max_keys=1, users=True,
-                keys=[str(k) for k in range(1, dp.max_pairs + 1)])
+                keys=[str(k) for k in range(1, dp.max_pairs + 1)], floor=True)
     bound = contribution_bound(shape.compute()["pairs_per_user"])
     counts.count("pairs", rows, max_keys=bound, users=True, keys=keys, floor=True)
     return counts.compute()["pairs"], merged_spent(whole, shape, counts), bound

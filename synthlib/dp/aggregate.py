@@ -9,7 +9,7 @@ threshold set by the budget, so a key too few users share never appears, and no 
 threshold is involved. Where asked (`floor`),
 a public key whose noisy count is under the noise floor is released as 0 (post-processing):
 such a count cannot be told from none, and a log without searches, say, must not come out
-with them. The floor is NOISE_FLOOR standard deviations of the noise, or more over many keys
+with them (unless every key is under it: a log too small for its budget keeps its noisy counts). The floor is NOISE_FLOOR standard deviations of the noise, or more over many keys
 (`noise_floor`), so that the keys no user holds let one through per release on average.
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ def noise_floor(keys: int) -> float:
     """The floor in standard deviations for `keys` public keys: NOISE_FLOOR, or the level pure
     noise clears once in `keys` draws, so that the keys no user holds let one through per
     release on average (3.3 for 2,000 keys, 3.9 for 25,000, 4.5 for 250,000)."""
-    return max(NOISE_FLOOR, NormalDist().inv_cdf(1 - 1 / max(keys, 1)))
+    return max(NOISE_FLOOR, NormalDist().inv_cdf(1 - 1 / keys)) if keys > 1 else NOISE_FLOOR
 
 
 class Release:
@@ -81,9 +81,14 @@ class Release:
     def compute(self) -> dict[str, dict]:
         """{name: {key: noisy count}} of every requested aggregation (PipelineDP's noise)."""
         self.accountant.compute_budgets()
-        return {name: {k: _floored(v, field, stddevs) if stddevs else float(getattr(v, field))
-                       for k, v in result.collect()}
-                for name, (result, field, stddevs) in self.pending.items()}
+        found = {}
+        for name, (result, field, stddevs) in self.pending.items():
+            rows = result.collect()
+            found[name] = {k: float(getattr(v, field)) for k, v in rows}
+            floored = {k: _floored(v, field, stddevs) for k, v in rows} if stddevs else {}
+            if any(floored.values()):  # a log too small for its budget keeps the noisy counts, not none
+                found[name] = floored
+        return found
 
     def spent(self) -> dict:
         """What this part spent: its whole (epsilon, delta), shared across its aggregations."""
