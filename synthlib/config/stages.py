@@ -35,8 +35,9 @@ class ProfileConf(Strict):
     max_position: int = Field(20, ge=1)  # click-through is reported for positions 1..N
 
 
-# The default split (BudgetSplit.for_epsilon): the profile's epsilon, and its bounds as a share.
-PROFILE_EPSILON, PROFILE_SHARE = 0.8, (0.3, 0.8)
+# The default split (BudgetSplit.for_epsilon): the profile's epsilon, and its bounds as a share;
+# under NETWORK_EPSILON, the network keeps a quarter of what the profile leaves, not half.
+PROFILE_EPSILON, PROFILE_SHARE, NETWORK_EPSILON = 0.6, (0.3, 0.6), 0.5
 
 
 class BudgetSplit(Strict):
@@ -51,28 +52,30 @@ class BudgetSplit(Strict):
     @model_validator(mode="after")
     def _sums_to_one(self):
         total = self.profile + self.pairs + self.network
-        if abs(total - 1) > 1e-9:
+        if abs(total - 1) > 1e-6:
             raise ValueError(f"the shares sum to {total:g}; make profile + pairs + network = 1")
         return self
 
     @classmethod
     def for_epsilon(cls, epsilon: float) -> "BudgetSplit":
         """The default split: the profile gets PROFILE_EPSILON, as a share within PROFILE_SHARE;
-        the rest goes to pairs and network in equal shares.
+        the rest goes to pairs and network in equal shares, unless the network's epsilon would
+        be under NETWORK_EPSILON: it then keeps a quarter of the rest, and the pairs the others.
 
         The vocabulary's partition selection is the part a low budget starves first: its
-        threshold grows as 1/epsilon. On YooChoose at total epsilon 1, a 0.3 share
-        released 2 items and utility fell to 0.02 of real; 0.8 released 42 and gave 0.17. Past
-        that, the rest is worth more to the pairs and the network: at total epsilon 4, a 0.6
-        profile share released 176 items against 65 at 0.3, but lowered kNN / ALS from
-        0.15 / 0.17 to 0.13 / 0.11 of real. Between those two, the pairs carry the
-        item-to-item structure: at total epsilon 8, pairs and network at 0.35 / 0.35 released
-        223 pairs and gave kNN / ALS 0.37 / 0.38 of real, against 71 pairs and 0.26 / 0.27 at
-        0.2 / 0.5."""
+        threshold grows as 1/epsilon. On YooChoose at total epsilon 1, a 0.3 profile share
+        released 2 items and utility fell to 0.02 of real. Past that, the rest is worth more to
+        the pairs, which carry the item-to-item structure, and the network: at total epsilon 8,
+        pairs and network at 0.35 / 0.35 released 223 pairs and gave kNN / ALS 0.37 / 0.38 of
+        real, against 71 pairs and 0.26 / 0.27 at 0.2 / 0.5. At total epsilon 1, 0.8 / 0.1 / 0.1
+        released 97 items and 2 pairs (kNN / ALS 0.12 / 0.13, under the popularity
+        recommender's 0.16 / 0.18); 0.6 / 0.3 / 0.1 released 67 items and 20 pairs and gave
+        0.18 / 0.20, and 0.45 / 0.45 / 0.1 45 items and 21 pairs, 0.16 / 0.17."""
         lo, hi = PROFILE_SHARE
-        profile = min(hi, max(lo, PROFILE_EPSILON / epsilon))
-        pairs = (1 - profile) / 2
-        return cls(profile=round(profile, 6), pairs=round(pairs, 6), network=round(1 - profile - pairs, 6))
+        profile = round(min(hi, max(lo, PROFILE_EPSILON / epsilon)), 6)
+        rest = 1 - profile
+        network = round(rest / 2 if epsilon * rest / 2 >= NETWORK_EPSILON else rest / 4, 6)
+        return cls(profile=profile, pairs=round(1 - profile - network, 6), network=network)
 
 
 class DPConf(Strict):

@@ -29,10 +29,11 @@ def test_the_default_split_gives_the_profile_enough_at_a_low_total():
     for total in (4.0, 8.0, 100.0):  # at least 0.3 of a large total
         assert BudgetSplit.for_epsilon(total) == BudgetSplit(profile=0.3, pairs=0.35, network=0.35)
     low = BudgetSplit.for_epsilon(1.0)
-    assert low.profile == 0.8  # at most 0.8 of a small total
-    assert low.pairs == pytest.approx(low.network)
-    mid = BudgetSplit.for_epsilon(2.0)
-    assert mid.profile * 2.0 == pytest.approx(0.8) and mid.profile + mid.pairs + mid.network == pytest.approx(1)
+    assert low.profile == 0.6  # at most 0.6 of a small total
+    assert low.network == pytest.approx(0.1) and low.pairs == pytest.approx(0.3)  # the network's epsilon under 0.5
+    mid = BudgetSplit.for_epsilon(1.8)
+    assert mid.profile * 1.8 == pytest.approx(0.6, abs=1e-5) and mid.pairs == pytest.approx(mid.network, abs=1e-5)
+    assert mid.profile + mid.pairs + mid.network == pytest.approx(1)
     shares = [BudgetSplit.for_epsilon(e).profile for e in (0.5, 1, 2, 3, 4, 6, 8, 16)]
     assert shares == sorted(shares, reverse=True)
 
@@ -41,7 +42,7 @@ def test_a_configured_split_wins_and_the_statement_says_which():
     given = DPConf(epsilon=1.0, delta=1e-5, split=BudgetSplit(profile=0.3, pairs=0.2, network=0.5))
     derived = DPConf(epsilon=1.0, delta=1e-5)
     assert part(given, "profile").epsilon == pytest.approx(0.3)
-    assert part(derived, "profile").epsilon == pytest.approx(0.8)
+    assert part(derived, "profile").epsilon == pytest.approx(0.6)
     for dp, source in ((given, "train.dp.split"), (derived, "the total epsilon")):
         spent = {p: {"epsilon": part(dp, p).epsilon, "delta": part(dp, p).delta} for p in PARTS}
         s = statement(dp, spent)
