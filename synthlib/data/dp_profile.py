@@ -73,31 +73,34 @@ def _request_histograms(release: Release, events: DataFrame, conf: Config) -> No
     # A user's rows sampled down to a session's worth: the bins hold many users and bear noise well.
     # Every bin is floored: a bin the log lacks (a session length, a gap, an event type) must not
     # come out of the noise, or the tails fill with it (session lengths spread over every bin).
-    per_event = dict(max_keys=0, max_rows=dp.max_sessions, floor=True)
+    # A shape whose every bin is under the floor keeps its noisy counts ("shape"); the event
+    # types and transitions never do (a log too small for them stops the profile).
+    per_event = dict(max_keys=0, max_rows=dp.max_sessions)
     sessions = events.groupBy("user_id", "session_id").count()
     release.count("sessions_per_user", _keyed(sessions.groupBy("user_id").count(), F.col("count")),
-                  max_keys=1, users=True, keys=[str(k) for k in range(1, dp.max_sessions + 1)], floor=True)
+                  max_keys=1, users=True, keys=[str(k) for k in range(1, dp.max_sessions + 1)], floor="shape")
     release.count("session_length", _keyed(sessions, F.col("count")), keys=[str(k) for k in range(1, dp.max_events + 1)],
+                  floor="shape", **per_event)
+    release.count("hour_of_day", _keyed(e, F.hour("ts")), keys=[str(h) for h in range(24)], floor="shape", **per_event)
+    release.count("day_of_week", _keyed(e, F.dayofweek("ts")), keys=[str(d) for d in range(1, 8)], floor="shape",
                   **per_event)
-    release.count("hour_of_day", _keyed(e, F.hour("ts")), keys=[str(h) for h in range(24)], **per_event)
-    release.count("day_of_week", _keyed(e, F.dayofweek("ts")), keys=[str(d) for d in range(1, 8)], **per_event)
     gap = F.floor(F.log2(F.unix_millis("ts") / 1000.0 - F.unix_millis("prev_ts") / 1000.0 + 1))
     release.count("gap_log2_seconds", _keyed(e.where(F.col("prev_ts").isNotNull()), gap),
-                  keys=[str(g) for g in range(GAP_BINS)], **per_event)
-    release.count("event_types", _keyed(e, F.col("event_type")), keys=list(EVENT_TYPES), **per_event)
+                  keys=[str(g) for g in range(GAP_BINS)], floor="shape", **per_event)
+    release.count("event_types", _keyed(e, F.col("event_type")), keys=list(EVENT_TYPES), floor=True, **per_event)
     step = F.concat(F.coalesce("prev_type", F.lit(SESSION_START)), F.lit(ARROW), F.col("event_type"))
     ending = F.concat(F.col("event_type"), F.lit(ARROW + SESSION_END))
     steps = _keyed(e, step).unionByName(_keyed(e.where("is_last"), ending))
     release.count("transitions", steps, keys=[f"{a}{ARROW}{b}" for a in (SESSION_START, *EVENT_TYPES)
-                                              for b in (*EVENT_TYPES, SESSION_END)], **per_event)
+                                              for b in (*EVENT_TYPES, SESSION_END)], floor=True, **per_event)
     nulls = e.select("user_id", F.explode(F.array(F.lit("events"), *[F.when(F.col(c).isNull(), F.lit(c))
                                                                    for c in NULLABLE])).alias("key"))
     release.count("nulls", nulls.where(F.col("key").isNotNull()), keys=["events", *NULLABLE],
-                  max_keys=0, max_rows=dp.max_sessions * (1 + len(NULLABLE)), floor=True)
+                  max_keys=0, max_rows=dp.max_sessions * (1 + len(NULLABLE)), floor="shape")
     release.count("items_per_user", _per_user(events.where(F.col("item_id").isNotNull())
                                               .groupBy("user_id").agg(F.countDistinct("item_id").alias("n")),
                                               dp.max_items), max_keys=1, users=True,
-                  keys=[str(k) for k in range(1, dp.max_items + 1)], floor=True)
+                  keys=[str(k) for k in range(1, dp.max_items + 1)], floor="shape")
 
 
 def _request_keys(release: Release, events: DataFrame, conf: Config, categories: list[str],
@@ -153,7 +156,7 @@ def _release_pairs(spark: SparkSession, dp: DPConf, events: DataFrame, candidate
     rows, keys = _pairs(spark, events, candidates)
     shape.count("pairs_per_user", _per_user(rows.groupBy("user_id").agg(F.count(F.lit(1)).alias("n")),
                                             dp.max_pairs), max_keys=1, users=True,
-                keys=[str(k) for k in range(1, dp.max_pairs + 1)], floor=True)
+                keys=[str(k) for k in range(1, dp.max_pairs + 1)], floor="shape")
     bound = contribution_bound(shape.compute()["pairs_per_user"])
     counts.count("pairs", rows, max_keys=bound, users=True, keys=keys, floor=True)
     return counts.compute()["pairs"], merged_spent(whole, shape, counts), bound

@@ -9,8 +9,10 @@ threshold set by the budget, so a key too few users share never appears, and no 
 threshold is involved. Where asked (`floor`),
 a public key whose noisy count is under the noise floor is released as 0 (post-processing):
 such a count cannot be told from none, and a log without searches, say, must not come out
-with them (unless every key is under it: a log too small for its budget keeps its noisy counts). The floor is NOISE_FLOOR standard deviations of the noise, or more over many keys
-(`noise_floor`), so that the keys no user holds let one through per release on average.
+with them. The floor is NOISE_FLOOR standard deviations of the noise, or more over many keys
+(`noise_floor`), so that the keys no user holds let one through per release on average. A
+histogram (`floor="shape"`) whose every bin is under the floor keeps its noisy counts: a log
+too small for its budget still gets a shape.
 """
 from __future__ import annotations
 
@@ -44,7 +46,7 @@ class Release:
 
     def count(self, name: str, rows: DataFrame, *, max_keys: int, max_per_key: int = 1,
               max_rows: int | None = None, keys: list | None = None, users: bool = False,
-              weight: float = 1.0, floor: bool = False) -> None:
+              weight: float = 1.0, floor: bool | str = False) -> None:
         """Request the noisy count per key of `rows` (columns user_id, key).
 
         Args:
@@ -54,7 +56,8 @@ class Release:
             keys: the public keys (every one released, zero included); None selects them privately.
             users: count distinct users per key instead of rows.
             weight: the aggregation's weight in the part's budget.
-            floor: release the public keys' counts under the noise floor (noise_floor) as 0.
+            floor: release the public keys' counts under the noise floor (noise_floor) as 0;
+                "shape": the same, unless every count is under it.
         """
         if users:
             bounds = dict(max_partitions_contributed=max_keys, max_contributions_per_partition=1)
@@ -73,7 +76,7 @@ class Release:
         data = rows.select("user_id", "key").rdd.map(tuple)
         result = self.engine.aggregate(data, params, extract, public_partitions=keys)
         stddevs = noise_floor(len(keys)) if floor and keys is not None else None
-        self.pending[name] = (result, "privacy_id_count" if users else "count", stddevs)
+        self.pending[name] = (result, "privacy_id_count" if users else "count", stddevs, floor == "shape")
         self.aggregations[name] = {"metric": "users" if users else "rows", "public_keys": keys is not None,
                                    "weight": weight, "noise_floor": round(stddevs, 3) if stddevs else None,
                                    **{k: v for k, v in bounds.items() if k.startswith("max_")}}
@@ -82,11 +85,11 @@ class Release:
         """{name: {key: noisy count}} of every requested aggregation (PipelineDP's noise)."""
         self.accountant.compute_budgets()
         found = {}
-        for name, (result, field, stddevs) in self.pending.items():
+        for name, (result, field, stddevs, shape) in self.pending.items():
             rows = result.collect()
             found[name] = {k: float(getattr(v, field)) for k, v in rows}
-            floored = {k: _floored(v, field, stddevs) for k, v in rows} if stddevs else {}
-            if any(floored.values()):  # a log too small for its budget keeps the noisy counts, not none
+            floored = {k: _floored(v, field, stddevs) for k, v in rows} if stddevs else None
+            if floored is not None and (any(floored.values()) or not shape):
                 found[name] = floored
         return found
 

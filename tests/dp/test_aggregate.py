@@ -22,6 +22,17 @@ def test_a_public_key_no_user_holds_is_released_as_none(spark, rows):
     assert release.spent()["noise"] == "gaussian"
 
 
+def test_a_histogram_under_its_floor_keeps_a_shape_and_keys_do_not(spark, rows):
+    # At epsilon 0.01 the noise is thousands of users: every bin is under the floor.
+    release = Release(spark, Part("profile", 0.01, 1e-6))
+    keys = ["view", "cart", "search"]
+    release.count("shape", rows, keys=keys, max_keys=0, max_rows=1, floor="shape")
+    release.count("keys", rows, keys=keys, max_keys=0, max_rows=1, floor=True)
+    found = release.compute()
+    assert any(found["shape"].values())  # its noisy counts, so that a small log still gets a shape
+    assert sum(1 for n in found["keys"].values() if n) <= 1  # each key clears the floor 0.13% of the time
+
+
 def test_a_part_without_delta_counts_with_laplace_noise(spark, rows):
     release = Release(spark, Part("users", 0.5, 0.0))
     release.count("users", rows.selectExpr("user_id", "'all' AS key"), keys=["all"], max_keys=1, users=True)
