@@ -12,7 +12,9 @@ setting trains the same number of epochs (`--epochs`), so the settings differ on
                                                    [--set train.dp.max_grad_norm=0.5 ...]
 
 Prints one JSON object: per log and setting, the utility ratios, the fidelity distances, the
-empirical privacy marks, the privacy statement (model.json) and the seconds per step.
+empirical privacy marks, the privacy statement (model.json) and the seconds per step. Per
+log, `<out>/<log>/curve.html` draws the privacy-utility curve: kNN and ALS ratios and their
+DP ceilings by epsilon, beside the ratios without DP.
 """
 from __future__ import annotations
 
@@ -23,9 +25,10 @@ import time
 
 from quality import KEY_METRICS
 
-from synthlib.config import load_config
+from synthlib.config import ConfigError, load_config
 from synthlib.data.profile import profile
 from synthlib.evaluate import evaluate
+from synthlib.evaluate.report import lines
 from synthlib.generate import generate
 from synthlib.spark import get_spark
 from synthlib.train import train
@@ -60,6 +63,34 @@ def run_setting(spark, log: str, epsilon: float | None, epochs: int, out: str, o
             "report": result["report_path"]}
 
 
+def attempt(spark, log: str, epsilon: float | None, epochs: int, out: str, overrides: list[str]) -> dict:
+    """A setting's results, or the error that stopped it (a log too small for its epsilon
+    releases no item: that is a point of the curve too)."""
+    try:
+        return run_setting(spark, log, epsilon, epochs, out, overrides)
+    except ConfigError as e:
+        return {"error": str(e)}
+
+
+def write_curve(path: str, log: str, settings: dict) -> str:
+    """The privacy-utility curve of one log's settings as an HTML page; returns its path."""
+    private = {s["privacy"]["budget"]["epsilon"]: s for s in settings.values() if s.get("privacy")}
+    if not private:
+        return ""
+    series = [(f"{rec} {name}", {e: s[f"{rec}_recall_{key}"] for e, s in private.items() if s[f"{rec}_recall_{key}"]})
+              for key, name in (("ratio", "ratio"), ("dp_ceiling", "DP ceiling")) for rec in ("knn", "als")]
+    plain = settings.get("nodp")
+    if plain and "error" not in plain:  # the ratios without DP, drawn across the epsilons
+        series += [(f"{rec} without DP", dict.fromkeys(private, plain[f"{rec}_recall_ratio"])) for rec in ("knn", "als")]
+    figure = lines(f"{log}: recall of recommenders trained on the synthetic log, over the real log's, by total "
+                   "epsilon", series, xlabel="total epsilon (user-level DP)", ylabel="ratio to real", log_x=True,
+                   ymax=1.0)
+    with open(path, "w") as fh:
+        fh.write(f"<!doctype html><html><head><meta charset=\"utf-8\"><title>{log}: privacy and utility</title>"
+                 f"</head><body><h1>{log}: privacy and utility</h1>{figure}</body></html>")
+    return path
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--logs", default="yoochoose,taobao")
@@ -70,8 +101,10 @@ def main() -> None:
     args = p.parse_args()
     epsilons = [None if e == "none" else float(e) for e in args.epsilons.split(",") if e]
     spark = get_spark(load_config(os.path.join(ROOT, "conf", "yoochoose.yaml")).spark)
-    results = {log: {setting_name(e): run_setting(spark, log, e, args.epochs, args.out, args.set) for e in epsilons}
+    results = {log: {setting_name(e): attempt(spark, log, e, args.epochs, args.out, args.set) for e in epsilons}
                for log in args.logs.split(",")}
+    for log, settings in results.items():
+        settings["curve"] = write_curve(os.path.join(args.out, log, "curve.html"), log, settings)
     print(json.dumps(results, indent=2, sort_keys=True, default=str))
 
 

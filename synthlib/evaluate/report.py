@@ -61,6 +61,26 @@ def bars(title: str, series: list[tuple[str, dict]], keys: list | None = None, *
     return _figure(title, fig)
 
 
+def lines(title: str, series: list[tuple[str, dict]], *, xlabel: str, ylabel: str, log_x: bool = False,
+          ymax: float | None = None) -> str:
+    """One line per series ({x: y}, x numeric, points marked), a legend naming them; `log_x`
+    for scales such as epsilon, `ymax` to fix the scale (ratios: 1)."""
+    fig = Figure(figsize=SIZE)
+    ax = fig.add_subplot()
+    for j, (name, d) in enumerate(series):
+        xs = sorted(d)
+        ax.plot(xs, [d[x] for x in xs], marker="o", label=name, color=PALETTE[j % len(PALETTE)])
+    if log_x:
+        ax.set_xscale("log", base=2)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if ymax is not None:
+        ax.set_ylim(0, ymax)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _figure(title, fig)
+
+
 def _corners(freq: list) -> tuple[list[int], list[int]]:
     """(ranks, counts) corner points of a rank-frequency curve from (count, items) pairs."""
     ranks, counts, rank = [], [], 0

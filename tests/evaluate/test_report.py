@@ -3,7 +3,7 @@ import re
 
 from synthlib.config import BudgetSplit, DPConf
 from synthlib.dp.budget import PARTS, part, statement
-from synthlib.evaluate.report import _privacy_line, axis_order, bars, heatmap, rank_frequency
+from synthlib.evaluate.report import _privacy_line, axis_order, bars, heatmap, lines, rank_frequency
 from tests.helpers import assert_numeric_axes_ascend, x_axis_labels
 
 def test_numeric_keys_in_numeric_order():
@@ -22,8 +22,15 @@ def test_plots_have_a_y_scale_and_rates_a_fixed_one():
     assert ">rate</text>" in svg
 
 
+def test_a_curve_names_each_series_and_its_axes():
+    svg = lines("Utility by epsilon", [("kNN", {8: 0.42, 1: 0.18, 4: 0.28}), ("kNN ceiling", {1: 0.27, 8: 0.59})],
+                xlabel="epsilon", ylabel="ratio", log_x=True, ymax=1.0)
+    assert ">kNN</text>" in svg and ">kNN ceiling</text>" in svg and ">epsilon</text>" in svg
+
+
 def test_svg_is_inline_and_self_contained():
     for svg in (bars("b", [("real", {"a": 1.0})]), rank_frequency("r", [("real", [(5, 1), (1, 10)])]),
+                lines("l", [("a", {1: 0.5, 2: 0.7})], xlabel="x", ylabel="y"),
                 heatmap("h", {"start": {"view": 3}, "view": {"view": 2, "end": 1}})):
         assert svg.startswith("<figure><figcaption>") and "<?xml" not in svg and "<metadata>" not in svg
         assert not re.search(r'(src|href)="(https?:)?//', svg)
