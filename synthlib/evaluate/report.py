@@ -72,12 +72,15 @@ def lines(title: str, series: list[tuple[str, dict]], *, xlabel: str, ylabel: st
         ax.plot(xs, [d[x] for x in xs], marker="o", label=name, color=PALETTE[j % len(PALETTE)])
     if log_x:
         ax.set_xscale("log", base=2)
+        ax.minorticks_off()
+    ticks = sorted({x for _, d in series for x in d})
+    ax.set_xticks(ticks, [f"{x:g}" for x in ticks])
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if ymax is not None:
         ax.set_ylim(0, ymax)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     return _figure(title, fig)
 
 
