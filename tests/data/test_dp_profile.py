@@ -8,10 +8,11 @@ import pytest
 from pyspark.sql import functions as F
 
 from synthlib.config import load_config
+from synthlib.data.dp_profile import _maps_device
 from synthlib.delta_io import table_properties
 from synthlib.evaluate import evaluate
 from synthlib.generate import generate
-from tests.helpers import simulated_log
+from tests.helpers import ROOT, simulated_log
 
 pytestmark = pytest.mark.slow
 CONF = ("seed: 9\nsimulate: {events: 4000, partitions: 2, categories: 4, items_per_category: 50}\n"
@@ -51,6 +52,13 @@ def test_the_private_profile_holds_only_released_keys(spark, released):
     joined = released_items.join(users, "item_id", "left")
     assert joined.count() > 0 and joined.where("users is null or users < 2").count() == 0
     assert joined.count() < users.count()
+
+
+def test_a_log_without_devices_spends_nothing_on_them(released):
+    conf, _ = released
+    aggregations = json.load(open(conf.layout.stats.private))["privacy"]["parts"]["profile"]["aggregations"]
+    assert "devices" in aggregations and _maps_device(conf)  # the simulated log has devices
+    assert not _maps_device(load_config(str(ROOT / "conf" / "yoochoose.yaml")))  # its conf maps none
 
 
 def test_the_model_states_the_whole_budget_and_keeps_no_real_figure(spark, released):
