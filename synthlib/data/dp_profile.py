@@ -31,6 +31,7 @@ import os
 from datetime import datetime, time, timezone
 
 import pandas as pd
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -38,7 +39,7 @@ from pyspark.sql import types as T
 from synthlib.config import Config, ConfigError, DPConf
 from synthlib.data.sessions import item_pairs, session_items
 from synthlib.delta_io import write_table
-from synthlib.dp.aggregate import Release, merged_spent
+from synthlib.dp.aggregate import Release, merged_spent, sequential
 from synthlib.dp.bound import contribution_bound
 from synthlib.dp.budget import Part, delta_for, part, users_part
 from synthlib.schema import ARROW, EVENT_TYPES, MAX_DEVICES, SESSION_END, SESSION_START
@@ -151,15 +152,18 @@ def _release_pairs(spark: SparkSession, dp: DPConf, events: DataFrame, candidate
     user (PAIRS_HISTOGRAM_SHARE), which bounds the pairs a user counts towards, then the counts.
     Returns (counts, spent, bound)."""
     whole = part(dp, "pairs")
-    shape, counts = (Release(spark, Part("pairs", whole.epsilon * s, whole.delta * s))
-                     for s in (PAIRS_HISTOGRAM_SHARE, 1 - PAIRS_HISTOGRAM_SHARE))
+    shape, counts = sequential(spark, whole, PAIRS_HISTOGRAM_SHARE)
     rows, keys = _pairs(spark, events, candidates)
-    shape.count("pairs_per_user", _per_user(rows.groupBy("user_id").agg(F.count(F.lit(1)).alias("n")),
-                                            dp.max_pairs), max_keys=1, users=True,
-                keys=[str(k) for k in range(1, dp.max_pairs + 1)], floor="shape")
-    bound = contribution_bound(shape.compute()["pairs_per_user"])
-    counts.count("pairs", rows, max_keys=bound, users=True, keys=keys, floor=True)
-    return counts.compute()["pairs"], merged_spent(whole, shape, counts), bound
+    rows = rows.persist(StorageLevel.MEMORY_AND_DISK)  # both releases read the pairs
+    try:
+        shape.count("pairs_per_user", _per_user(rows.groupBy("user_id").agg(F.count(F.lit(1)).alias("n")),
+                                                dp.max_pairs), max_keys=1, users=True,
+                    keys=[str(k) for k in range(1, dp.max_pairs + 1)], floor="shape")
+        bound = contribution_bound(shape.compute()["pairs_per_user"])
+        counts.count("pairs", rows, max_keys=bound, users=True, keys=keys, floor=True)
+        return counts.compute()["pairs"], merged_spent(whole, shape, counts), bound
+    finally:
+        rows.unpersist()
 
 
 def _hist(counts: dict[str, float]) -> dict:
@@ -252,8 +256,7 @@ def release_profile(spark: SparkSession, conf: Config, events: DataFrame, lineag
     profile = part(dp, "profile")
     counted = delta_from["epsilon"] if delta_from else 0.0  # the profile's slice spent counting users
     rest = Part("profile", profile.epsilon - counted, profile.delta)
-    shape, keyed = (Release(spark, Part("profile", rest.epsilon * s, rest.delta * s))
-                    for s in (HISTOGRAMS_SHARE, 1 - HISTOGRAMS_SHARE))
+    shape, keyed = sequential(spark, rest, HISTOGRAMS_SHARE)
     categories = [r[0] for r in spark.read.format("delta").load(conf.layout.stats.categories)
                   .select("category").collect()]  # the catalog's, public; bounded by its categories
     _request_histograms(shape, events, conf)

@@ -87,10 +87,11 @@ class Release:
         found = {}
         for name, (result, field, stddevs, shape) in self.pending.items():
             rows = result.collect()
-            found[name] = {k: float(getattr(v, field)) for k, v in rows}
-            floored = {k: _floored(v, field, stddevs) for k, v in rows} if stddevs else None
-            if floored is not None and (any(floored.values()) or not shape):
-                found[name] = floored
+            counts = {k: float(getattr(v, field)) for k, v in rows}
+            if stddevs:
+                floored = {k: _floored(v, field, stddevs) for k, v in rows}
+                counts = floored if any(floored.values()) or not shape else counts
+            found[name] = counts
         return found
 
     def spent(self) -> dict:
@@ -102,6 +103,12 @@ class Release:
 def _floored(metrics, field: str, stddevs: float) -> float:
     count = float(getattr(metrics, field))
     return count if count >= stddevs * float(getattr(metrics, f"{field}_noise_stddev")) else 0.0
+
+
+def sequential(spark: SparkSession, part: Part, share: float) -> tuple[Release, Release]:
+    """Two releases that share `part` one after the other: `share` of it, then the rest (the
+    second bounded by what the first released; `merged_spent` records them as the part)."""
+    return tuple(Release(spark, Part(part.name, part.epsilon * s, part.delta * s)) for s in (share, 1 - share))
 
 
 def merged_spent(part: Part, *releases: Release) -> dict:

@@ -95,7 +95,6 @@ def test_the_report_states_the_guarantee_and_where_its_delta_came_from(spark, re
     assert "user-level DP, epsilon" in report and "= 1/(10 x " in report
 
 
-
 def test_generation_needs_nothing_of_the_real_log_but_the_release(spark, released, tmp_path):
     # A copy of the output without the real log and its real profile: only the model and the
     # private profile (what the budget paid for) are left, and generation still runs.
