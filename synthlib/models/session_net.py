@@ -145,13 +145,14 @@ class SessionNet(nn.Module):
     def _inputs(self, prev: dict[str, torch.Tensor], ctx: torch.Tensor) -> torch.Tensor:
         return sum(e(prev[f]) for e, f in zip(self.embed, FIELDS)) + ctx.unsqueeze(1)  # (S, T, D)
 
-    def _run(self, x: torch.Tensor, state=None, lengths: torch.Tensor | None = None):
+    def _run(self, x: torch.Tensor, state=None, lengths: torch.Tensor | None = None, longest_first: bool = False):
         """Core over (S, T, D) inputs; returns hidden states (S, T, D) and the recurrent state.
         With `lengths`, the recurrent core steps through each session's own positions only
-        (packed), never through its padding."""
+        (packed), never through its padding; `longest_first` says the sessions come sorted
+        so, and packing keeps their order (per-session gradients follow the batch's rows)."""
         if self.config.arch == "gru" and lengths is not None:
             packed = nn.utils.rnn.pack_padded_sequence(self.drop(x), lengths.cpu(), batch_first=True,
-                                                       enforce_sorted=False)
+                                                       enforce_sorted=longest_first)
             out, state = self.core(packed, state)
             out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
         elif self.config.arch == "gru":
@@ -198,7 +199,7 @@ class SessionNet(nn.Module):
 
     def _cat_log_prob(self, h, prev_cat, cat) -> torch.Tensor:
         stay, probs = self._cat_probs(h, prev_cat)
-        p = stay * (cat == prev_cat) + (1 - stay) * probs.gather(1, cat.unsqueeze(1)).squeeze(1)
+        p = stay * (cat == prev_cat) + (1 - stay) * probs.gather(-1, cat.unsqueeze(-1)).squeeze(-1)
         return torch.log(p.clamp(min=1e-12))
 
     def init_popularity(self, cat_counts: torch.Tensor, item_counts: torch.Tensor) -> None:
@@ -277,6 +278,14 @@ class SessionNet(nn.Module):
                "index": torch.floor(torch.log2(index.float())).long()}
         return {f: v[keep] for f, v in tok.items()}, {k: v[keep] for k, v in ctx.items()}
 
+    @staticmethod
+    def owners(batch: dict[str, torch.Tensor], max_events: int) -> torch.Tensor:
+        """(S,) the row each of `sessions`' sessions comes from."""
+        L = max_events + 1
+        R = batch["type"].shape[1] // L
+        keep = batch["type"].reshape(-1, L)[:, 0] > 0
+        return torch.arange(batch["type"].shape[0], device=keep.device).repeat_interleave(R)[keep]
+
     def forward(self, tok: dict[str, torch.Tensor], ctx: dict[str, torch.Tensor]):
         lengths = (tok["type"] > 0).sum(1)  # a session's events and its END
         tok = {f: v[:, :int(lengths.max())] for f, v in tok.items()} if len(lengths) else tok  # the batch's longest
@@ -298,6 +307,52 @@ class SessionNet(nn.Module):
         nll["query"] = F.cross_entropy(self.query_head(h[m["search"]]), tok["query"][m["search"]], reduction="sum")
         events = m["event"].sum()
         return sum(nll.values()) / events.clamp(min=1), {k: v.detach() for k, v in nll.items()}, events
+
+    def session_nll(self, tok: dict[str, torch.Tensor], ctx: dict[str, torch.Tensor]
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(S,) NLL sum and (S,) event count of each session, for per-session gradients
+        (user-level DP-SGD, `synthlib.train.private.SessionUnits`): `forward`'s loss kept by
+        session, with every parameter applied to (S, ...) tensors and masks in place of
+        selections. The sessions must come longest first (`longest_first`). Items are scored
+        against the whole vocabulary, masked to each row's category's candidates."""
+        lengths = (tok["type"] > 0).sum(1)
+        tok = {f: v[:, :int(lengths.max())] for f, v in tok.items()}
+        m = targets(tok)
+        x = sum(e(m["prev"][f]) for e, f in zip(self.embed, FIELDS)) \
+            + self._context(**{k: v.unsqueeze(1) for k, v in ctx.items()})  # (S, 1) context: rows stay samples
+        h, _ = self._run(x, lengths=lengths, longest_first=True)
+
+        def nll_of(logits, target, mask):  # (S,) masked sums of cross-entropy over (S, T, K) logits
+            return (F.cross_entropy(logits.transpose(1, 2), target, reduction="none") * mask).sum(1)
+
+        typ, cat, item = tok["type"], tok["cat"], tok["item"]
+        nll = nll_of(self.type_head(h), typ, m["valid"])
+        h = h + self.type_given(typ)
+        nll = nll + nll_of(self.gap_head(h), tok["gap"], m["gap"])
+        nll = nll + nll_of(self.repeat_head(h), m["repeat"].long(), m["can_repeat"])
+        nll = nll - (self._cat_log_prob(h, m["prev"]["cat"], cat) * m["fresh"]).sum(1)
+        h = h + self.cat_given(cat)
+        member = self._members()[cat]  # (S, T, n_items): the row's category's candidates
+        scores = F.linear(self.item_query(h), self.item_out.weight) \
+            + F.linear(torch.ones_like(h[..., :1]), self.item_bias.weight)  # linear, not indexing: per-sample grads
+        learned = F.log_softmax(scores.masked_fill(~member, -1e9), -1).gather(-1, item.unsqueeze(-1)).squeeze(-1).exp()
+        prior = F.softmax(self.item_prior.masked_fill(~self._members(), float("-inf")), -1).nan_to_num(0.0)[cat, item]
+        gate = torch.sigmoid(self.item_gate(h)).squeeze(-1)
+        chosen = gate * prior + (1 - gate) * learned
+        nll = nll - (torch.log(chosen.clamp(min=1e-12)) * m["pick"]).sum(1)
+        nll = nll + nll_of(self.pos_head(h), tok["pos"], m["click"])
+        nll = nll + nll_of(self.query_head(h), tok["query"], m["search"])
+        return nll, m["event"].sum(1)
+
+    def _members(self) -> torch.Tensor:
+        """(n_cats, n_items) boolean: which item tokens are a category's candidates."""
+        if getattr(self, "_member_table", None) is None or self._member_table.device != self.candidates.device:
+            table = torch.zeros(self.candidates.shape[0], self.item_out.num_embeddings, dtype=torch.bool,
+                                device=self.candidates.device)
+            table.scatter_(1, self.candidates, True)
+            table[:, 0] = False  # token 0 pads the candidate lists
+            self._member_table = table
+        return self._member_table
 
     # -- generation ------------------------------------------------------------------------
     @torch.no_grad()

@@ -3,19 +3,55 @@ steps comes from the private profile (`synthlib.data.dp_profile`), and model.jso
 only what the budget paid for, with the release's privacy statement."""
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import torch
 
 from synthlib.config import Config
 from synthlib.dp.budget import part, statement
-from synthlib.models.session_net import N_BUCKETS
-from synthlib.models.tokens import Vocab
+from synthlib.models.session_net import N_BUCKETS, SessionNet
+from synthlib.models.tokens import END, Vocab
+from synthlib.train.loop import Units
 
 # What model.json keeps of the training record under DP: figures of the budget, the release
 # and the machine, none computed from the real rows.
 PUBLIC_TRAINING = ("budget", "best_epoch", "stopped_by", "privacy", "epsilon", "delta", "device", "end_bias",
                    "next_items")
 PUBLIC_HISTORY = ("epoch", "seconds", "epsilon")
+
+
+class SessionNLL(torch.nn.Module):
+    """A session net's per-session NLL (`SessionNet.session_nll`) as a module's forward, the
+    form per-sample gradients are taken of."""
+
+    def __init__(self, net: SessionNet):
+        super().__init__()
+        self.net = net
+
+    def forward(self, tok: dict, ctx: dict) -> torch.Tensor:
+        return self.net.session_nll(tok, ctx)[0]
+
+
+def session_units(net: SessionNet) -> Callable[[dict], Units] | None:
+    """DP-SGD's units of a session net: each user's sessions, longest first, weighted by one
+    over the user's events (a user's loss is its mean NLL per event). None for the
+    transformer, whose attention torch cannot take per-sample gradients of: its users then
+    take a backward pass each."""
+    if net.config.arch != "gru":
+        return None
+    module = SessionNLL(net)
+
+    def units(rows: dict) -> Units:
+        tok, ctx = SessionNet.sessions(rows, net.config.max_events)
+        owner = SessionNet.owners(rows, net.config.max_events)
+        events = ((tok["type"] > 0) & (tok["type"] != END)).sum(1)
+        order = torch.argsort((tok["type"] > 0).sum(1), descending=True, stable=True)
+        tok, ctx, owner, events = ({k: v[order] for k, v in tok.items()}, {k: v[order] for k, v in ctx.items()},
+                                   owner[order], events[order])
+        per_user = torch.zeros(len(rows["type"]), dtype=events.dtype, device=events.device).index_add_(0, owner, events)
+        return Units(module, (tok, ctx), owner, 1.0 / per_user[owner].clamp(min=1), events)
+    return units
 
 
 def categories(summary: dict, n: int) -> list[str]:

@@ -207,7 +207,7 @@ def train_session(spark: SparkSession, conf: Config, summary: dict, items: pd.Da
         Progress(fc.progress).line(f"session model: {steps.line()}; {fc.epochs} epochs of {steps.events:,} "
                                    f"events ({fc.budget})")
         result = fit(net, loss, lambda e: tr.batches(batch_size=bs, seed=seed, epoch=e), validation,
-                     fc, dp_rows=dp_rows)
+                     fc, dp_rows=dp_rows, dp_units=private.session_units(net) if dp else None)
         held_out = [baseline.nll(SessionNet.sessions(b, cfg.max_events)[0])
                     for b in (va.batches(batch_size=256, seed=seed, epoch=0) if validation else [])]
         net.eval()
