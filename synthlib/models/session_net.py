@@ -311,7 +311,7 @@ class SessionNet(nn.Module):
     def session_nll(self, tok: dict[str, torch.Tensor], ctx: dict[str, torch.Tensor]
                     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(S,) NLL sum and (S,) event count of each session, for per-session gradients
-        (user-level DP-SGD, `synthlib.train.private.SessionUnits`): `forward`'s loss kept by
+        (user-level DP-SGD, `synthlib.train.private.session_units`): `forward`'s loss kept by
         session, with every parameter applied to (S, ...) tensors and masks in place of
         selections. The sessions must come longest first (`longest_first`). Items are scored
         against the whole vocabulary, masked to each row's category's candidates."""
