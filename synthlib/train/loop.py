@@ -10,7 +10,7 @@ import math
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Protocol
 
 import numpy as np
 import torch
@@ -58,6 +58,13 @@ class Units:
     events: torch.Tensor
 
 
+class UnitSource(Protocol):
+    """Cuts users' rows into `Units`; a user's rows give at most `per_user` units."""
+    per_user: int
+
+    def __call__(self, rows: dict) -> Units: ...
+
+
 @dataclass
 class FitResult:
     state: dict
@@ -90,7 +97,7 @@ def evaluate_nll(loss: Callable, batches: Iterator[dict]) -> tuple[float, dict]:
 
 
 def fit(model: torch.nn.Module, loss: Callable, train: Batches, validation: Batches | None, cfg: FitConfig,
-        *, dp_rows: dict | None = None, dp_units: Callable[[dict], Units] | None = None) -> FitResult:
+        *, dp_rows: dict | None = None, dp_units: UnitSource | None = None) -> FitResult:
     """Train `model` in place and return its best state (by validation NLL) and history.
 
     Without DP, `train(epoch)` yields batches. With `cfg.epsilon`, `dp_rows` holds one row
@@ -161,7 +168,7 @@ class _DPSGD:
     (numerical composition of the privacy loss: at a given epsilon it needs 7% less noise
     than the RDP bound at epsilon 4, and 26% less at 0.5)."""
 
-    def __init__(self, model, loss, rows: dict, cfg: FitConfig, units: Callable[[dict], Units] | None = None):
+    def __init__(self, model, loss, rows: dict, cfg: FitConfig, units: UnitSource | None = None):
         from opacus.accountants import PRVAccountant
         from opacus.accountants.utils import get_noise_multiplier
 
@@ -180,7 +187,8 @@ class _DPSGD:
         self.noise = torch.Generator().manual_seed(secrets.randbits(63))
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.units = units
-        self.group = max(1, PER_SAMPLE_FLOATS // sum(p.numel() for p in self.params))  # users whose grads fit at once
+        per_user = units.per_user if units else 1  # gradients held per user: its units', or its own
+        self.group = max(1, PER_SAMPLE_FLOATS // (per_user * sum(p.numel() for p in self.params)))  # users at once
 
     def batches(self, epoch: int) -> Iterator[None]:
         return iter([None] * self.steps_per_epoch)

@@ -3,8 +3,6 @@ steps comes from the private profile (`synthlib.data.dp_profile`), and model.jso
 only what the budget paid for, with the release's privacy statement."""
 from __future__ import annotations
 
-from typing import Callable
-
 import numpy as np
 import torch
 
@@ -33,25 +31,29 @@ class SessionNLL(torch.nn.Module):
         return self.net.session_nll(tok, ctx)[0]
 
 
-def session_units(net: SessionNet) -> Callable[[dict], Units] | None:
-    """DP-SGD's units of a session net: each user's sessions, longest first, weighted by one
-    over the user's events (a user's loss is its mean NLL per event). None for the
-    transformer, whose attention torch cannot take per-sample gradients of: its users then
-    take a backward pass each."""
-    if net.config.arch != "gru":
-        return None
-    module = SessionNLL(net)
+class SessionUnits:
+    """DP-SGD's units of a session net (`UnitSource`): each user's sessions, longest first,
+    weighted by one over the user's events (a user's loss is its mean NLL per event)."""
 
-    def units(rows: dict) -> Units:
-        tok, ctx = SessionNet.sessions(rows, net.config.max_events)
-        owner = SessionNet.owners(rows, net.config.max_events)
+    def __init__(self, net: SessionNet):
+        self.module, self.max_events = SessionNLL(net), net.config.max_events
+        self.per_user = net.config.sessions_per_row
+
+    def __call__(self, rows: dict) -> Units:
+        tok, ctx = SessionNet.sessions(rows, self.max_events)
+        owner = SessionNet.owners(rows, self.max_events)
         events = ((tok["type"] > 0) & (tok["type"] != END)).sum(1)
         order = torch.argsort((tok["type"] > 0).sum(1), descending=True, stable=True)
         tok, ctx, owner, events = ({k: v[order] for k, v in tok.items()}, {k: v[order] for k, v in ctx.items()},
                                    owner[order], events[order])
         per_user = torch.zeros(len(rows["type"]), dtype=events.dtype, device=events.device).index_add_(0, owner, events)
-        return Units(module, (tok, ctx), owner, 1.0 / per_user[owner].clamp(min=1), events)
-    return units
+        return Units(self.module, (tok, ctx), owner, 1.0 / per_user[owner].clamp(min=1), events)
+
+
+def session_units(net: SessionNet) -> SessionUnits | None:
+    """The session net's units for DP-SGD; None for the transformer, whose attention torch
+    cannot take per-sample gradients of: its users then take a backward pass each."""
+    return SessionUnits(net) if net.config.arch == "gru" else None
 
 
 def categories(summary: dict, n: int) -> list[str]:
