@@ -7,7 +7,7 @@ import shutil
 import pytest
 from pyspark.sql import functions as F
 
-from synthlib.config import load_config
+from synthlib.config import BudgetSplit, load_config
 from synthlib.data.dp_profile import _maps_device
 from synthlib.delta_io import table_properties
 from synthlib.evaluate import evaluate
@@ -44,7 +44,9 @@ def test_the_private_profile_holds_only_released_keys(spark, released):
     assert max(private["session_length"]["bins"]) <= 20 and private["top_queries"] == []
     assert set(private["hour_of_day"]) <= {str(h) for h in range(24)}
     parts = private["privacy"]["parts"]
-    assert parts["profile"]["epsilon"] == pytest.approx(8 * 0.3) and parts["pairs"]["epsilon"] == pytest.approx(8 * 0.35)
+    split = BudgetSplit.for_epsilon(8)  # the conf's split is the default
+    assert parts["profile"]["epsilon"] == pytest.approx(8 * split.profile)
+    assert parts["pairs"]["epsilon"] == pytest.approx(8 * split.pairs)
     # partition selection: an item too few users touched never appears
     released_items = spark.read.format("delta").load(conf.layout.stats.private_items)
     users = (spark.read.format("delta").load(conf.layout.ingest.events).groupBy("item_id")
@@ -68,11 +70,13 @@ def test_the_model_states_the_whole_budget_and_keeps_no_real_figure(spark, relea
     # no delta configured: 1/(10 x users), users bounded above by a DP count (5 noise scales)
     users = spark.read.format("delta").load(conf.layout.ingest.events).select("user_id").distinct().count()
     derived = privacy["budget"]["delta_from"]
-    assert derived["rule"] == "1/(10 x users)" and privacy["budget"]["delta"] * 0.35 == pytest.approx(privacy["parts"]["network"]["delta"])
+    network = BudgetSplit.for_epsilon(8).network  # the conf's split is the default
+    assert derived["rule"] == "1/(10 x users)"
+    assert privacy["budget"]["delta"] * network == pytest.approx(privacy["parts"]["network"]["delta"])
     assert 0 < privacy["epsilon"] <= 8 and privacy["delta"] <= 1 / (10 * (users - 5 / derived["epsilon"]))
     assert abs(derived["users_noisy"] - users) < 20 / derived["epsilon"]
     assert set(privacy["parts"]) == {"profile", "pairs", "network"}
-    assert privacy["parts"]["network"]["epsilon"] <= 8 * 0.35 * 1.05
+    assert privacy["parts"]["network"]["epsilon"] <= 8 * network * 1.05
     assert privacy["bounds"]["max_sessions"] == 4
     training = spec["training"]
     assert "validation_nll" not in training and "users" not in training

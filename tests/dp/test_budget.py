@@ -25,14 +25,17 @@ def test_statement_composes_and_refuses_an_overspend():
         statement(dp, {k: v for k, v in spent.items() if k != "pairs"})
 
 
-def test_the_default_split_gives_the_profile_enough_at_a_low_total():
-    for total in (4.0, 8.0, 100.0):  # at least 0.3 of a large total
-        assert BudgetSplit.for_epsilon(total) == BudgetSplit(profile=0.3, pairs=0.35, network=0.35)
+def test_the_default_split_gives_the_profile_enough_at_a_low_total_and_the_pairs_the_most():
+    for total in (4.0, 8.0, 100.0):  # at least 0.3 of a large total; the network an epsilon of 0.4
+        split = BudgetSplit.for_epsilon(total)
+        assert split.profile == 0.3 and split.network * total == pytest.approx(0.4, abs=1e-5)
+        assert split.pairs == pytest.approx(0.7 - 0.4 / total, abs=1e-5)
+    assert BudgetSplit.for_epsilon(8.0) == BudgetSplit(profile=0.3, pairs=0.65, network=0.05)
     low = BudgetSplit.for_epsilon(1.0)
     assert low.profile == 0.6  # at most 0.6 of a small total
-    assert low.network == pytest.approx(0.1) and low.pairs == pytest.approx(0.3)  # the network's epsilon under 0.5
+    assert low.network == pytest.approx(0.1) and low.pairs == pytest.approx(0.3)  # a quarter of the rest
     mid = BudgetSplit.for_epsilon(1.8)
-    assert mid.profile * 1.8 == pytest.approx(0.6, abs=1e-5) and mid.pairs == pytest.approx(mid.network, abs=1e-5)
+    assert mid.profile * 1.8 == pytest.approx(0.6, abs=1e-5) and mid.network == pytest.approx(mid.pairs / 3, abs=1e-5)
     assert mid.profile + mid.pairs + mid.network == pytest.approx(1)
     shares = [BudgetSplit.for_epsilon(e).profile for e in (0.5, 1, 2, 3, 4, 6, 8, 16)]
     assert shares == sorted(shares, reverse=True)

@@ -41,7 +41,7 @@ def test_each_run_states_its_guarantee():
     s = statement(dp, {p: {"epsilon": part(dp, p).epsilon, "delta": part(dp, p).delta} for p in PARTS})
     line = _privacy_line(s)
     assert "user-level DP, epsilon 2, delta 1e-05 (the default split for epsilon 2: profile 0.3," in line
-    assert "network 0.35" in line and "5 sessions" in line
+    assert "network 0.175" in line and "5 sessions" in line
     given = DPConf(epsilon=4, delta=1e-5, split=BudgetSplit(profile=0.3, pairs=0.2, network=0.5))
     line = _privacy_line(statement(given, {p: {"epsilon": part(given, p).epsilon, "delta": part(given, p).delta}
                                            for p in PARTS}))
