@@ -20,6 +20,8 @@ from synthlib.schema import EVENT_TYPES
 END = len(EVENT_TYPES) + 1  # type token that closes a session
 BOS = END + 1  # type token fed before a session's first event
 N_TYPES = BOS + 1
+SEARCH_TOKEN = EVENT_TYPES.index("search") + 1  # type tokens are 1-based (0: none)
+CLICK_TOKEN = EVENT_TYPES.index("click") + 1
 N_GAPS = 27  # gap tokens 0..26 (2^25 s is over a year)
 FIELDS = ("type", "gap", "cat", "item", "pos", "query")
 
