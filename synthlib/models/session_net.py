@@ -255,11 +255,14 @@ class SessionNet(SessionSampling, nn.Module):
         nll = nll + nll_of(self.repeat_head(h), m["repeat"].long(), m["can_repeat"])
         nll = nll - (self._cat_log_prob(h, m["prev"]["cat"], cat) * m["fresh"]).sum(1)
         h = h + self.cat_given(cat)
-        member = self._members()[cat]  # (S, T, n_items): the row's category's candidates
+        members = self._members()  # (n_cats, n_items)
         scores = F.linear(self.item_query(h), self.item_out.weight) \
             + F.linear(torch.ones_like(h[..., :1]), self.item_bias.weight)  # linear, not indexing: per-sample grads
-        learned = F.log_softmax(scores.masked_fill(~member, -1e9), -1).gather(-1, item.unsqueeze(-1)).squeeze(-1).exp()
-        prior = F.softmax(self.item_prior.masked_fill(~self._members(), float("-inf")), -1).nan_to_num(0.0)[cat, item]
+        learned = F.log_softmax(scores.masked_fill(~members[cat], -1e9), -1)  # the row's category's candidates
+        learned = learned.gather(-1, item.unsqueeze(-1)).squeeze(-1).exp()
+        by_item = torch.zeros(members.shape, device=h.device).scatter_add_(  # `_prior_probs` by item token
+            1, self.candidates, self._prior_probs().nan_to_num(0.0))
+        prior = by_item[cat, item]
         gate = torch.sigmoid(self.item_gate(h)).squeeze(-1)
         chosen = gate * prior + (1 - gate) * learned
         nll = nll - (torch.log(chosen.clamp(min=1e-12)) * m["pick"]).sum(1)
