@@ -3,20 +3,23 @@ the real log, released under the profile's and the pairs' parts of the budget.
 
 Over the contribution-bounded events (`synthlib.dp.bound`, applied at ingest), in releases
 that run one after another, each bounded by what the earlier ones released:
-1. histograms on public bins (HISTOGRAMS_SHARE of the profile's part): sessions per user,
-   session length, hour, day of week, gap, event type, type transitions, null rates, and
-   items per user, which sets the items a user counts towards below
-   (`contribution_bound`); a bin whose noisy count is under the noise floor
-   (`synthlib.dp.aggregate.noise_floor`) is released as none, so noise does not fill the
-   bins the log lacks;
+1. histograms on public bins: sessions per user, session length, hour, day of week, gap,
+   event type, type transitions, null rates, and items per user, which sets the items a user
+   counts towards below (`contribution_bound`); a bin whose noisy count is under the noise
+   floor (`synthlib.dp.aggregate.noise_floor`) is released as none, so noise does not fill
+   the bins the log lacks;
 2. users per category, over the catalog's categories; and through DP partition selection
    (a key appears only when its noisy count of distinct users clears the budget's
    threshold) the items with their popularity, and the devices;
-3. under the pairs' part, the item pairs that share sessions: first the histogram of pairs
-   per user (which bounds the pairs a user counts towards), then noisy counts of users over
-   the unordered pairs of the PAIR_ITEMS most popular released items. Those pairs are
-   public keys once the items are released, so no selection threshold applies; a count
-   under the noise floor is released as none, as are the histograms' bins.
+3. the item pairs that share sessions: first the histogram of pairs per user (which bounds
+   the pairs a user counts towards), then noisy counts of users over the unordered pairs of
+   the PAIR_ITEMS most popular released items. Those pairs are public keys once the items
+   are released, so no selection threshold applies; a count under the noise floor is
+   released as none, as are the histograms' bins.
+
+Steps 1 and 2 spend the profile's part and step 3 the pairs', jointly: one noise plan
+(`synthlib.dp.budget.plan_noise`) gives every aggregation its noise multiplier, weighted by
+`plan_weights`, and accounts their composition.
 
 Written to `<output>/stats/private.json` (the summary's shape, for the keys models read)
 and `<output>/stats/private_items` (the released items, their catalog category and price,
@@ -39,14 +42,17 @@ from pyspark.sql import types as T
 from synthlib.config import Config, ConfigError, DPConf
 from synthlib.data.sessions import item_pairs, session_items
 from synthlib.delta_io import write_table
-from synthlib.dp.aggregate import Release, merged_spent, sequential
+from synthlib.dp.aggregate import Release
 from synthlib.dp.bound import contribution_bound
-from synthlib.dp.budget import Part, delta_for, part, users_part
+from synthlib.dp.budget import NoisePlan, delta_for, joint_part, part, plan_noise, users_part
 from synthlib.schema import ARROW, EVENT_TYPES, MAX_DEVICES, SESSION_END, SESSION_START
 
 NULLABLE = ("item_id", "category", "price", "query", "position", "device")
 PAIR = "\u0001"  # joins the two items of a pair key
+HISTOGRAMS = ("sessions_per_user", "session_length", "hour_of_day", "day_of_week", "gap_log2_seconds",
+              "event_types", "transitions", "nulls", "items_per_user")
 HISTOGRAMS_SHARE = 0.45  # of the profile's part: the histograms; the rest releases the keys (items ...)
+KEY_WEIGHTS = {"items": 4.0, "categories": 1.0, "devices": 0.5}  # the keys' shares of the rest
 PAIRS_HISTOGRAM_SHARE = 0.1  # of the pairs' part: the pairs per user, which bound the pairs' count
 BOUND_RULE = ("the released histogram of {} per user: the bound that keeps the most links per unit of noise "
               "(synthlib.dp.bound.contribution_bound)")
@@ -106,16 +112,27 @@ def _request_histograms(release: Release, events: DataFrame, conf: Config) -> No
 
 def _request_keys(release: Release, events: DataFrame, conf: Config, categories: list[str],
                   max_items: int) -> None:
-    """The users per category, and the items and devices through partition selection, which
-    takes most of the weight (its threshold grows as the noise does). A log whose conf maps no
-    device, or whose catalog has no category, spends nothing on them (both facts are public)."""
+    """The users per category, and the items and devices through partition selection."""
     if _maps_device(conf):
-        release.count("devices", _keyed(events, F.col("device")).distinct(), max_keys=2, users=True, weight=0.5)
+        release.count("devices", _keyed(events, F.col("device")).distinct(), max_keys=2, users=True)
     if categories:
         release.count("categories", _keyed(events, F.col("category")).distinct(), max_keys=max_items,
                       users=True, keys=categories)
-    release.count("items", _keyed(events, F.col("item_id")).distinct(), max_keys=max_items, users=True,
-                  weight=4.0)
+    release.count("items", _keyed(events, F.col("item_id")).distinct(), max_keys=max_items, users=True)
+
+
+def plan_weights(dp: DPConf, conf: Config, categories: list[str]) -> dict[str, float]:
+    """Every aggregation's share of the joint privacy loss: the profile's part spread over the
+    histograms (HISTOGRAMS_SHARE) and the keys (KEY_WEIGHTS, the items most: their threshold
+    grows as the noise does), the pairs' part over the pairs per user and the counts. A log
+    whose conf maps no device, or whose catalog has no category, spends nothing on them (both
+    facts are public)."""
+    keys = {k: w for k, w in KEY_WEIGHTS.items()
+            if k == "items" or (k == "categories" and categories) or (k == "devices" and _maps_device(conf))}
+    profile, pairs = dp.shares.profile, dp.shares.pairs
+    return {**{h: profile * HISTOGRAMS_SHARE / len(HISTOGRAMS) for h in HISTOGRAMS},
+            **{k: profile * (1 - HISTOGRAMS_SHARE) * w / sum(keys.values()) for k, w in keys.items()},
+            "pairs_per_user": pairs * PAIRS_HISTOGRAM_SHARE, "pairs": pairs * (1 - PAIRS_HISTOGRAM_SHARE)}
 
 
 def _maps_device(conf: Config) -> bool:
@@ -147,12 +164,11 @@ def _pairs(spark: SparkSession, events: DataFrame, candidates: list[str]) -> tup
     return pairs.select("user_id", F.concat("a", F.lit(PAIR), "b").alias("key")).distinct(), keys
 
 
-def _release_pairs(spark: SparkSession, dp: DPConf, events: DataFrame, candidates: list[str]) -> tuple[dict, dict, int]:
-    """The pairs' noisy counts of users under the pairs' part: first the histogram of pairs per
-    user (PAIRS_HISTOGRAM_SHARE), which bounds the pairs a user counts towards, then the counts.
-    Returns (counts, spent, bound)."""
-    whole = part(dp, "pairs")
-    shape, counts = sequential(spark, whole, PAIRS_HISTOGRAM_SHARE)
+def _release_pairs(spark: SparkSession, dp: DPConf, plan: NoisePlan, events: DataFrame,
+                   candidates: list[str]) -> tuple[dict, list[Release], int]:
+    """The pairs' noisy counts of users: first the histogram of pairs per user, which bounds the
+    pairs a user counts towards, then the counts. Returns (counts, releases, bound)."""
+    shape, counts = Release(spark, plan), Release(spark, plan)
     rows, keys = _pairs(spark, events, candidates)
     rows = rows.persist(StorageLevel.MEMORY_AND_DISK)  # both releases read the pairs
     try:
@@ -161,9 +177,17 @@ def _release_pairs(spark: SparkSession, dp: DPConf, events: DataFrame, candidate
                     keys=[str(k) for k in range(1, dp.max_pairs + 1)], floor="shape")
         bound = contribution_bound(shape.compute()["pairs_per_user"])
         counts.count("pairs", rows, max_keys=bound, users=True, keys=keys, floor=True)
-        return counts.compute()["pairs"], merged_spent(whole, shape, counts), bound
+        return counts.compute()["pairs"], [shape, counts], bound
     finally:
         rows.unpersist()
+
+
+def _spent(dp: DPConf, name: str, *releases: Release) -> dict:
+    """A part's record: its share of the total, spent jointly under the noise plan, and its aggregations."""
+    share = part(dp, name)
+    return {"epsilon": share.epsilon, "delta": share.delta, "library": "PipelineDP", "noise": "gaussian",
+            "composed": "jointly with the " + ("pairs" if name == "profile" else "profile") + " (see joint)",
+            "aggregations": {k: v for r in releases for k, v in r.aggregations.items()}}
 
 
 def _hist(counts: dict[str, float]) -> dict:
@@ -253,18 +277,19 @@ def _delta(spark: SparkSession, dp: DPConf, events: DataFrame) -> tuple[DPConf, 
 def release_profile(spark: SparkSession, conf: Config, events: DataFrame, lineage: dict) -> dict:
     """Release the private profile of the (bounded) events; returns its privacy record."""
     dp, delta_from = _delta(spark, conf.train.dp, events)
-    profile = part(dp, "profile")
     counted = delta_from["epsilon"] if delta_from else 0.0  # the profile's slice spent counting users
-    rest = Part("profile", profile.epsilon - counted, profile.delta)
-    shape, keyed = sequential(spark, rest, HISTOGRAMS_SHARE)
     categories = [r[0] for r in spark.read.format("delta").load(conf.layout.stats.categories)
                   .select("category").collect()]  # the catalog's, public; bounded by its categories
+    joint = joint_part(dp, counted)
+    weights = plan_weights(dp, conf, categories)
+    plan = plan_noise(joint.epsilon, joint.delta, weights, thresholding=[k for k in ("items", "devices") if k in weights])
+    shape, keyed = Release(spark, plan), Release(spark, plan)
     _request_histograms(shape, events, conf)
     found = shape.compute()
     max_items = contribution_bound(found["items_per_user"])
     _request_keys(keyed, events, conf, categories, max_items)
     found = {"devices": {}, "categories": {}, **found, **keyed.compute()}
-    pairs, pairs_spent, max_pairs = _release_pairs(spark, dp, events, _pair_candidates(found["items"]))
+    pairs, pair_releases, max_pairs = _release_pairs(spark, dp, plan, events, _pair_candidates(found["items"]))
     items = _items(spark, conf, found["items"], pairs, per_item=32)
     if items.empty:
         raise ConfigError(f"train.dp: no item was used by enough users to be released at epsilon {dp.epsilon:g} "
@@ -274,12 +299,16 @@ def release_profile(spark: SparkSession, conf: Config, events: DataFrame, lineag
     if not summary["event_types"]:
         raise ConfigError(f"train.dp: no event type was counted above its noise at epsilon {dp.epsilon:g}; "
                           "raise train.dp.epsilon or split.profile, or profile a larger log")
-    spent = {"profile": {**merged_spent(rest, shape, keyed), "epsilon": profile.epsilon}, "pairs": pairs_spent}
+    spent = {"profile": _spent(dp, "profile", shape, keyed), "pairs": _spent(dp, "pairs", *pair_releases)}
+    unplanned = set(plan.multipliers) - set(spent["profile"]["aggregations"]) - set(spent["pairs"]["aggregations"])
+    if unplanned:
+        raise RuntimeError(f"the noise plan holds aggregations that never ran: {sorted(unplanned)}")
     if delta_from:
         spent["profile"]["delta_from"] = delta_from
     derived = {"max_items": {"value": max_items, "cap": dp.max_items, "from": BOUND_RULE.format("items")},
                "max_pairs": {"value": max_pairs, "cap": dp.max_pairs, "from": BOUND_RULE.format("item pairs")}}
     summary["privacy"] = {"delta": dp.delta, "parts": spent, "bounds": derived,
+                          "joint": {**plan.record(), "users_counted_first": counted},
                           "pairs_released": sum(1 for n in pairs.values() if round(n) > 0)}
     write_table(spark.createDataFrame(items[list(ITEM_SCHEMA.names)], schema=ITEM_SCHEMA),
                 conf.layout.stats.private_items, mode="overwrite", commit_info={**lineage, "dp": "private profile"},

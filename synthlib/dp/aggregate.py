@@ -1,9 +1,10 @@
-"""Noisy counts over Spark through PipelineDP (its RDD backend), for one part of the budget.
+"""Noisy counts over Spark through PipelineDP (its RDD backend).
 
-Request the aggregations of a part, then `compute()`: PipelineDP's accountant shares the
-part's (epsilon, delta) across them by weight, calibrates Gaussian noise to each one's
-contribution bounds, and the results are collected (each is bounded: a histogram's bins,
-or the keys that DP partition selection kept); a part without delta gets Laplace noise.
+Request aggregations, then `compute()`. Under a noise plan (`synthlib.dp.budget.plan_noise`)
+each aggregation gets its planned noise multiplier, scaled by PipelineDP to its contribution
+bounds; under a pure-DP part (no delta, the users' count) PipelineDP's accountant calibrates
+Laplace noise. The results are collected (each is bounded: a histogram's bins, or the keys
+that DP partition selection kept).
 Keys without public candidates are kept only when their noisy count of users clears a
 threshold set by the budget, so a key too few users share never appears, and no fixed
 threshold is involved. Where asked (`floor`),
@@ -21,7 +22,7 @@ from statistics import NormalDist
 import pipeline_dp
 from pyspark.sql import DataFrame, SparkSession
 
-from synthlib.dp.budget import Part
+from synthlib.dp.budget import NoisePlan, Part
 
 NOISE_FLOOR = 3.0  # standard deviations of a count's noise; pure noise clears it 0.13% of the time
 
@@ -33,20 +34,58 @@ def noise_floor(keys: int) -> float:
     return max(NOISE_FLOOR, NormalDist().inv_cdf(1 - 1 / keys)) if keys > 1 else NOISE_FLOOR
 
 
-class Release:
-    """DP aggregations of one part of the budget."""
+class PlannedAccountant(pipeline_dp.BudgetAccountant):
+    """A PipelineDP accountant that gives each aggregation its planned noise multiplier (and a
+    thresholding one its planned delta) instead of sharing a budget: the plan composed them."""
 
-    def __init__(self, spark: SparkSession, part: Part):
-        self.part = part
-        self.accountant = pipeline_dp.NaiveBudgetAccountant(total_epsilon=part.epsilon, total_delta=part.delta)
+    def __init__(self, plan: NoisePlan):
+        super().__init__(plan.epsilon, plan.delta, None, None)
+        self.plan = plan
+        self.current = ""
+        self.specs: dict[str, pipeline_dp.budget_accounting.MechanismSpec] = {}
+
+    def request_budget(self, mechanism_type, sensitivity=1, weight=1, count=1, noise_standard_deviation=None,
+                       name=""):
+        if self.current not in self.plan.multipliers:
+            raise ValueError(f"the aggregation '{self.current}' is not in the noise plan {sorted(self.plan.multipliers)}")
+        if self.current in self.specs or count != 1:
+            raise ValueError(f"the aggregation '{self.current}' asked for more than the one mechanism planned")
+        if mechanism_type.is_thresholding_mechanism != (self.current in self.plan.thresholding):
+            raise ValueError(f"the aggregation '{self.current}' was planned with the wrong kind ({mechanism_type})")
+        spec = pipeline_dp.budget_accounting.MechanismSpec(mechanism_type=mechanism_type, name=self.current)
+        self.specs[self.current] = spec
+        self._register_mechanism(pipeline_dp.budget_accounting.MechanismSpecInternal(
+            mechanism_spec=spec, sensitivity=sensitivity, weight=weight))
+        return spec
+
+    def compute_budgets(self):
+        self._finalize()
+        for name, spec in self.specs.items():
+            z = self.plan.multipliers[name]
+            if spec.mechanism_type.is_thresholding_mechanism:
+                # PyDP takes (epsilon, delta) and halves delta between the noise and the threshold
+                t = self.plan.thresholding_delta
+                spec.set_eps_delta(pipeline_dp.dp_computations.gaussian_epsilon(z, t), 2 * t)
+            else:
+                spec.set_noise_standard_deviation(z)
+
+
+class Release:
+    """DP aggregations under a noise plan, or under a pure-DP part of the budget."""
+
+    def __init__(self, spark: SparkSession, budget: NoisePlan | Part):
+        self.budget = budget
+        planned = isinstance(budget, NoisePlan)
+        self.accountant = PlannedAccountant(budget) if planned else pipeline_dp.NaiveBudgetAccountant(
+            total_epsilon=budget.epsilon, total_delta=budget.delta)
         self.engine = pipeline_dp.DPEngine(self.accountant, pipeline_dp.SparkRDDBackend(spark.sparkContext))
-        self.noise = pipeline_dp.NoiseKind.GAUSSIAN if part.delta > 0 else pipeline_dp.NoiseKind.LAPLACE
+        self.noise = pipeline_dp.NoiseKind.GAUSSIAN if planned else pipeline_dp.NoiseKind.LAPLACE
         self.pending: dict[str, tuple] = {}
         self.aggregations: dict[str, dict] = {}
 
     def count(self, name: str, rows: DataFrame, *, max_keys: int, max_per_key: int = 1,
               max_rows: int | None = None, keys: list | None = None, users: bool = False,
-              weight: float = 1.0, floor: bool | str = False) -> None:
+              floor: bool | str = False) -> None:
         """Request the noisy count per key of `rows` (columns user_id, key).
 
         Args:
@@ -55,7 +94,6 @@ class Release:
             max_rows: rows a user counts in all (instead of the two above).
             keys: the public keys (every one released, zero included); None selects them privately.
             users: count distinct users per key instead of rows.
-            weight: the aggregation's weight in the part's budget.
             floor: release the public keys' counts under the noise floor (noise_floor) as 0;
                 "shape": the same, unless every count is under it.
         """
@@ -69,16 +107,20 @@ class Release:
         if keys is None and users:  # the noisy count of users itself decides: no budget spent apart on selection
             bounds.update(partition_selection_strategy=pipeline_dp.PartitionSelectionStrategy.GAUSSIAN_THRESHOLDING,
                           post_aggregation_thresholding=True)
-        params = pipeline_dp.AggregateParams(noise_kind=self.noise, metrics=[metric], budget_weight=weight,
+        params = pipeline_dp.AggregateParams(noise_kind=self.noise, metrics=[metric],
                                              output_noise_stddev=floor, **bounds)
         extract = pipeline_dp.DataExtractors(privacy_id_extractor=lambda r: r[0], partition_extractor=lambda r: r[1],
                                              value_extractor=lambda r: 1)
         data = rows.select("user_id", "key").rdd.map(tuple)
+        if isinstance(self.accountant, PlannedAccountant):
+            self.accountant.current = name
         result = self.engine.aggregate(data, params, extract, public_partitions=keys)
         stddevs = noise_floor(len(keys)) if floor and keys is not None else None
         self.pending[name] = (result, "privacy_id_count" if users else "count", stddevs, floor == "shape")
+        planned = self.budget.multipliers.get(name) if isinstance(self.budget, NoisePlan) else None
         self.aggregations[name] = {"metric": "users" if users else "rows", "public_keys": keys is not None,
-                                   "weight": weight, "noise_floor": round(stddevs, 3) if stddevs else None,
+                                   **({"noise_multiplier": round(planned, 6)} if planned else {}),
+                                   "noise_floor": round(stddevs, 3) if stddevs else None,
                                    **{k: v for k, v in bounds.items() if k.startswith("max_")}}
 
     def compute(self) -> dict[str, dict]:
@@ -95,28 +137,11 @@ class Release:
         return found
 
     def spent(self) -> dict:
-        """What this part spent: its whole (epsilon, delta), shared across its aggregations."""
-        return {"epsilon": self.part.epsilon, "delta": self.part.delta, "library": "PipelineDP",
-                "noise": self.noise.value, "aggregations": self.aggregations}
+        """What this release spent: its noise and aggregations; a pure-DP part, its epsilon."""
+        budget = {} if isinstance(self.budget, NoisePlan) else {"epsilon": self.budget.epsilon, "delta": 0.0}
+        return {**budget, "library": "PipelineDP", "noise": self.noise.value, "aggregations": self.aggregations}
 
 
 def _floored(metrics, field: str, stddevs: float) -> float:
     count = float(getattr(metrics, field))
     return count if count >= stddevs * float(getattr(metrics, f"{field}_noise_stddev")) else 0.0
-
-
-def sequential(spark: SparkSession, part: Part, share: float) -> tuple[Release, Release]:
-    """Two releases that share `part` one after the other: `share` of it, then the rest (the
-    second bounded by what the first released; `merged_spent` records them as the part)."""
-    return tuple(Release(spark, Part(part.name, part.epsilon * s, part.delta * s)) for s in (share, 1 - share))
-
-
-def merged_spent(part: Part, *releases: Release) -> dict:
-    """What a part spent through several releases that share it (run one after another, the
-    later ones bounded by what the earlier released): their aggregations under the part."""
-    first = releases[0].spent()
-    spent = sum(r.part.epsilon for r in releases), sum(r.part.delta for r in releases)
-    if spent[0] > part.epsilon * (1 + 1e-9) or spent[1] > part.delta * (1 + 1e-9):
-        raise ValueError(f"the releases of '{part.name}' spent {spent}, over its ({part.epsilon}, {part.delta})")
-    return {**first, "epsilon": part.epsilon, "delta": part.delta,
-            "aggregations": {k: v for r in releases for k, v in r.spent()["aggregations"].items()}}

@@ -1,8 +1,12 @@
 """One budget for the release: `train.dp.epsilon` and `delta` are the total, split across the
-parts that read the real log (`train.dp.split`), which compose sequentially (their epsilons
-and deltas add). Within the profile and the pairs, PipelineDP's budget accountant shares
-the part across its aggregations; the network's DP-SGD is calibrated to its part and
-tracked by Opacus' PRV accountant. Imports without Spark.
+parts that read the real log (`train.dp.split`). The profile and the pairs are Gaussian
+aggregations (PipelineDP) that compose jointly: `plan_noise` gives each its noise
+multiplier, so that their composition, accounted by dp_accounting's privacy loss
+distributions (PLD), spends the two parts' (epsilon, delta) together. Each part's share is
+then its share of the privacy loss (Gaussians compose as one Gaussian whose 1/z^2 is the sum
+of theirs). The network's DP-SGD is calibrated to its part and tracked by Opacus' PRV
+accountant, and composes sequentially with the rest (epsilons and deltas add). Imports
+without Spark.
 
 Without a configured `delta`, the profile first counts the users under DP (a slice of its
 part, Laplace noise, no delta) and sets the total to 1/(10 x users), users an upper bound
@@ -18,6 +22,9 @@ from synthlib.config import DPConf
 PARTS = ("profile", "pairs", "network")
 USERS_SHARE = 0.02  # of the profile's epsilon, to count the users when delta is derived
 USERS_MARGIN = 5  # Laplace scales added to the noisy count: it falls short of the truth 0.3% of the time
+JOINT = ("profile", "pairs")  # the parts whose Gaussian aggregations compose under one PLD
+THRESHOLDING_DELTA_SHARE = 0.25  # of the joint delta, for partition selection's thresholds (as PipelineDP's PLD accountant)
+PLD_DISCRETIZATION = 1e-3  # dp_accounting's value discretization: finer changes the noise by under 0.1%
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,63 @@ def delta_for(noisy_users: float, epsilon: float) -> float:
     return float(f"{math.floor(delta / 10.0 ** exponent)}e{exponent}")
 
 
+@dataclass(frozen=True)
+class NoisePlan:
+    """The noise multipliers (noise standard deviation over L2 sensitivity) of the profile's and
+    the pairs' aggregations, calibrated together: their PLD composition, with the thresholds'
+    delta added, spends at most (epsilon, delta)."""
+    epsilon: float
+    delta: float
+    multipliers: dict[str, float]
+    thresholding: tuple[str, ...]  # the aggregations that select keys by a noisy threshold
+    thresholding_delta: float  # each one's probability of releasing a key only one user holds
+    composed_epsilon: float  # the PLD's epsilon at delta less the thresholds'
+
+    def record(self) -> dict:
+        return {"parts": list(JOINT), "epsilon": self.epsilon, "delta": self.delta,
+                "composed_epsilon": round(self.composed_epsilon, 6), "accountant": "PLD (dp_accounting)",
+                "thresholding_delta": self.thresholding_delta,
+                "noise_multipliers": {k: round(v, 6) for k, v in self.multipliers.items()}}
+
+
+def composed_epsilon(multipliers, delta: float) -> float:
+    """dp_accounting's PLD epsilon at `delta` of the Gaussian mechanisms of these noise multipliers."""
+    from dp_accounting import ComposedDpEvent, GaussianDpEvent
+    from dp_accounting.pld.pld_privacy_accountant import PLDAccountant
+    accountant = PLDAccountant(value_discretization_interval=PLD_DISCRETIZATION)
+    accountant.compose(ComposedDpEvent([GaussianDpEvent(z) for z in multipliers]))
+    return accountant.get_epsilon(delta)
+
+
+def plan_noise(epsilon: float, delta: float, weights: dict[str, float], thresholding=()) -> NoisePlan:
+    """Noise multipliers for the aggregations {name: weight}: z = base / sqrt(weight), so that
+    each one's share of the privacy loss (1/z^2) is its weight's share, and `base` the least
+    (to 0.1%) whose PLD composition stays within (epsilon, delta less the thresholds' delta)."""
+    if epsilon <= 0 or delta <= 0 or not weights or min(weights.values()) <= 0:
+        raise ValueError(f"a noise plan needs epsilon and delta > 0 and positive weights, got "
+                         f"({epsilon}, {delta}, {weights})")
+    thresholding = tuple(sorted(thresholding))
+    per_threshold = THRESHOLDING_DELTA_SHARE * delta / len(thresholding) if thresholding else 0.0
+    noise_delta = delta - per_threshold * len(thresholding)
+    scales = {k: 1 / math.sqrt(w) for k, w in weights.items()}
+    spend = lambda base: composed_epsilon([base * s for s in scales.values()], noise_delta)  # noqa: E731
+    low, high = 0.0, 1.0
+    while spend(high) > epsilon:
+        low, high = high, high * 2
+    while high - low > 1e-3 * high:
+        mid = (low + high) / 2
+        low, high = (low, mid) if spend(mid) <= epsilon else (mid, high)
+    return NoisePlan(epsilon, delta, {k: high * s for k, s in scales.items()}, thresholding, per_threshold,
+                     spend(high))
+
+
+def joint_part(dp: DPConf, spent_first: float = 0.0) -> Part:
+    """The profile's and the pairs' parts together, less `spent_first` of epsilon spent before
+    the plan (the users counted to derive delta)."""
+    shares = sum(getattr(dp.shares, p) for p in JOINT)
+    return Part("+".join(JOINT), dp.epsilon * shares - spent_first, dp.delta * shares)
+
+
 def with_delta(dp: DPConf, privacy: dict) -> DPConf:
     """`dp` with the delta its private profile released under (privacy: the profile's record)."""
     if dp.delta is not None and not math.isclose(dp.delta, privacy["delta"]):
@@ -68,10 +132,11 @@ def bounds(dp: DPConf, derived: dict | None = None) -> dict[str, int]:
             "max_grad_norm": dp.max_grad_norm}
 
 
-def statement(dp: DPConf, spent: dict[str, dict], derived: dict | None = None) -> dict:
+def statement(dp: DPConf, spent: dict[str, dict], derived: dict | None = None, joint: dict | None = None) -> dict:
     """The release's privacy statement: what each part spent ({part: {epsilon, delta, ...}}),
-    their sequential composition, the configured total and split, and the bounds (`derived`:
-    those the private profile chose, see `bounds`)."""
+    their composition, the configured total and split, and the bounds (`derived`: those the
+    private profile chose, see `bounds`). `joint`: the record of the profile's and the pairs'
+    joint noise plan (`NoisePlan.record`), whose parts then spent their shares together."""
     missing = [p for p in PARTS if p not in spent]
     if missing:
         raise ValueError(f"no spend recorded for {missing}: every part of the release must be accounted")
@@ -80,9 +145,11 @@ def statement(dp: DPConf, spent: dict[str, dict], derived: dict | None = None) -
     if epsilon > dp.epsilon * (1 + 1e-6) or delta > dp.delta * (1 + 1e-6):
         raise ValueError(f"the parts spent epsilon {epsilon:.4g}, delta {delta:.3g}, over the budget "
                          f"({dp.epsilon:g}, {dp.delta:g})")
-    return {"unit": "user", "composition": "sequential", "epsilon": epsilon, "delta": delta,
+    composition = "profile and pairs jointly (PLD), then the network sequentially" if joint else "sequential"
+    return {"unit": "user", "composition": composition, "epsilon": epsilon, "delta": delta,
             "budget": {"epsilon": dp.epsilon, "delta": dp.delta,
                        "delta_from": spent["profile"].get("delta_from", "train.dp.delta")},
             "split": {p: getattr(dp.shares, p) for p in PARTS},
             "split_from": "train.dp.split" if dp.split else "the total epsilon (the default split)",
-            "parts": spent, "bounds": bounds(dp, derived), **({"bounds_derived": derived} if derived else {})}
+            "parts": spent, "bounds": bounds(dp, derived), **({"bounds_derived": derived} if derived else {}),
+            **({"joint": joint} if joint else {})}

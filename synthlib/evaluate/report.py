@@ -241,7 +241,7 @@ def _privacy_line(privacy: dict | None) -> str:
     which = f"the default split for epsilon {privacy['budget']['epsilon']:g}" if derived_split else "split"
     shares = ", ".join(f"{p} {split[p]:.3g}" for p in ("profile", "pairs", "network"))
     return html.escape(f"; user-level DP, epsilon {privacy['epsilon']:.3g}, delta {privacy['delta']:.2g}{rule} "
-                       f"({which}: {shares}; "
+                       f"({which}: {shares}; composition: {privacy.get('composition', 'sequential')}; "
                        f"a user's at most {b['max_sessions']} sessions, {b['max_events']} events, "
                        f"{b['max_items']} items, {b['max_pairs']} pairs)")
 

@@ -114,4 +114,4 @@ def privacy_statement(conf: Config, summary: dict, network_epsilon: float) -> di
     spent = {**summary["privacy"]["parts"],
              "network": {"epsilon": network_epsilon, "delta": network.delta, "library": "Opacus",
                          "accountant": "PRV", "mechanism": "DP-SGD, Poisson sampling of users"}}
-    return statement(dp, spent, summary["privacy"].get("bounds"))
+    return statement(dp, spent, summary["privacy"].get("bounds"), summary["privacy"].get("joint"))

@@ -78,6 +78,11 @@ def test_the_model_states_the_whole_budget_and_keeps_no_real_figure(spark, relea
     assert set(privacy["parts"]) == {"profile", "pairs", "network"}
     assert privacy["parts"]["network"]["epsilon"] <= 8 * network * 1.05
     assert privacy["bounds"]["max_sessions"] == 4
+    # the profile and the pairs composed under one noise plan, within their joint share
+    joint = privacy["joint"]
+    assert privacy["composition"].startswith("profile and pairs jointly (PLD)")
+    assert joint["epsilon"] + derived["epsilon"] == pytest.approx(8 * (1 - network))
+    assert joint["composed_epsilon"] <= joint["epsilon"] and set(joint["noise_multipliers"]) >= {"items", "pairs"}
     training = spec["training"]
     assert "validation_nll" not in training and "users" not in training
     assert all(set(row) <= {"epoch", "seconds", "epsilon"} for row in training["history"])

@@ -1,7 +1,7 @@
 import pytest
 
 from synthlib.dp.aggregate import Release
-from synthlib.dp.budget import Part
+from synthlib.dp.budget import Part, plan_noise
 
 
 @pytest.fixture(scope="module")
@@ -12,7 +12,7 @@ def rows(spark):
 
 
 def test_a_public_key_no_user_holds_is_released_as_none(spark, rows):
-    release = Release(spark, Part("profile", 2.0, 1e-6))
+    release = Release(spark, plan_noise(2.0, 1e-6, {"types": 1.0, "items": 1.0}, thresholding=["items"]))
     release.count("types", rows, keys=["view", "cart", "search"], max_keys=0, max_rows=1, floor=True)
     release.count("items", rows, max_keys=1, users=True)
     found = release.compute()
@@ -20,11 +20,22 @@ def test_a_public_key_no_user_holds_is_released_as_none(spark, rows):
     assert found["types"]["view"] == pytest.approx(1960, abs=100) and found["types"]["cart"] > 0
     assert set(found["items"]) <= {"view", "cart"} and "view" in found["items"]
     assert release.spent()["noise"] == "gaussian"
+    planned = release.accountant.plan.multipliers
+    assert release.accountant.specs["types"].noise_standard_deviation == planned["types"]
+    assert release.spent()["aggregations"]["items"]["noise_multiplier"] == pytest.approx(planned["items"], abs=1e-6)
+
+
+def test_an_aggregation_outside_the_plan_is_refused(spark, rows):
+    release = Release(spark, plan_noise(2.0, 1e-6, {"types": 1.0}))
+    with pytest.raises(ValueError, match="'other' is not in the noise plan"):
+        release.count("other", rows, keys=["view"], max_keys=0, max_rows=1)
+    with pytest.raises(ValueError, match="'types' was planned with the wrong kind"):
+        release.count("types", rows, max_keys=1, users=True)  # a thresholding one, planned without
 
 
 def test_a_histogram_under_its_floor_keeps_a_shape_and_keys_do_not(spark, rows):
     # At epsilon 0.01 the noise is thousands of users: every bin is under the floor.
-    release = Release(spark, Part("profile", 0.01, 1e-6))
+    release = Release(spark, plan_noise(0.01, 1e-6, {"shape": 1.0, "keys": 1.0}))
     keys = ["view", "cart", "search"]
     release.count("shape", rows, keys=keys, max_keys=0, max_rows=1, floor="shape")
     release.count("keys", rows, keys=keys, max_keys=0, max_rows=1, floor=True)
@@ -43,12 +54,11 @@ def test_a_part_without_delta_counts_with_laplace_noise(spark, rows):
 def test_a_key_one_user_alone_holds_comes_out_no_more_than_noise(spark):
     # 1,000 trials in one release: 1,000 users each alone with an item (selected privately)
     # and a pair (a public key, floored), beside 10 items and pairs 300 users share each, and
-    # 990 keys no user holds. The part is the pairs' default at epsilon 8 (1.6), half of it to
-    # each count.
+    # 990 keys no user holds, at epsilon 1.6 shared evenly.
     shared = [(f"u{i}", f"popular{i % 10}") for i in range(3000)]
     alone = [(f"s{i}", f"alone{i}") for i in range(1000)]
     rows = spark.createDataFrame(shared + alone, "user_id string, key string")
-    release = Release(spark, Part("pairs", 1.6, 1e-6))
+    release = Release(spark, plan_noise(1.6, 1e-6, {"items": 1.0, "pairs": 1.0}, thresholding=["items"]))
     release.count("items", rows, max_keys=8, users=True)
     keys = [f"popular{i}" for i in range(10)] + [f"alone{i}" for i in range(1000)] + [f"none{i}" for i in range(990)]
     release.count("pairs", rows, max_keys=16, users=True, keys=keys, floor=True)

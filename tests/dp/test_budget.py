@@ -1,7 +1,7 @@
 import pytest
 
 from synthlib.config import BudgetSplit, ConfigError, DPConf, load_config
-from synthlib.dp.budget import PARTS, delta_for, part, statement, with_delta
+from synthlib.dp.budget import PARTS, composed_epsilon, delta_for, part, plan_noise, statement, with_delta
 
 
 def test_parts_share_the_total():
@@ -73,3 +73,25 @@ def test_training_takes_the_delta_its_profile_was_released_under():
         with_delta(DPConf(epsilon=1, delta=1e-6), {"delta": 2.5e-6})
     with pytest.raises(ValueError, match="delta is not set yet"):
         part(DPConf(epsilon=1), "network")
+
+
+def test_the_pld_accountant_matches_the_gaussian_mechanisms_closed_form():
+    # Gaussians compose as one Gaussian with 1/z^2 the sum of theirs; a Gaussian's exact
+    # epsilon at delta is the analytic one (PipelineDP's gaussian_epsilon)
+    from pipeline_dp.dp_computations import gaussian_epsilon
+    assert composed_epsilon([2.0], 1e-6) == pytest.approx(gaussian_epsilon(2.0, 1e-6), rel=0.01)
+    assert composed_epsilon([3.0, 4.0], 1e-6) == pytest.approx(composed_epsilon([2.4], 1e-6), rel=0.01)
+
+
+def test_a_noise_plan_spends_its_budget_and_needs_less_noise_than_splitting_it():
+    from pipeline_dp.dp_computations import compute_sigma
+    weights = {**{f"histogram{i}": 0.015 for i in range(9)}, "items": 0.12, "pairs": 0.585}
+    plan = plan_noise(7.6, 5e-6, weights, thresholding=["items"])
+    assert plan.composed_epsilon <= 7.6 and plan.composed_epsilon == pytest.approx(7.6, rel=0.01)
+    assert plan.thresholding_delta == pytest.approx(0.25 * 5e-6)
+    z = plan.multipliers
+    assert z["histogram0"] / z["pairs"] == pytest.approx((0.585 / 0.015) ** 0.5)
+    total = sum(weights.values())  # the same shares of epsilon and delta, split without composing
+    split = {k: compute_sigma(7.6 * w / total, 5e-6 * 0.75 * w / total, 1.0) for k, w in weights.items()}
+    assert all(z[k] < split[k] for k in weights)
+    assert z["histogram0"] < split["histogram0"] / 5 and z["items"] < split["items"] / 2

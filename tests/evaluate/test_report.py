@@ -45,7 +45,11 @@ def test_each_run_states_its_guarantee():
     given = DPConf(epsilon=4, delta=1e-5, split=BudgetSplit(profile=0.3, pairs=0.2, network=0.5))
     line = _privacy_line(statement(given, {p: {"epsilon": part(given, p).epsilon, "delta": part(given, p).delta}
                                            for p in PARTS}))
-    assert "(split: profile 0.3, pairs 0.2, network 0.5;" in line
+    assert "(split: profile 0.3, pairs 0.2, network 0.5; composition: sequential;" in line
+    joint = {"parts": ["profile", "pairs"], "epsilon": 2.0, "delta": 5e-6}
+    line = _privacy_line(statement(given, {p: {"epsilon": part(given, p).epsilon, "delta": part(given, p).delta}
+                                           for p in PARTS}, joint=joint))
+    assert "composition: profile and pairs jointly (PLD), then the network sequentially;" in line
     derived = {"rule": "1/(10 x users)", "users_noisy": 17790, "users_upper": 17896}
     dp = DPConf(epsilon=4, delta=5.5e-6)
     spent = {p: {"epsilon": part(dp, p).epsilon, "delta": part(dp, p).delta} for p in PARTS}
