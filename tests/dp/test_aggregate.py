@@ -70,3 +70,21 @@ def test_a_key_one_user_alone_holds_comes_out_no_more_than_noise(spark):
     released = [k for k, n in found["pairs"].items() if n > 0 and not k.startswith("popular")]
     assert len(released) <= 4, released  # expected about 1: 5 or more in 0.4% of runs
     assert release.spent()["aggregations"]["pairs"]["noise_floor"] == pytest.approx(3.29, abs=0.01)
+
+
+def test_a_planned_threshold_draws_the_planned_noise():
+    # PyDP takes partition selection by (epsilon, delta): the planned accountant converts the
+    # planned multiplier, and the noise drawn is that multiplier times sqrt(keys a user holds)
+    import numpy as np
+    from pipeline_dp.aggregate_params import MechanismType
+    from pipeline_dp.partition_selection import create_partition_selection_strategy
+    from synthlib.dp.aggregate import PlannedAccountant
+
+    accountant = PlannedAccountant(plan_noise(2.0, 1e-6, {"items": 1.0}, thresholding=["items"]))
+    accountant.current = "items"
+    spec = accountant.request_budget(MechanismType.GAUSSIAN_THRESHOLDING)
+    accountant.compute_budgets()
+    strategy = MechanismType.GAUSSIAN_THRESHOLDING.to_partition_selection_strategy()
+    selection = create_partition_selection_strategy(strategy, spec.eps, spec.delta, 3)
+    drawn = np.array([selection.noised_value_if_should_keep(1000) for _ in range(4000)], dtype=float)
+    assert drawn.std() == pytest.approx(accountant.plan.multipliers["items"] * 3 ** 0.5, rel=0.05)
