@@ -282,7 +282,8 @@ def release_profile(spark: SparkSession, conf: Config, events: DataFrame, lineag
                   .select("category").collect()]  # the catalog's, public; bounded by its categories
     joint = joint_part(dp, counted)
     weights = plan_weights(dp, conf, categories)
-    plan = plan_noise(joint.epsilon, joint.delta, weights, thresholding=[k for k in ("items", "devices") if k in weights])
+    plan = plan_noise(joint.epsilon, joint.delta, weights,
+                      thresholding=[k for k in ("items", "devices") if k in weights])
     shape, keyed = Release(spark, plan), Release(spark, plan)
     _request_histograms(shape, events, conf)
     found = shape.compute()

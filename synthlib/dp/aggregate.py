@@ -47,7 +47,8 @@ class PlannedAccountant(pipeline_dp.BudgetAccountant):
     def request_budget(self, mechanism_type, sensitivity=1, weight=1, count=1, noise_standard_deviation=None,
                        name=""):
         if self.current not in self.plan.multipliers:
-            raise ValueError(f"the aggregation '{self.current}' is not in the noise plan {sorted(self.plan.multipliers)}")
+            raise ValueError(f"the aggregation '{self.current}' is not in the noise plan "
+                             f"{sorted(self.plan.multipliers)}")
         if self.current in self.specs or count != 1:
             raise ValueError(f"the aggregation '{self.current}' asked for more than the one mechanism planned")
         if mechanism_type.is_thresholding_mechanism != (self.current in self.plan.thresholding):

@@ -23,7 +23,7 @@ PARTS = ("profile", "pairs", "network")
 USERS_SHARE = 0.02  # of the profile's epsilon, to count the users when delta is derived
 USERS_MARGIN = 5  # Laplace scales added to the noisy count: it falls short of the truth 0.3% of the time
 JOINT = ("profile", "pairs")  # the parts whose Gaussian aggregations compose under one PLD
-THRESHOLDING_DELTA_SHARE = 0.25  # of the joint delta, for partition selection's thresholds (as PipelineDP's PLD accountant)
+THRESHOLDING_DELTA_SHARE = 0.25  # of the joint delta, to partition selection's thresholds (as in PipelineDP's PLD)
 PLD_DISCRETIZATION = 1e-3  # dp_accounting's value discretization: finer changes the noise by under 0.1%
 
 
