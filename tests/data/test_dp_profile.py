@@ -8,7 +8,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from synthlib.config import BudgetSplit, load_config
-from synthlib.data.dp_profile import _maps_device
+from synthlib.data.dp_profile import HISTOGRAMS, _maps_device, plan_weights
 from synthlib.delta_io import table_properties
 from synthlib.evaluate import evaluate
 from synthlib.generate import generate
@@ -60,7 +60,14 @@ def test_a_log_without_devices_spends_nothing_on_them(released):
     conf, _ = released
     aggregations = json.load(open(conf.layout.stats.private))["privacy"]["parts"]["profile"]["aggregations"]
     assert "devices" in aggregations and _maps_device(conf)  # the simulated log has devices
-    assert not _maps_device(load_config(str(ROOT / "conf" / "yoochoose.yaml")))  # its conf maps none
+    yoochoose = load_config(str(ROOT / "conf" / "yoochoose.yaml"), ["train.dp={epsilon: 8}"])
+    assert not _maps_device(yoochoose)  # its conf maps none
+    # the plan's weights are the two parts' shares, and none goes to what the log lacks
+    dp = yoochoose.train.dp
+    weights = plan_weights(dp, yoochoose, categories=[])
+    assert set(weights) == {*HISTOGRAMS, "items", "pairs_per_user", "pairs"}
+    assert sum(weights.values()) == pytest.approx(dp.shares.profile + dp.shares.pairs)
+    assert weights["pairs"] + weights["pairs_per_user"] == pytest.approx(dp.shares.pairs)
 
 
 def test_the_model_states_the_whole_budget_and_keeps_no_real_figure(spark, released):
