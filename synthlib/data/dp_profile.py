@@ -53,6 +53,7 @@ HISTOGRAMS = ("sessions_per_user", "session_length", "hour_of_day", "day_of_week
               "event_types", "transitions", "nulls", "items_per_user")
 HISTOGRAMS_SHARE = 0.45  # of the profile's part: the histograms; the rest releases the keys (items ...)
 KEY_WEIGHTS = {"items": 4.0, "categories": 1.0, "devices": 0.5}  # the keys' shares of the rest
+SELECTED = ("items", "devices")  # the keys chosen by partition selection (a noisy threshold)
 PAIRS_HISTOGRAM_SHARE = 0.1  # of the pairs' part: the pairs per user, which bound the pairs' count
 BOUND_RULE = ("the released histogram of {} per user: the bound that keeps the most links per unit of noise "
               "(synthlib.dp.bound.contribution_bound)")
@@ -185,9 +186,9 @@ def _release_pairs(spark: SparkSession, dp: DPConf, plan: NoisePlan, events: Dat
 def _spent(dp: DPConf, name: str, *releases: Release) -> dict:
     """A part's record: its share of the total, spent jointly under the noise plan, and its aggregations."""
     share = part(dp, name)
-    return {"epsilon": share.epsilon, "delta": share.delta, "library": "PipelineDP", "noise": "gaussian",
+    return {**releases[0].spent(), "epsilon": share.epsilon, "delta": share.delta,
             "composed": "jointly with the " + ("pairs" if name == "profile" else "profile") + " (see joint)",
-            "aggregations": {k: v for r in releases for k, v in r.aggregations.items()}}
+            "aggregations": {k: v for r in releases for k, v in r.spent()["aggregations"].items()}}
 
 
 def _hist(counts: dict[str, float]) -> dict:
@@ -282,8 +283,7 @@ def release_profile(spark: SparkSession, conf: Config, events: DataFrame, lineag
                   .select("category").collect()]  # the catalog's, public; bounded by its categories
     joint = joint_part(dp, counted)
     weights = plan_weights(dp, conf, categories)
-    plan = plan_noise(joint.epsilon, joint.delta, weights,
-                      thresholding=[k for k in ("items", "devices") if k in weights])
+    plan = plan_noise(joint.epsilon, joint.delta, weights, thresholding=[k for k in SELECTED if k in weights])
     shape, keyed = Release(spark, plan), Release(spark, plan)
     _request_histograms(shape, events, conf)
     found = shape.compute()

@@ -76,11 +76,11 @@ class Release:
 
     def __init__(self, spark: SparkSession, budget: NoisePlan | Part):
         self.budget = budget
-        planned = isinstance(budget, NoisePlan)
-        self.accountant = PlannedAccountant(budget) if planned else pipeline_dp.NaiveBudgetAccountant(
+        self.plan = budget if isinstance(budget, NoisePlan) else None
+        self.accountant = PlannedAccountant(budget) if self.plan else pipeline_dp.NaiveBudgetAccountant(
             total_epsilon=budget.epsilon, total_delta=budget.delta)
         self.engine = pipeline_dp.DPEngine(self.accountant, pipeline_dp.SparkRDDBackend(spark.sparkContext))
-        self.noise = pipeline_dp.NoiseKind.GAUSSIAN if planned else pipeline_dp.NoiseKind.LAPLACE
+        self.noise = pipeline_dp.NoiseKind.GAUSSIAN if self.plan else pipeline_dp.NoiseKind.LAPLACE
         self.pending: dict[str, tuple] = {}
         self.aggregations: dict[str, dict] = {}
 
@@ -113,12 +113,12 @@ class Release:
         extract = pipeline_dp.DataExtractors(privacy_id_extractor=lambda r: r[0], partition_extractor=lambda r: r[1],
                                              value_extractor=lambda r: 1)
         data = rows.select("user_id", "key").rdd.map(tuple)
-        if isinstance(self.accountant, PlannedAccountant):
+        if self.plan:
             self.accountant.current = name
         result = self.engine.aggregate(data, params, extract, public_partitions=keys)
         stddevs = noise_floor(len(keys)) if floor and keys is not None else None
         self.pending[name] = (result, "privacy_id_count" if users else "count", stddevs, floor == "shape")
-        planned = self.budget.multipliers.get(name) if isinstance(self.budget, NoisePlan) else None
+        planned = self.plan.multipliers.get(name) if self.plan else None
         self.aggregations[name] = {"metric": "users" if users else "rows", "public_keys": keys is not None,
                                    **({"noise_multiplier": round(planned, 6)} if planned else {}),
                                    "noise_floor": round(stddevs, 3) if stddevs else None,
@@ -139,7 +139,7 @@ class Release:
 
     def spent(self) -> dict:
         """What this release spent: its noise and aggregations; a pure-DP part, its epsilon."""
-        budget = {} if isinstance(self.budget, NoisePlan) else {"epsilon": self.budget.epsilon, "delta": 0.0}
+        budget = {} if self.plan else {"epsilon": self.budget.epsilon, "delta": 0.0}
         return {**budget, "library": "PipelineDP", "noise": self.noise.value, "aggregations": self.aggregations}
 
 
