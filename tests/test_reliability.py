@@ -19,8 +19,7 @@ from tests.helpers import checksum, generated_code
 from tests.standalone import StandaloneCluster, data_files, submit, wait_for_new_files
 
 pytestmark = pytest.mark.slow
-# About 100k events in four blocks, two tasks a core: long enough to be killed mid-write.
-FAULTY = ("generate.users=8000", "generate.block_users=2048")
+USERS = "generate.users=16000"  # about 200k events: long enough to be killed mid-write
 
 
 def events(spark, output, run_id=None):
@@ -48,8 +47,8 @@ def runs(tmp_path_factory):
 def clean(spark, runs):
     """The faulty runs' generation, in-process and undisturbed: their reference. A run's
     content depends neither on its run id nor on where it ran (the tests above and below)."""
-    with generated_code(spark):  # about 100k events
-        generate(spark, load_config(runs["conf"], [f"output={runs['local']}", *FAULTY, "generate.run_id=clean"]))
+    with generated_code(spark):  # about 200k events
+        generate(spark, load_config(runs["conf"], [f"output={runs['local']}", USERS, "generate.run_id=clean"]))
     return checksum(events(spark, runs["local"], "clean"))
 
 
@@ -79,7 +78,7 @@ def test_worker_killed_mid_generation(spark, cluster, runs, clean):
     out = runs["cluster"]
     table = os.path.join(out, "tables", "events")
     before = data_files(table)
-    proc = submit("generate", runs["conf"], cluster.url, f"output={out}", *FAULTY, "generate.run_id=fault-worker",
+    proc = submit("generate", runs["conf"], cluster.url, f"output={out}", USERS, "generate.run_id=fault-worker",
                   wait=False, log=os.path.join(cluster.workdir, "fault-worker.log"))
     wait_for_new_files(table, before, proc)
     cluster.kill_worker(1)
@@ -95,14 +94,14 @@ def test_driver_killed_mid_write_leaves_the_previous_version(spark, runs, clean)
     version = DeltaTable.forPath(spark, path).history(1).first()["version"]
     before_rows = checksum(events(spark, out))
     before_files = data_files(path)
-    proc = submit("generate", runs["conf"], "local[2]", f"output={out}", *FAULTY, "generate.run_id=fault-driver",
+    proc = submit("generate", runs["conf"], "local[2]", f"output={out}", USERS, "generate.run_id=fault-driver",
                   wait=False)
     wait_for_new_files(path, before_files, proc)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert DeltaTable.forPath(spark, path).history(1).first()["version"] == version
     assert checksum(events(spark, out)) == before_rows  # no partial run is visible
-    rerun = submit("generate", runs["conf"], "local[2]", f"output={out}", *FAULTY, "generate.run_id=fault-driver")
+    rerun = submit("generate", runs["conf"], "local[2]", f"output={out}", USERS, "generate.run_id=fault-driver")
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert checksum(events(spark, out, "fault-driver")) == clean
 
