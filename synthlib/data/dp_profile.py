@@ -188,7 +188,7 @@ def _spent(dp: DPConf, name: str, *releases: Release) -> dict:
     share = part(dp, name)
     return {**releases[0].spent(), "epsilon": share.epsilon, "delta": share.delta,
             "composed": "jointly with the " + ("pairs" if name == "profile" else "profile") + " (see joint)",
-            "aggregations": {k: v for r in releases for k, v in r.spent()["aggregations"].items()}}
+            "aggregations": {k: v for r in releases for k, v in r.aggregations.items()}}
 
 
 def _hist(counts: dict[str, float]) -> dict:
