@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from synthlib.models.item_scores import candidate_scores
 from synthlib.models.session_sampling import SessionSampling
-from synthlib.models.tokens import BOS, CLICK_TOKEN, END, FIELDS, N_GAPS, N_TYPES, SEARCH_TOKEN
+from synthlib.models.tokens import BOS, CLICK_TOKEN, END, FIELDS, N_GAPS, N_TYPES, ROW_FIELDS, SEARCH_TOKEN
 
 N_BUCKETS = 16  # activity and session-index buckets (log2)
 
@@ -55,7 +55,8 @@ def targets(tok: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     gap = event.clone()
     gap[:, 0] = False
     can_repeat = event & (item > 0) & (prev["item"] > 0)
-    repeat = (item == prev["item"]) & can_repeat
+    same = tok["repeat"] > 0 if "repeat" in tok else item == prev["item"]  # rows without it: by token
+    repeat = same & can_repeat
     fresh = event & ~repeat
     return {"prev": prev, "valid": valid, "event": event, "gap": gap, "can_repeat": can_repeat, "repeat": repeat,
             "fresh": fresh, "pick": fresh & (item > 0), "click": event & (typ == CLICK_TOKEN),
@@ -193,7 +194,7 @@ class SessionNet(SessionSampling, nn.Module):
     def sessions(batch: dict[str, torch.Tensor], max_events: int) -> tuple[dict, dict]:
         """Rows of R sessions -> (tokens (S, L) per field, context (S,) per key) of non-empty sessions."""
         L = max_events + 1
-        tok = {f: batch[f].reshape(-1, L) for f in FIELDS}
+        tok = {f: batch[f].reshape(-1, L) for f in ROW_FIELDS if f in batch}
         R = batch["type"].shape[1] // L
         keep = tok["type"][:, 0] > 0
         index = (batch["chunk"].unsqueeze(1) * R + torch.arange(R, device=batch["chunk"].device)).reshape(-1) + 1

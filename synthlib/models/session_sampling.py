@@ -119,13 +119,15 @@ class SessionSampling:
             item_power: candidate probabilities ** power (< 1 lifts the long tail).
             max_gap: the largest gap token to draw (the longest gap seen in training).
 
-        Returns (S, max_events) tokens per field on the CPU; type 0 after a session's end.
+        Returns (S, max_events) tokens per field on the CPU; type 0 after a session's end; and
+        "repeat", whether each event repeats its predecessor's item.
         """
         dev = self.type_head.weight.device
         S, T = ctx["activity"].shape[0], self.config.max_events
         # The previous event's tokens, one column per field (FIELDS order), and all of them out.
         out = torch.zeros(S, T, len(FIELDS), dtype=torch.long, device=dev)
         prev = torch.zeros(S, len(FIELDS), dtype=torch.long, device=dev)
+        repeats = torch.zeros(S, T, dtype=torch.bool, device=dev)  # whether an event repeats the previous item
         prev[:, 0] = BOS
         # The fields' embeddings as one table: a step's input is one bag-sum lookup.
         table = torch.cat([e.weight for e in self.embed])
@@ -201,4 +203,5 @@ class SessionSampling:
             step = {"type": typ, "gap": gap, "cat": cat, "item": item, "pos": pos, "query": query}
             prev = torch.stack([step[f] for f in FIELDS], 1)
             out[rows, t] = prev
-        return {f: out[:, :, i].cpu().contiguous() for i, f in enumerate(FIELDS)}
+            repeats[rows, t] = repeat
+        return {f: out[:, :, i].cpu().contiguous() for i, f in enumerate(FIELDS)} | {"repeat": repeats.cpu()}

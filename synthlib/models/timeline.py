@@ -96,10 +96,16 @@ def expand(users: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 class ItemTable:
     """Item tokens back to items: vocabulary tokens directly, tail slots by the category's
-    tail distribution (its items without a token, weighted by their events)."""
+    tail distribution (its items without a token, weighted by their events).
+
+    With a `shared` column (the k-user floor of the real item pairs, applied to items), an
+    item below the floor is backed off to its category: drawn from the category's shared
+    items by their events, so that a synthetic event names an item at least k real users
+    touched wherever its category holds one."""
 
     def __init__(self, items: pd.DataFrame, n_cats: int, categories: tuple[str, ...], network_share: float = 0.0):
-        items = items.sort_values(["cat_token", "token", "weight", "item_id"], ascending=[True, True, False, True])
+        items = items.assign(_cat=items["category"].fillna("")).sort_values(
+            ["cat_token", "_cat", "token", "weight", "item_id"], ascending=[True, True, True, False, True])
         self.ids = items["item_id"].to_numpy(dtype=object)
         self.category = items["category"].to_numpy(dtype=object)
         self.price = items["mean_price"].to_numpy(dtype=float)
@@ -116,6 +122,30 @@ class ItemTable:
         self.end = np.searchsorted(cats, np.arange(n_cats), "right")
         self.categories = categories  # names of category tokens 1..len(categories)
         self.follow = NextItems(items, self.ids, network_share) if "next_items" in items else None
+        self.below = None  # per row: under the k-user floor, in a category that holds a shared item
+        if "shared" in items:
+            # Per row, the span of its own category's rows (a category token may hold many: "other").
+            name = items["_cat"].to_numpy(dtype=object)
+            first = np.r_[True, (name[1:] != name[:-1]) | (cats[1:] != cats[:-1])]
+            group = np.cumsum(first) - 1
+            bounds = np.r_[np.nonzero(first)[0], len(name)]
+            self.cat_span = (bounds[group], bounds[group + 1])
+            shared = items["shared"].to_numpy(dtype=bool)
+            held = np.r_[0, np.cumsum(shared)]
+            self.below = ~shared & (held[self.cat_span[1]] - held[self.cat_span[0]] > 0)
+            self._shared_weight = np.where(shared, items["weight"].to_numpy(dtype=float), 0.0)
+            self._shared_cdfs: dict[float, np.ndarray] = {}
+
+    @staticmethod
+    def floor_summary(items: pd.DataFrame) -> dict:
+        """The item floor's reach: the share of the table's item events on shared items, and on
+        items under the floor in a category without any (those stay as drawn)."""
+        w = items["weight"].astype(float) if "weight" in items else items["events"].astype(float)
+        cat = items["category"].fillna("\u0000")
+        has_shared = items["shared"].groupby(cat).transform("any")
+        total = max(float(w.sum()), 1e-12)
+        return {"shared_item_event_share": round(float(w[items["shared"]].sum()) / total, 4),
+                "unshared_categories_event_share": round(float(w[~has_shared].sum()) / total, 4)}
 
     def lookups(self) -> dict[str, pd.DataFrame]:
         """Item rows and category tokens to their ids and names (decoded in Spark)."""
@@ -124,14 +154,17 @@ class ItemTable:
                 "categories": pd.DataFrame({"category": np.arange(1, len(self.categories) + 1, dtype=np.int32),
                                             "category_name": list(self.categories)})}
 
-    def _cdf(self, power: float) -> np.ndarray:
-        if power not in self._cdfs:
-            self._cdfs[power] = np.cumsum(self.weight ** power)
-        return self._cdfs[power]
+    def _cdf(self, power: float, shared: bool = False) -> np.ndarray:
+        cdfs, weight = (self._shared_cdfs, self._shared_weight) if shared else (self._cdfs, self.weight)
+        if power not in cdfs:
+            cdfs[power] = np.cumsum(weight ** power)
+        return cdfs[power]
 
-    def resolve(self, tokens: np.ndarray, cat: np.ndarray, u: np.ndarray, power: float = 1.0) -> np.ndarray:
+    def resolve(self, tokens: np.ndarray, cat: np.ndarray, u: np.ndarray, power: float = 1.0,
+                u_floor: np.ndarray | None = None) -> np.ndarray:
         """Row index into the table of each item token (-1: no item); tail slots are drawn by
-        the category's tail popularity ** power."""
+        the category's tail popularity ** power; an item under the floor is drawn again, with
+        `u_floor`, from its category's shared items by their popularity ** power."""
         row = np.full(len(tokens), -1, dtype=np.int64)
         vocab = (tokens > 0) & (tokens <= self.n_vocab)
         row[vocab] = self.by_token[tokens[vocab]]
@@ -142,6 +175,11 @@ class ItemTable:
             empty = lo == hi
             lo, hi = np.where(empty, 0, lo), np.where(empty, len(self.ids), hi)
             row[tail] = rng.pick_in(self._cdf(power), lo, hi, u[tail])
+        if self.below is not None:
+            low = np.nonzero(row >= 0)[0]
+            low = low[self.below[row[low]]]
+            row[low] = rng.pick_in(self._cdf(power, shared=True), self.cat_span[0][row[low]],
+                                   self.cat_span[1][row[low]], u[low] if u_floor is None else u_floor[low])
         return row
 
 
@@ -207,12 +245,12 @@ class NextItems:
         return np.where(hit, self.next[j], -1)
 
 
-def follow_items(row: np.ndarray, item_token: np.ndarray, session: np.ndarray, step: np.ndarray,
-                 follow: NextItems, u: np.ndarray, strength: float | np.ndarray = 0.0) -> np.ndarray:
-    """Item rows of events (grouped by session, in order) once real item pairs are applied:
-    an event repeating its predecessor's token repeats its item, and an event with a fresh
-    item follows the session's previous item with the kept pairs' shares (moved up by
-    `strength`, one or one per event, see NextItems.draw)."""
+def follow_items(row: np.ndarray, repeat: np.ndarray, session: np.ndarray, step: np.ndarray,
+                 follow: NextItems | None, u: np.ndarray, strength: float | np.ndarray = 0.0) -> np.ndarray:
+    """Item rows of events (grouped by session, in order) once repeats and real item pairs
+    are applied: an event that repeats its predecessor's item (`repeat`) keeps it, and an
+    event with a fresh item follows the session's previous item with the kept pairs' shares
+    (moved up by `strength`, one or one per event, see NextItems.draw; none without pairs)."""
     row, strength = row.copy(), np.broadcast_to(np.asarray(strength, dtype=float), row.shape)
     last = np.full(len(row), -1, dtype=np.int64)  # the session's latest item row, per event
     for t in range(1, int(step.max(initial=0)) + 1):
@@ -220,10 +258,23 @@ def follow_items(row: np.ndarray, item_token: np.ndarray, session: np.ndarray, s
         prev_row = np.where(row[i - 1] >= 0, row[i - 1], last[i - 1])
         last[i] = prev_row
         has_item = row[i] >= 0
-        repeat = has_item & (item_token[i] == item_token[i - 1])
-        drawn = follow.draw(np.where(has_item & ~repeat, prev_row, -1), u[i], strength[i])
-        row[i] = np.where(repeat, row[i - 1], np.where(drawn >= 0, drawn, row[i]))
+        again = has_item & repeat[i] & (row[i - 1] >= 0)
+        drawn = follow.draw(np.where(has_item & ~again, prev_row, -1), u[i], strength[i]) if follow is not None \
+            else np.full(len(i), -1)
+        row[i] = np.where(again, row[i - 1], np.where(drawn >= 0, drawn, row[i]))
     return row
+
+
+def repeats(tokens: dict[str, np.ndarray], items: ItemTable) -> np.ndarray:
+    """(S, T) whether each event repeats its predecessor's item: as the model drew it, else
+    (models without the flag) where a vocabulary item's token follows itself; a tail token
+    stands for any tail item of its category, so it does not repeat by itself."""
+    if "repeat" in tokens:
+        return np.asarray(tokens["repeat"], dtype=bool)
+    item = np.asarray(tokens["item"])
+    same = np.zeros(item.shape, dtype=bool)
+    same[:, 1:] = (item[:, 1:] == item[:, :-1]) & (item[:, 1:] > 0) & (item[:, 1:] <= items.n_vocab)
+    return same
 
 
 def to_codes(tokens: dict[str, np.ndarray], users: np.ndarray, session_k: np.ndarray, starts: np.ndarray,
@@ -240,11 +291,12 @@ def to_codes(tokens: dict[str, np.ndarray], users: np.ndarray, session_k: np.nda
     gap = np.where(g > 0, (2.0 ** b - 1) + rng.uniform(key, ent, 16 * step + 7) * 2.0 ** b, 0.0)
     cat = tokens["cat"][s_idx, t_idx]
     item = tokens["item"][s_idx, t_idx]
-    row = items.resolve(item, cat, rng.uniform(key, ent, 16 * step + 8), item_power)
-    if items.follow is not None:
-        events = np.bincount(s_idx, minlength=len(typ))[s_idx]  # of each event's session
-        strength = np.where(events >= follow_min_events, follow_transitions, 0.0)
-        row = follow_items(row, item, s_idx, t_idx, items.follow, rng.uniform(key, ent, 16 * step + 9), strength)
+    row = items.resolve(item, cat, rng.uniform(key, ent, 16 * step + 8), item_power,
+                        rng.uniform(key, ent, 16 * step + 10))
+    events = np.bincount(s_idx, minlength=len(typ))[s_idx]  # of each event's session
+    strength = np.where(events >= follow_min_events, follow_transitions, 0.0)
+    row = follow_items(row, repeats(tokens, items)[s_idx, t_idx], s_idx, t_idx, items.follow,
+                       rng.uniform(key, ent, 16 * step + 9), strength)
     return codes_frame(users[s_idx], session_k[s_idx], starts[s_idx] + within_session(gap, s_idx),
                        typ[s_idx, t_idx] - 1, row, np.where(cat > 0, cat, -1),
                        tokens["query"][s_idx, t_idx] - 1, tokens["pos"][s_idx, t_idx])

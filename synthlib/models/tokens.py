@@ -7,6 +7,8 @@ Tokens, per event (0 always means "none" or padding):
   category  1..K the top categories, K + 1 every other category
   item      1..N vocabulary items; N + c is the tail slot of category token c
   position  1..P the click position (clamped), query 1..Q the top queries, Q + 1 any other
+  repeat    1 where the event's item is the previous event's: the tail items of a category
+            share one token, so equal tokens do not tell a repeat from a new tail item
 """
 from __future__ import annotations
 
@@ -23,7 +25,8 @@ N_TYPES = BOS + 1
 SEARCH_TOKEN = EVENT_TYPES.index("search") + 1  # type tokens are 1-based (0: none)
 CLICK_TOKEN = EVENT_TYPES.index("click") + 1
 N_GAPS = 27  # gap tokens 0..26 (2^25 s is over a year)
-FIELDS = ("type", "gap", "cat", "item", "pos", "query")
+FIELDS = ("type", "gap", "cat", "item", "pos", "query")  # the previous event's, the network's input
+ROW_FIELDS = (*FIELDS, "repeat")  # per event in a training row
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from synthlib import rng
 from synthlib.config import Config
 from synthlib.data.sample import sample_users
 
-from synthlib.models.tokens import END, FIELDS, N_GAPS, Vocab
+from synthlib.models.tokens import END, N_GAPS, ROW_FIELDS, Vocab
 from synthlib.schema import EVENT_TYPES
 
 def sampled_events(spark: SparkSession, conf: Config):
@@ -41,7 +41,7 @@ def encode(spark: SparkSession, events: DataFrame, vocab: Vocab, *, max_events: 
     """Token rows: one row per user chunk of up to `sessions_per_row` sessions.
 
     Columns: user_key (long), split ("train" | "validation", by user), the context ints, and
-    for each field an int array of R * (max_events + 1) tokens, where R = min(sessions_per_row,
+    for each of ROW_FIELDS an int array of R * (max_events + 1) tokens, where R = min(sessions_per_row,
     the most sessions of a sampled user). A session is its events, END, then padding; longer
     sessions are cut to `max_events` events.
     """
@@ -72,13 +72,14 @@ def encode(spark: SparkSession, events: DataFrame, vocab: Vocab, *, max_events: 
                     F.least(F.greatest("position", F.lit(1)), F.lit(vocab.max_position))).otherwise(0)
              .cast("int").alias("pos"),
              F.when(F.col("query").isNull(), 0).otherwise(F.coalesce("query_token", F.lit(len(vocab.queries) + 1)))
-             .cast("int").alias("query"))
+             .cast("int").alias("query"),
+             F.coalesce((F.col("item_id") == F.lag("item_id").over(w)).cast("int"), F.lit(0)).alias("repeat"))
          .where(F.col("k") <= max_events))
     # One row per session: its events as arrays, END appended, padded to L.
-    ordered = F.array_sort(F.collect_list(F.struct("k", *FIELDS)))
+    ordered = F.array_sort(F.collect_list(F.struct("k", *ROW_FIELDS)))
     pad = lambda arr, end: F.slice(F.concat(arr, F.array(F.lit(end)), F.array_repeat(F.lit(0), L)), 1, L)  # noqa: E731
     sessions = e.groupBy("user_id", "session_id").agg(F.min("ts").alias("start"), ordered.alias("ev")).select(
-        "user_id", "session_id", "start", *[pad(F.col(f"ev.{f}"), END if f == "type" else 0).alias(f) for f in FIELDS])
+        "user_id", "session_id", "start", *[pad(F.col(f"ev.{f}"), END if f == "type" else 0).alias(f) for f in ROW_FIELDS])
     # User context: activity (log2 sessions + 1), home category (the most frequent); a session's
     # index in its user's history is chunk * sessions_per_row + its place in the row.
     home = (e.where(F.col("cat") > 0).groupBy("user_id", "cat").count()
@@ -96,7 +97,7 @@ def encode(spark: SparkSession, events: DataFrame, vocab: Vocab, *, max_events: 
     flat = lambda f: F.flatten(F.transform(F.array_sort(F.collect_list(F.struct("idx", f))), lambda x: x[f]))  # noqa: E731
     rows = s.groupBy("user_id", (F.col("idx") / R).cast("int").alias("chunk")).agg(
         F.first("n_sessions").alias("n_sessions"), F.first("home_cat").alias("home_cat"),
-        F.count(F.lit(1)).alias("sessions"), *[flat(f).alias(f) for f in FIELDS])
+        F.count(F.lit(1)).alias("sessions"), *[flat(f).alias(f) for f in ROW_FIELDS])
     blank = F.array_repeat(F.lit(0), R * L)
     split = F.when(rng.held_out(rng.spark_key(seed, "validation", "user_id"), validation),
                    "validation").otherwise("train")
@@ -104,4 +105,4 @@ def encode(spark: SparkSession, events: DataFrame, vocab: Vocab, *, max_events: 
         user_key.alias("user_key"), "chunk", split.alias("split"),
         F.least(F.floor(F.log2("n_sessions")).cast("int") + 1, F.lit(15)).alias("activity"),
         F.coalesce("home_cat", F.lit(0)).alias("home_cat"), "sessions",
-        *[F.slice(F.concat(f, blank), 1, R * L).alias(f) for f in FIELDS])
+        *[F.slice(F.concat(f, blank), 1, R * L).alias(f) for f in ROW_FIELDS])

@@ -17,8 +17,8 @@ from synthlib.data.sessions import session_pairs
 from synthlib.models.session import SessionModel
 from synthlib.models.session_net import SessionConfig, SessionNet, build, model_args
 from synthlib.models.session_baseline import CountBaseline
-from synthlib.models.timeline import NextItems
-from synthlib.models.tokens import END, FIELDS, build_vocab
+from synthlib.models.timeline import ItemTable, NextItems
+from synthlib.models.tokens import END, ROW_FIELDS, build_vocab
 from synthlib.train import private
 from synthlib.train.loader import PetastormSource
 from synthlib.train.loop import device, evaluate_nll, fit
@@ -26,7 +26,7 @@ from synthlib.train.options import base_spec, fit_config, model_params
 from synthlib.train.rows import encode, sampled_events, top_categories
 from synthlib.train.shape import derive as derive_shape
 
-ROW_COLUMNS = ["user_key", "chunk", "activity", "home_cat", *FIELDS]
+ROW_COLUMNS = ["user_key", "chunk", "activity", "home_cat", *ROW_FIELDS]
 PAIR_COLUMNS = ["next_items", "next_counts", "transitions", "fresh_counts"]
 PAIR_SHARE_EVENTS = 50_000  # synthetic events that measure the network's own kept-pair share
 
@@ -52,13 +52,19 @@ def session_rows(spark: SparkSession, conf: Config, summary: dict, items: pd.Dat
 
 def with_next_items(spark: SparkSession, events, items: pd.DataFrame, cfg: SessionConfig) -> tuple[pd.DataFrame, dict]:
     """The item table with the training sample's kept item pairs (data.sessions.session_pairs)
-    between its items, and a summary of them."""
+    between its items, whether each item clears the same k-user floor (`shared`: generation
+    backs the others off to their category's shared items, ItemTable), and a summary."""
     found = pd.DataFrame(columns=["item_id", "next_items", "next_counts", "transitions", "fresh_counts"])
+    shared = pd.DataFrame(columns=["item_id"])
     if len(items):
         known = F.broadcast(spark.createDataFrame(items[["item_id"]]))
-        table = session_pairs(events.join(known, "item_id"), min_users=cfg.next_min_users, per_item=cfg.next_items)
+        held = events.join(known, "item_id")
+        table = session_pairs(held, min_users=cfg.next_min_users, per_item=cfg.next_items)
         found = table.toPandas()  # bounded: at most one row per item of the table
+        shared = (held.groupBy("item_id").agg(F.countDistinct("user_id").alias("users"))
+                  .where(F.col("users") >= cfg.next_min_users).select("item_id").toPandas())  # bounded: items
     out = items.merge(found, on="item_id", how="left")
+    out["shared"] = out["item_id"].isin(shared["item_id"])
     for c in ("next_items", "next_counts"):
         out[c] = out[c].astype(object).where(out[c].notna(), None)
     for c in ("transitions", "fresh_counts"):
@@ -67,7 +73,8 @@ def with_next_items(spark: SparkSession, events, items: pd.DataFrame, cfg: Sessi
                  "pairs": int(found["next_items"].map(len).sum()),
                  "kept_pair_counts": int(found["next_counts"].map(sum).sum()),
                  "fresh_pair_counts": int(found["fresh_counts"].sum()),
-                 "pair_counts_of_those_items": int(found["transitions"].sum())}
+                 "pair_counts_of_those_items": int(found["transitions"].sum()),
+                 **ItemTable.floor_summary(out)}
 
 
 def network_pair_share(spec: dict, table: pd.DataFrame, state: dict, seed: int) -> dict:

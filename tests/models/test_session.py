@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
+from synthlib import rng
 from synthlib.models import item_scores
 from synthlib.models.artifact import ModelArtifactError
 from synthlib.models.session import SessionModel
@@ -361,12 +362,32 @@ def test_kept_pairs_follow_at_the_share_a_new_users_session_repeats():
 def test_follow_items_repeats_and_follows_within_sessions():
     follow = NextItems(pd.DataFrame({"item_id": ["a"], "next_items": [["b"]], "next_counts": [[1]],
                                      "transitions": [1]}), np.array(["a", "b", "c"], dtype=object))
-    # Session 0: a, (search), c-token -> follows a to b; session 1: tail token twice -> one item.
+    # Session 0: a, (search), c -> follows a to b; session 1: c, then a repeat of it.
     row = np.array([0, -1, 2, 2, 1])
-    token = np.array([5, 0, 7, 9, 9])
+    repeat = np.array([False, False, False, False, True])
     session, step = np.array([0, 0, 0, 1, 1]), np.array([0, 1, 2, 0, 1])
-    out = follow_items(row, token, session, step, follow, np.full(5, 0.5))
-    assert out.tolist() == [0, -1, 1, 2, 2]
+    assert follow_items(row, repeat, session, step, follow, np.full(5, 0.5)).tolist() == [0, -1, 1, 2, 2]
+    assert follow_items(row, repeat, session, step, None, np.full(5, 0.5)).tolist() == [0, -1, 2, 2, 2]
+
+
+def test_a_tail_token_twice_is_two_draws_unless_the_model_repeats_it():
+    # Category x holds one vocabulary item (token 1) and many tail items (its tail slot, token 3).
+    ids = ["v", *[f"t{i}" for i in range(50)]]
+    items = pd.DataFrame({"item_id": ids, "category": "x", "mean_price": 1.0, "cat_token": 1,
+                          "token": [1] + [0] * 50, "weight": 1.0})
+    table = ItemTable(items, 2, ("x",))
+    S, T, view = 200, 2, EVENT_TYPES.index("view") + 1
+    ones = np.ones((S, T), dtype=np.int64)
+    tokens = {"type": view * ones, "gap": ones, "cat": ones, "query": 0 * ones, "pos": 0 * ones, "item": 3 * ones}
+    zeros, sessions = np.zeros(S, dtype=np.int64), np.arange(S)
+    items_of = lambda tok: to_codes(tok, sessions, zeros, zeros.astype(float), table, 7,  # noqa: E731
+                                    sessions, 1.0)["item"].to_numpy().reshape(S, T)
+    drawn = items_of(tokens)
+    assert (drawn[:, 0] != drawn[:, 1]).mean() > 0.9  # independent draws among 50 tail items
+    repeated = items_of(tokens | {"repeat": np.tile([False, True], (S, 1))})
+    assert (repeated[:, 0] == repeated[:, 1]).all() and (repeated[:, 0] == drawn[:, 0]).all()
+    vocab = items_of(tokens | {"item": ones})  # a vocabulary token twice is one item
+    assert (vocab[:, 0] == vocab[:, 1]).all()
 
 
 def test_follow_strength_applies_from_the_session_length_set():
@@ -389,3 +410,25 @@ def test_follow_strength_applies_from_the_session_length_set():
     short = np.repeat(length, length) < 5
     assert (from_five[short] == real_share[short]).all() and (from_five[~short] == always[~short]).all()
     assert (real_share[short] != always[short]).any() and (real_share[~short] != always[~short]).any()
+
+
+def test_items_under_the_floor_back_off_to_their_categorys_shared_items():
+    # Category x: v1 (vocabulary, shared), t1 (tail, shared), t2..t9 (tail, one user each);
+    # categories y and z share one token (as "other" does): y holds only items under the
+    # floor, which stay as drawn, never backed off to z's shared z1.
+    ids = ["v1", *[f"t{i}" for i in range(1, 10)], "y1", "y2", "z1"]
+    items = pd.DataFrame({"item_id": ids, "category": ["x"] * 10 + ["y"] * 2 + ["z"], "mean_price": 1.0,
+                          "cat_token": [1] * 10 + [2] * 3, "token": [1] + [0] * 12,
+                          "weight": [30.0, 10.0] + [1.0] * 8 + [1.0, 1.0, 5.0],
+                          "shared": [True, True] + [False] * 10 + [True]})
+    table, without = ItemTable(items, 3, ("x", "other")), ItemTable(items.drop(columns="shared"), 3, ("x", "other"))
+    n = 4000
+    u, u_floor = rng.uniform(3, np.arange(n), 0), rng.uniform(3, np.arange(n), 1)
+    names = table.ids[table.resolve(np.full(n, table.n_vocab + 1), np.full(n, 1), u, 1.0, u_floor)]
+    # The tail draw keeps t1 (10 of the tail's 18); the rest backs off, to v1 for 30 of 40.
+    assert set(names) == {"v1", "t1"} and abs((names == "v1").mean() - 8 / 18 * 30 / 40) < 0.03
+    assert len(set(without.ids[without.resolve(np.full(n, without.n_vocab + 1), np.full(n, 1), u)])) == 9
+    other = np.full(n, table.n_vocab + 2), np.full(n, 2)
+    assert (table.ids[table.resolve(*other, u, 1.0, u_floor)] == without.ids[without.resolve(*other, u)]).all()
+    assert ItemTable.floor_summary(items) == {"shared_item_event_share": round(45 / 55, 4),
+                                             "unshared_categories_event_share": round(2 / 55, 4)}

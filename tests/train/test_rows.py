@@ -47,6 +47,7 @@ def test_tokens_of_a_small_log(spark):
     assert np.array(u1["pos"]).reshape(2, L)[0].tolist() == [0, 4, 0, 0]
     assert np.array(u1["query"]).reshape(2, L)[0].tolist() == [1, 1, 0, 0]
     assert u1["home_cat"] == 1 and u1["activity"] == 2  # 2 sessions -> floor(log2 2) + 1
+    assert np.array(u1["repeat"]).reshape(2, L).sum() == 0
     u2 = rows[rows["user_key"] != u1["user_key"]].iloc[0]
     assert np.array(u2["item"])[0] == v.tail_token(0) and np.array(u2["cat"])[0] == 0
 
@@ -58,3 +59,16 @@ def test_long_sessions_are_cut_and_users_split_into_rows(spark):
     assert sorted(rows["chunk"]) == [0, 1, 2]  # 5 sessions, 2 per row
     first = np.array(rows[rows["chunk"] == 0].iloc[0]["type"]).reshape(2, 5)
     assert first.tolist() == [[3, 3, 3, 3, END]] * 2
+
+
+def test_repeats_are_told_from_other_tail_items_of_the_category(spark):
+    # a3 and a4 are both tail items of A (one token): a repeat is flagged by item, not by token.
+    items = pd.DataFrame({"item_id": ["a1", "a2", "a3", "a4"], "category": "A", "weight": [10.0, 5.0, 1.0, 1.0],
+                          "mean_price": 1.0})
+    v = build_vocab(items, ["A"], [], vocab_items=10, max_categories=5, candidates=3, max_position=4)
+    log = _log(spark, [("u", "s", t, "view", i, "A", None, None)
+                       for t, i in enumerate(["a3", "a4", "a4", "a1", "a1", "a3"])])
+    row = encode(spark, log, v, max_events=8, sessions_per_row=1, validation=0.0, seed=1).toPandas().iloc[0]
+    tail = v.tail_token(1)
+    assert np.array(row["item"])[:6].tolist() == [tail, tail, tail, 1, 1, tail]
+    assert np.array(row["repeat"])[:7].tolist() == [0, 0, 1, 0, 1, 0, 0]
