@@ -161,10 +161,11 @@ class ItemTable:
         return cdfs[power]
 
     def resolve(self, tokens: np.ndarray, cat: np.ndarray, u: np.ndarray, power: float = 1.0,
-                u_floor: np.ndarray | None = None) -> np.ndarray:
+                u_floor: np.ndarray | None = None, floor: np.ndarray | bool = True) -> np.ndarray:
         """Row index into the table of each item token (-1: no item); tail slots are drawn by
-        the category's tail popularity ** power; an item under the floor is drawn again, with
-        `u_floor`, from its category's shared items by their popularity ** power."""
+        the category's tail popularity ** power; an item under the floor is drawn again where
+        `floor` holds (one, or one per token), with `u_floor`, from its category's shared
+        items by their popularity ** power."""
         row = np.full(len(tokens), -1, dtype=np.int64)
         vocab = (tokens > 0) & (tokens <= self.n_vocab)
         row[vocab] = self.by_token[tokens[vocab]]
@@ -176,7 +177,7 @@ class ItemTable:
             lo, hi = np.where(empty, 0, lo), np.where(empty, len(self.ids), hi)
             row[tail] = rng.pick_in(self._cdf(power), lo, hi, u[tail])
         if self.below is not None:
-            low = np.nonzero(row >= 0)[0]
+            low = np.nonzero((row >= 0) & np.broadcast_to(floor, row.shape))[0]
             low = low[self.below[row[low]]]
             row[low] = rng.pick_in(self._cdf(power, shared=True), self.cat_span[0][row[low]],
                                    self.cat_span[1][row[low]], u[low] if u_floor is None else u_floor[low])
@@ -291,12 +292,14 @@ def to_codes(tokens: dict[str, np.ndarray], users: np.ndarray, session_k: np.nda
     gap = np.where(g > 0, (2.0 ** b - 1) + rng.uniform(key, ent, 16 * step + 7) * 2.0 ** b, 0.0)
     cat = tokens["cat"][s_idx, t_idx]
     item = tokens["item"][s_idx, t_idx]
+    # Sessions of follow_min_events or more hold most item pairs: there the kept pairs follow with
+    # `follow_transitions` and items under the floor back off to their category's shared items
+    # (ItemTable); a shorter session, already close to a training session, keeps its draws.
+    long = np.bincount(s_idx, minlength=len(typ))[s_idx] >= follow_min_events
     row = items.resolve(item, cat, rng.uniform(key, ent, 16 * step + 8), item_power,
-                        rng.uniform(key, ent, 16 * step + 10))
-    events = np.bincount(s_idx, minlength=len(typ))[s_idx]  # of each event's session
-    strength = np.where(events >= follow_min_events, follow_transitions, 0.0)
+                        rng.uniform(key, ent, 16 * step + 10), long)
     row = follow_items(row, repeats(tokens, items)[s_idx, t_idx], s_idx, t_idx, items.follow,
-                       rng.uniform(key, ent, 16 * step + 9), strength)
+                       rng.uniform(key, ent, 16 * step + 9), np.where(long, follow_transitions, 0.0))
     return codes_frame(users[s_idx], session_k[s_idx], starts[s_idx] + within_session(gap, s_idx),
                        typ[s_idx, t_idx] - 1, row, np.where(cat > 0, cat, -1),
                        tokens["query"][s_idx, t_idx] - 1, tokens["pos"][s_idx, t_idx])

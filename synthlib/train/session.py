@@ -17,7 +17,7 @@ from synthlib.data.sessions import session_pairs
 from synthlib.models.session import SessionModel
 from synthlib.models.session_net import SessionConfig, SessionNet, build, model_args
 from synthlib.models.session_baseline import CountBaseline
-from synthlib.models.timeline import ItemTable, NextItems
+from synthlib.models.timeline import Conditions, ItemTable, NextItems
 from synthlib.models.tokens import END, ROW_FIELDS, build_vocab
 from synthlib.train import private
 from synthlib.train.loader import PetastormSource
@@ -86,10 +86,12 @@ def network_pair_share(spec: dict, table: pd.DataFrame, state: dict, seed: int) 
     alone = SessionModel(spec, table.drop(columns=PAIR_COLUMNS), state)
     follow = NextItems(table, alone.item_table.ids)
     first, last = (date.fromisoformat(spec["time_range"][k]) for k in ("first_day", "last_day"))
+    as_generated = Conditions(follow_min_events=spec["shape"]["follow_min_events"]["value"])  # the item floor's reach
     hits = expected = 0.0
     events = user = 0
     while events < PAIR_SHARE_EVENTS and user < 100 * PAIR_SHARE_EVENTS:
-        codes = alone.sample_block(user, user + 1000, seed=seed, start=first, days=(last - first).days + 1)
+        codes = alone.sample_block(user, user + 1000, seed=seed, start=first, days=(last - first).days + 1,
+                                   conditions=as_generated)
         user, events = user + 1000, events + len(codes)
         row = pd.Series(np.where(codes["item"] >= 0, codes["item"], np.nan))
         keys = [codes["user"], codes["session"]]

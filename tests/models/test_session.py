@@ -428,6 +428,10 @@ def test_items_under_the_floor_back_off_to_their_categorys_shared_items():
     # The tail draw keeps t1 (10 of the tail's 18); the rest backs off, to v1 for 30 of 40.
     assert set(names) == {"v1", "t1"} and abs((names == "v1").mean() - 8 / 18 * 30 / 40) < 0.03
     assert len(set(without.ids[without.resolve(np.full(n, without.n_vocab + 1), np.full(n, 1), u)])) == 9
+    # Where the floor is not applied (short sessions, to_codes), the draws stay as they are.
+    kept = table.resolve(np.full(n, table.n_vocab + 1), np.full(n, 1), u, 1.0, u_floor, np.arange(n) % 2 == 0)
+    assert (kept[1::2] == without.resolve(np.full(n, without.n_vocab + 1), np.full(n, 1), u)[1::2]).all()
+    assert set(table.ids[kept[::2]]) == {"v1", "t1"}
     other = np.full(n, table.n_vocab + 2), np.full(n, 2)
     assert (table.ids[table.resolve(*other, u, 1.0, u_floor)] == without.ids[without.resolve(*other, u)]).all()
     assert ItemTable.floor_summary(items) == {"shared_item_event_share": round(45 / 55, 4),
