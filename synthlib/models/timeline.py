@@ -99,9 +99,10 @@ class ItemTable:
     tail distribution (its items without a token, weighted by their events).
 
     With a `shared` column (the k-user floor of the real item pairs, applied to items), an
-    item below the floor is backed off to its category: drawn from the category's shared
-    items by their events, so that a synthetic event names an item at least k real users
-    touched wherever its category holds one."""
+    item below the floor is backed off to its category where `resolve` is asked to (to_codes:
+    in the sessions where the kept pairs follow): drawn from the category's shared items by
+    their events, so that the event names an item at least k real users touched wherever
+    its category holds one."""
 
     def __init__(self, items: pd.DataFrame, n_cats: int, categories: tuple[str, ...], network_share: float = 0.0):
         items = items.assign(_cat=items["category"].fillna("")).sort_values(
