@@ -141,8 +141,8 @@ class ItemTable:
     def floor_summary(items: pd.DataFrame) -> dict:
         """The item floor's reach: the share of the table's item events on shared items, and on
         items under the floor in a category without any (those stay as drawn)."""
-        w = items["weight"].astype(float) if "weight" in items else items["events"].astype(float)
-        cat = items["category"].fillna("\u0000")
+        w = items["weight"].astype(float)
+        cat = items["category"].fillna("")
         has_shared = items["shared"].groupby(cat).transform("any")
         total = max(float(w.sum()), 1e-12)
         return {"shared_item_event_share": round(float(w[items["shared"]].sum()) / total, 4),
@@ -164,8 +164,8 @@ class ItemTable:
     def resolve(self, tokens: np.ndarray, cat: np.ndarray, u: np.ndarray, power: float = 1.0,
                 u_floor: np.ndarray | None = None, floor: np.ndarray | bool = True) -> np.ndarray:
         """Row index into the table of each item token (-1: no item); tail slots are drawn by
-        the category's tail popularity ** power; an item under the floor is drawn again where
-        `floor` holds (one, or one per token), with `u_floor`, from its category's shared
+        the category's tail popularity ** power; with `u_floor`, an item under the floor is
+        drawn again where `floor` holds (one, or one per token), from its category's shared
         items by their popularity ** power."""
         row = np.full(len(tokens), -1, dtype=np.int64)
         vocab = (tokens > 0) & (tokens <= self.n_vocab)
@@ -177,11 +177,11 @@ class ItemTable:
             empty = lo == hi
             lo, hi = np.where(empty, 0, lo), np.where(empty, len(self.ids), hi)
             row[tail] = rng.pick_in(self._cdf(power), lo, hi, u[tail])
-        if self.below is not None:
+        if self.below is not None and u_floor is not None:
             low = np.nonzero((row >= 0) & np.broadcast_to(floor, row.shape))[0]
             low = low[self.below[row[low]]]
             row[low] = rng.pick_in(self._cdf(power, shared=True), self.cat_span[0][row[low]],
-                                   self.cat_span[1][row[low]], u[low] if u_floor is None else u_floor[low])
+                                   self.cat_span[1][row[low]], u_floor[low])
         return row
 
 
