@@ -75,8 +75,9 @@ def shared_log_run(spark, tmp_path_factory):
     shipped conf (`conf/<name>.yaml`), run once per test session: the ingest checks and the
     end-to-end check read the same output. The network trains one epoch on a share of the
     users (the evaluation's membership attack then takes the users left out as non-members),
-    and evaluation's ALS fits two iterations: no check here reads a utility figure, and each
-    iteration is a few Spark jobs per fit on every log."""
+    and evaluation measures a 20,000-event share of the synthetic log, fits ALS for two
+    iterations and takes a few thousand test sessions and privacy records: no check here
+    reads a utility or privacy figure, and each costs Spark work per log."""
     from synthlib.config import load_config
     from synthlib.pipeline import run_pipeline
 
@@ -87,7 +88,9 @@ def shared_log_run(spark, tmp_path_factory):
             sample = {"taobao": 0.25, "yoochoose": 0.25, "diginetica": 0.5}.get(name, 1.0)
             conf = load_config(str(ROOT / "conf" / f"{name}.yaml"),
                                [f"output={tmp_path_factory.mktemp(name)}", "train.epochs=1",
-                                f"train.sample_fraction={sample}", "evaluate.als.iterations=2"])
+                                f"train.sample_fraction={sample}", "evaluate.als.iterations=2",
+                                "evaluate.test_sessions=2000", "evaluate.privacy_records=2000",
+                                "evaluate.reference_records=20000", "evaluate.max_events=20000"])
             runs[name] = conf, run_pipeline(spark, conf)
         return runs[name]
 

@@ -24,6 +24,9 @@ LOOPBACK_ENV = {"SPARK_LOCAL_IP": "127.0.0.1", "SPARK_HOME": SPARK_HOME,
 # Spark's 200 tasks per shuffle, which would cost each one-core worker minutes per pipeline;
 # and as few tasks per Delta snapshot instead of 50.
 SMALL_DATA = ["--conf", "spark.sql.shuffle.partitions=4", "--conf", "spark.databricks.delta.snapshotPartitions=4"]
+# Expressions interpreted, not compiled: compiling each query costs more than running it on
+# a few thousand rows (a pipeline on a small log; not the generation of many events).
+INTERPRETED = ["--conf", "spark.sql.codegen.wholeStage=false", "--conf", "spark.sql.codegen.factoryMode=NO_CODEGEN"]
 
 
 def free_port() -> int:
@@ -99,9 +102,11 @@ class StandaloneCluster:
                 p.wait()
 
 
-def submit(command: str, conf: str, master: str, *overrides: str, wait: bool = True, log: str | None = None):
+def submit(command: str, conf: str, master: str, *overrides: str, wait: bool = True, log: str | None = None,
+           interpreted: bool = False):
     """Run ./spark-submit.sh as a user would; returns the CompletedProcess or the Popen."""
-    args = ["./spark-submit.sh", command, "--conf", conf, "--master", master, *overrides, "--", *SMALL_DATA]
+    spark_conf = [*SMALL_DATA, *(INTERPRETED if interpreted else [])]
+    args = ["./spark-submit.sh", command, "--conf", conf, "--master", master, *overrides, "--", *spark_conf]
     env = {**os.environ, **LOOPBACK_ENV}
     if wait:
         return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)

@@ -39,7 +39,8 @@ def runs(tmp_path_factory):
     """One conf, and an output folder for the pipeline run in local mode and on the cluster."""
     root = tmp_path_factory.mktemp("runs")
     conf = root / "run.yaml"
-    conf.write_text("seed: 11\noutput: unused\nsimulate: {events: 6000, partitions: 4}\ntrain: {epochs: 1}\n")
+    conf.write_text("seed: 11\noutput: unused\nsimulate: {events: 6000, partitions: 4}\ntrain: {epochs: 1}\n"
+                    "evaluate: {als: {iterations: 2}}\n")
     return {"conf": str(conf), "local": str(root / "local"), "cluster": str(root / "cluster")}
 
 
@@ -56,7 +57,8 @@ def test_cluster_pipeline_equals_local(spark, cluster, runs):
     # The cluster's run (its own driver, executors and Python workers) goes on while the
     # reference runs in this session: two independent runs into their own folders.
     log = os.path.join(cluster.workdir, "pipeline.log")
-    proc = submit("pipeline", runs["conf"], cluster.url, f"output={runs['cluster']}", wait=False, log=log)
+    proc = submit("pipeline", runs["conf"], cluster.url, f"output={runs['cluster']}", wait=False, log=log,
+                  interpreted=True)
     try:
         run_pipeline(spark, load_config(runs["conf"], [f"output={runs['local']}"]))
     except BaseException:
@@ -109,8 +111,8 @@ def test_driver_killed_mid_write_leaves_the_previous_version(spark, runs, clean)
 def test_concurrent_runs_both_land(spark, runs):
     out = runs["local"]
     others = checksum(events(spark, out).where(~F.col("run_id").isin("c1", "c2")))
-    procs = [submit("generate", runs["conf"], "local[1]", f"output={out}", "generate.users=4000",
-                    f"generate.run_id={run}", wait=False) for run in ("c1", "c2")]
+    procs = [submit("generate", runs["conf"], "local[1]", f"output={out}", "generate.users=1000",
+                    f"generate.run_id={run}", wait=False, interpreted=True) for run in ("c1", "c2")]
     assert [p.wait(timeout=600) for p in procs] == [0, 0]
     one, two = checksum(events(spark, out, "c1")), checksum(events(spark, out, "c2"))
     assert one == two and one[0] > 0  # same seed and size: the same content, each exactly once
