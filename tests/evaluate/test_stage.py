@@ -19,7 +19,7 @@ def evaluated(spark, tmp_path_factory):
                          "train: {model: stats, titles: {epochs: 1, max_minutes: 0.5, params: {dim: 16, vocab_size: 100}}}\n"
                          "generate: {partitions: 2}\n"
                          "evaluate: {holdout: {days: 1}, runs: [seed5-stats], augment_run: aug, privacy_records: 500,"
-                         " max_events: 2000}\n", train=True)
+                         " max_events: 2000, als: {iterations: 2}}\n", train=True)
     generate(spark, conf)
     generate(spark, load_config(conf.source_file, ["generate.augment=true", "generate.run_id=aug", "generate.users=100"]))
     return conf, evaluate(spark, conf)
