@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from tests.helpers import COLORS, ROOT
+from tests.helpers import COLORS, INTERPRETED, ROOT
 
 
 @pytest.fixture(scope="session")
@@ -19,8 +19,7 @@ def spark():
     session = get_spark(SparkConf(master="local[2]", app_name="synthlib-tests", conf={
         "spark.sql.shuffle.partitions": "2", "spark.databricks.delta.snapshotPartitions": "2",
         "spark.ui.enabled": "false", "spark.default.parallelism": "2",
-        "spark.sql.adaptive.enabled": "false", "spark.sql.codegen.wholeStage": "false",
-        "spark.sql.codegen.factoryMode": "NO_CODEGEN"}))
+        "spark.sql.adaptive.enabled": "false", **INTERPRETED}))
     yield session
     session.stop()
 

@@ -17,6 +17,11 @@ def needs_data(*parts: str):
     return pytest.mark.skipif(not DATA.joinpath(*parts).exists(), reason=f"{DATA.joinpath(*parts)} absent")
 
 
+# The tests' Spark settings for small data: expressions interpreted, not compiled (compiling
+# each query costs more than running it on a few thousand rows).
+INTERPRETED = {"spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN"}
+
+
 @contextmanager
 def generated_code(spark):
     """Spark's generated code on for a block that runs on much data: the tests' session

@@ -14,7 +14,7 @@ import urllib.request
 
 import pyspark
 
-from tests.helpers import ROOT
+from tests.helpers import INTERPRETED as INTERPRETED_CONF, ROOT
 
 SPARK_HOME = os.path.dirname(pyspark.__file__)
 LOOPBACK_ENV = {"SPARK_LOCAL_IP": "127.0.0.1", "SPARK_HOME": SPARK_HOME,
@@ -24,9 +24,9 @@ LOOPBACK_ENV = {"SPARK_LOCAL_IP": "127.0.0.1", "SPARK_HOME": SPARK_HOME,
 # Spark's 200 tasks per shuffle, which would cost each one-core worker minutes per pipeline;
 # and as few tasks per Delta snapshot instead of 50.
 SMALL_DATA = ["--conf", "spark.sql.shuffle.partitions=4", "--conf", "spark.databricks.delta.snapshotPartitions=4"]
-# Expressions interpreted, not compiled: compiling each query costs more than running it on
-# a few thousand rows (a pipeline on a small log; not the generation of many events).
-INTERPRETED = ["--conf", "spark.sql.codegen.wholeStage=false", "--conf", "spark.sql.codegen.factoryMode=NO_CODEGEN"]
+# The tests' session settings for small data (helpers.INTERPRETED), for a pipeline on a small
+# log; not for the generation of many events.
+INTERPRETED = [arg for key, value in INTERPRETED_CONF.items() for arg in ("--conf", f"{key}={value}")]
 
 
 def free_port() -> int:
