@@ -15,7 +15,8 @@ def spark():
     # Small data: compiling generated code costs more than interpreting the few rows it
     # would run on, and adaptive execution only splits each query into more jobs. Tests on
     # much data turn generated code back on (helpers.generated_code); the spark-submit tests
-    # (test_cli, test_reliability) run with the product's settings.
+    # (test_cli, test_reliability) run with the product's settings, but for the reliability
+    # runs on a small log (standalone.INTERPRETED).
     session = get_spark(SparkConf(master="local[2]", app_name="synthlib-tests", conf={
         "spark.sql.shuffle.partitions": "2", "spark.databricks.delta.snapshotPartitions": "2",
         "spark.ui.enabled": "false", "spark.default.parallelism": "2",
