@@ -4,9 +4,10 @@ aggregations (PipelineDP) that compose jointly: `plan_noise` gives each its nois
 multiplier, so that their composition, accounted by dp_accounting's privacy loss
 distributions (PLD), spends the two parts' (epsilon, delta) together. Each part's share is
 then its share of the privacy loss (Gaussians compose as one Gaussian whose 1/z^2 is the sum
-of theirs). The network's DP-SGD is calibrated to its part and tracked by Opacus' PRV
-accountant, and composes sequentially with the rest (epsilons and deltas add). Imports
-without Spark.
+of theirs). The network's DP-SGD joins the same accountant at training (`network_noise`):
+its noise is the least whose composition with everything released before stays within the
+total, so the network takes what the profile and the pairs leave, and `composition` states
+the release's one epsilon. Imports without Spark.
 
 Without a configured `delta`, the profile first counts the users under DP (a slice of its
 part, Laplace noise, no delta) and sets the total to 1/(10 x users), users an upper bound
@@ -73,7 +74,7 @@ class NoisePlan:
     def record(self) -> dict:
         return {"parts": list(JOINT), "epsilon": self.epsilon, "delta": self.delta,
                 "composed_epsilon": round(self.composed_epsilon, 6), "accountant": "PLD (dp_accounting)",
-                "thresholding_delta": self.thresholding_delta,
+                "thresholding": list(self.thresholding), "thresholding_delta": self.thresholding_delta,
                 "noise_multipliers": {k: round(v, 6) for k, v in self.multipliers.items()}}
 
 
@@ -108,6 +109,56 @@ def plan_noise(epsilon: float, delta: float, weights: dict[str, float], threshol
                      spend(high))
 
 
+def _released_pld(joint: dict):
+    """The PLD of what the private profile released (joint: its plan's record): its Gaussian
+    aggregations, which compose as one Gaussian, and the Laplace count of the users."""
+    from dp_accounting.pld import privacy_loss_distribution as pld
+    z = sum(m ** -2 for m in joint["noise_multipliers"].values()) ** -0.5
+    out = pld.from_gaussian_mechanism(z, value_discretization_interval=PLD_DISCRETIZATION)
+    if joint.get("users_counted_first"):
+        out = out.compose(pld.from_laplace_mechanism(1 / joint["users_counted_first"],
+                                                     value_discretization_interval=PLD_DISCRETIZATION))
+    return out
+
+
+def _noise_delta(dp: DPConf, joint: dict) -> float:
+    """The total delta less the partition selections' (each threshold's own, outside the PLD)."""
+    return dp.delta - joint["thresholding_delta"] * len(joint["thresholding"])
+
+
+def composition(dp: DPConf, joint: dict, noise_multiplier: float, sample_rate: float, steps: int) -> dict:
+    """The release's (epsilon, delta) under one PLD accountant: the private profile's
+    mechanisms (joint: its plan's record) and `steps` DP-SGD steps (Poisson sampling at
+    `sample_rate`, Gaussian noise of `noise_multiplier`)."""
+    from dp_accounting.pld import privacy_loss_distribution as pld
+    sgd = pld.from_gaussian_mechanism(noise_multiplier, sampling_prob=sample_rate,
+                                      value_discretization_interval=PLD_DISCRETIZATION).self_compose(steps)
+    delta = _noise_delta(dp, joint)
+    epsilon = _released_pld(joint).compose(sgd).get_epsilon_for_delta(delta)
+    return {"epsilon": float(epsilon), "delta": dp.delta, "accountant": "PLD (dp_accounting)",
+            "mechanisms": "the users' count (Laplace), the profile's and the pairs' Gaussian aggregations, "
+                          "DP-SGD (Poisson-sampled Gaussian)",
+            "network": {"noise_multiplier": round(noise_multiplier, 6), "sample_rate": sample_rate, "steps": steps},
+            "thresholding_delta": dp.delta - delta}
+
+
+def network_noise(dp: DPConf, joint: dict, sample_rate: float, steps: int) -> float:
+    """DP-SGD's noise multiplier: the least (to 0.5%) whose composition with what the private
+    profile released (`composition`) stays within the total epsilon. The network thus takes
+    what the profile and the pairs leave of the budget, its own share (train.dp.split) included."""
+    spend = lambda z: composition(dp, joint, z, sample_rate, steps)["epsilon"]  # noqa: E731
+    if _released_pld(joint).get_epsilon_for_delta(_noise_delta(dp, joint)) >= dp.epsilon:
+        raise ValueError(f"the private profile spent the whole epsilon {dp.epsilon:g}: nothing is left for "
+                         "the network; give train.dp.split.network a share")
+    low, high = 0.0, 1.0
+    while spend(high) > dp.epsilon:
+        low, high = high, high * 2
+    while high - low > 5e-3 * high:
+        mid = (low + high) / 2
+        low, high = (low, mid) if spend(mid) <= dp.epsilon else (mid, high)
+    return high
+
+
 def joint_part(dp: DPConf, spent_first: float = 0.0) -> Part:
     """The profile's and the pairs' parts together, less `spent_first` of epsilon spent before
     the plan (the users counted to derive delta)."""
@@ -132,24 +183,31 @@ def bounds(dp: DPConf, derived: dict | None = None) -> dict[str, int]:
             "max_grad_norm": dp.max_grad_norm}
 
 
-def statement(dp: DPConf, spent: dict[str, dict], derived: dict | None = None, joint: dict | None = None) -> dict:
+def statement(dp: DPConf, spent: dict[str, dict], derived: dict | None = None, joint: dict | None = None,
+              composed: dict | None = None) -> dict:
     """The release's privacy statement: what each part spent ({part: {epsilon, delta, ...}}),
     their composition, the configured total and split, and the bounds (`derived`: those the
     private profile chose, see `bounds`). `joint`: the record of the profile's and the pairs'
-    joint noise plan (`NoisePlan.record`), whose parts then spent their shares together."""
+    joint noise plan (`NoisePlan.record`). `composed`: the whole release under one accountant
+    (`composition`), whose epsilon and delta are then the release's; without it, the parts'
+    spends add up."""
     missing = [p for p in PARTS if p not in spent]
     if missing:
         raise ValueError(f"no spend recorded for {missing}: every part of the release must be accounted")
-    epsilon = sum(float(spent[p]["epsilon"]) for p in PARTS)
-    delta = sum(float(spent[p]["delta"]) for p in PARTS)
+    if composed:
+        epsilon, delta = float(composed["epsilon"]), float(composed["delta"])
+        how = "one PLD over every mechanism of the release (profile, pairs and network)"
+    else:
+        epsilon = sum(float(spent[p]["epsilon"]) for p in PARTS)
+        delta = sum(float(spent[p]["delta"]) for p in PARTS)
+        how = "sequential"
     if epsilon > dp.epsilon * (1 + 1e-6) or delta > dp.delta * (1 + 1e-6):
         raise ValueError(f"the parts spent epsilon {epsilon:.4g}, delta {delta:.3g}, over the budget "
                          f"({dp.epsilon:g}, {dp.delta:g})")
-    composition = "profile and pairs jointly (PLD), then the network sequentially" if joint else "sequential"
-    return {"unit": "user", "composition": composition, "epsilon": epsilon, "delta": delta,
+    return {"unit": "user", "composition": how, "epsilon": epsilon, "delta": delta,
             "budget": {"epsilon": dp.epsilon, "delta": dp.delta,
                        "delta_from": spent["profile"].get("delta_from", "train.dp.delta")},
             "split": {p: getattr(dp.shares, p) for p in PARTS},
             "split_from": "train.dp.split" if dp.split else "the total epsilon (the default split)",
             "parts": spent, "bounds": bounds(dp, derived), **({"bounds_derived": derived} if derived else {}),
-            **({"joint": joint} if joint else {})}
+            **({"joint": joint} if joint else {}), **({"composed": composed} if composed else {})}

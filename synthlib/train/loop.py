@@ -44,6 +44,8 @@ class FitConfig:
     delta: float = _DP["delta"].default
     max_grad_norm: float = _DP["max_grad_norm"].default  # per-user clipping bound
     expected_users_per_step: int = _DP["users_per_step"].default
+    # DP-SGD's noise multiplier for (sample rate, steps); None: Opacus' PRV at (epsilon, delta).
+    noise_for: Callable[[float, int], float] | None = None
 
 
 @dataclass(frozen=True)
@@ -71,8 +73,9 @@ class FitResult:
     history: list[dict] = field(default_factory=list)
     best_epoch: int = 0
     best_validation_nll: float = math.inf
-    epsilon: float | None = None
+    epsilon: float | None = None  # DP-SGD's alone (Opacus' PRV accountant)
     privacy: str = "none"
+    dp_sgd: dict | None = None  # DP-SGD's noise multiplier, sample rate and steps taken
     # "epochs" or "early stopping": the data decided, the same on any machine; "max_minutes":
     # the wall-clock cap fired, so the result depends on the machine's speed and load.
     stopped_by: str = "epochs"
@@ -137,7 +140,7 @@ def fit(model: torch.nn.Module, loss: Callable, train: Batches, validation: Batc
         result.history.append(row)
         progress.line(f"{cfg.label}epoch {epoch + 1}/{cfg.epochs}: train nll {row['train_nll']:.4f}"
                       + (f", validation nll {row['validation_nll']:.4f}" if validation else "")
-                      + (f", epsilon {row['epsilon']:.2f}" if dp else "")
+                      + (f", DP-SGD alone at epsilon {row['epsilon']:.2f}" if dp else "")
                       + f", {row['events_per_s']:,.0f} events/s, {row['seconds']:.1f} s")
         score = row.get("validation_nll", row["train_nll"])
         if dp:  # the last state: choosing one by a loss on real rows would spend budget too
@@ -158,6 +161,7 @@ def fit(model: torch.nn.Module, loss: Callable, train: Batches, validation: Batc
     if dp:
         # The accountant covers every step taken, not only those up to the best epoch.
         result.epsilon, result.privacy = dp.epsilon(), "user-level DP-SGD"
+        result.dp_sgd = {"noise_multiplier": dp.sigma, "sample_rate": dp.q, "steps": dp.taken}
     model.load_state_dict(result.state)
     return result
 
@@ -180,9 +184,11 @@ class _DPSGD:
         self.n = len(next(iter(rows.values())))
         self.q = min(1.0, cfg.expected_users_per_step / self.n)
         self.steps_per_epoch = max(1, round(1 / self.q))
-        self.sigma = get_noise_multiplier(target_epsilon=cfg.epsilon, target_delta=cfg.delta, sample_rate=self.q,
-                                          steps=cfg.epochs * self.steps_per_epoch, accountant="prv",
-                                          epsilon_tolerance=EPSILON_ERROR)
+        steps = cfg.epochs * self.steps_per_epoch
+        self.sigma = cfg.noise_for(self.q, steps) if cfg.noise_for else get_noise_multiplier(
+            target_epsilon=cfg.epsilon, target_delta=cfg.delta, sample_rate=self.q, steps=steps, accountant="prv",
+            epsilon_tolerance=EPSILON_ERROR)
+        self.taken = 0
         self.accountant = PRVAccountant()
         # The users' sampling and the noise stay secret: never derived from the configured seed.
         self.gen = np.random.default_rng(secrets.randbits(128))
@@ -210,6 +216,7 @@ class _DPSGD:
             noise = torch.normal(0.0, self.sigma * self.cfg.max_grad_norm, p.shape, generator=self.noise).to(p.device)
             p.grad = (s + noise) / expected
         self.accountant.step(noise_multiplier=self.sigma, sample_rate=self.q)
+        self.taken += 1
         return total / max(events, 1), events
 
     def _per_user(self, rows: dict) -> tuple[list[torch.Tensor], float, int]:

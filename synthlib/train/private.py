@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from synthlib.config import Config
-from synthlib.dp.budget import part, statement
+from synthlib.dp.budget import composition, network_noise, part, statement
 from synthlib.models.session_net import N_BUCKETS, SessionNet
 from synthlib.models.tokens import END, Vocab
 from synthlib.train.loop import Units
@@ -89,6 +89,19 @@ def mean_session_length(summary: dict, max_events: int) -> float:
     return sum(min(b, max_events) * n for b, n in zip(hist["bins"], hist["counts"])) / max(1, total)
 
 
+def released_events(summary: dict, max_events: int, sample_fraction: float) -> int:
+    """The training sample's events as the release counts them (sessions by length, each cut at
+    max_events): what sizes the epochs under DP, so that DP-SGD's steps read no real figure."""
+    hist = summary["session_length"]
+    return round(sample_fraction * sum(min(b, max_events) * n for b, n in zip(hist["bins"], hist["counts"])))
+
+
+def noise_for(conf: Config, summary: dict):
+    """DP-SGD's noise multiplier for (sample rate, steps): the least whose composition with the
+    private profile's release, under one PLD accountant, stays within train.dp's total."""
+    return lambda sample_rate, steps: network_noise(conf.train.dp, summary["privacy"]["joint"], sample_rate, steps)
+
+
 def calibration_context(vocab: Vocab, sessions: int, seed: int) -> dict[str, torch.Tensor]:
     """Session contexts for calibrating the end of sessions: first sessions of light users,
     home categories by released popularity (no real row)."""
@@ -108,10 +121,14 @@ def public_training(training: dict) -> dict:
     return out
 
 
-def privacy_statement(conf: Config, summary: dict, network_epsilon: float) -> dict:
-    """The release's statement: the private profile's parts and the network's DP-SGD."""
-    dp, network = conf.train.dp, part(conf.train.dp, "network")
+def privacy_statement(conf: Config, summary: dict, network_epsilon: float, dp_sgd: dict) -> dict:
+    """The release's statement: the private profile's parts and the network's DP-SGD (dp_sgd:
+    its noise multiplier, sample rate and steps taken), composed under one PLD accountant."""
+    dp, network, joint = conf.train.dp, part(conf.train.dp, "network"), summary["privacy"]["joint"]
     spent = {**summary["privacy"]["parts"],
              "network": {"epsilon": network_epsilon, "delta": network.delta, "library": "Opacus",
-                         "accountant": "PRV", "mechanism": "DP-SGD, Poisson sampling of users"}}
-    return statement(dp, spent, summary["privacy"].get("bounds"), summary["privacy"].get("joint"))
+                         "accountant": "PRV (DP-SGD alone, at the network's share of delta)",
+                         "composed": "with the profile and the pairs (see composed)",
+                         "mechanism": "DP-SGD, Poisson sampling of users"}}
+    composed = composition(dp, joint, dp_sgd["noise_multiplier"], dp_sgd["sample_rate"], dp_sgd["steps"])
+    return statement(dp, spent, summary["privacy"].get("bounds"), joint, composed)

@@ -3,6 +3,7 @@ its shape from the log's profile, its real item pairs under the k-user floor."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import date
 
 import numpy as np
@@ -212,7 +213,10 @@ def train_session(spark: SparkSession, conf: Config, summary: dict, items: pd.Da
         net.init_popularity(counts[0].to(dev), counts[1].to(dev))
         support = None if dp else baseline.support()
         net.set_support(support)
-        fc = fit_config(conf, train_events=steps.events)
+        fc = fit_config(conf, train_events=private.released_events(summary, cfg.max_events, conf.train.sample_fraction)
+                        if dp else steps.events)
+        if dp:
+            fc = replace(fc, noise_for=private.noise_for(conf, summary))
         Progress(fc.progress).line(f"session model: {steps.line()}; {fc.epochs} epochs of {steps.events:,} "
                                    f"events ({fc.budget})")
         result = fit(net, loss, lambda e: tr.batches(batch_size=bs, seed=seed, epoch=e), validation,
@@ -242,7 +246,7 @@ def train_session(spark: SparkSession, conf: Config, summary: dict, items: pd.Da
                        "sample_users": sum(users.values())}
     if dp:
         spec["training"], spec["privacy"] = (private.public_training(training),
-                                             private.privacy_statement(conf, summary, result.epsilon))
+                                             private.privacy_statement(conf, summary, result.epsilon, result.dp_sgd))
         spec["lineage"] = {k: v for k, v in spec["lineage"].items() if k != "sample_users"}
     net.to("cpu")
     if "fresh_counts" in table:

@@ -1,7 +1,8 @@
 import pytest
 
 from synthlib.config import BudgetSplit, ConfigError, DPConf, load_config
-from synthlib.dp.budget import PARTS, composed_epsilon, delta_for, part, plan_noise, statement, with_delta
+from synthlib.dp.budget import (PARTS, composed_epsilon, composition, delta_for, joint_part, network_noise, part,
+                                plan_noise, statement, with_delta)
 
 
 def test_parts_share_the_total():
@@ -26,19 +27,64 @@ def test_statement_composes_and_refuses_an_overspend():
 
 
 def test_the_default_split_gives_the_profile_enough_at_a_low_total_and_the_pairs_the_most():
-    for total in (4.0, 8.0, 100.0):  # at least 0.3 of a large total; the network an epsilon of 0.4
+    for total in (4.0, 8.0, 100.0):  # at least 0.3 of a large total; the network 0.02 set aside
         split = BudgetSplit.for_epsilon(total)
-        assert split.profile == 0.3 and split.network * total == pytest.approx(0.4, abs=1e-5)
-        assert split.pairs == pytest.approx(0.7 - 0.4 / total, abs=1e-5)
-    assert BudgetSplit.for_epsilon(8.0) == BudgetSplit(profile=0.3, pairs=0.65, network=0.05)
+        assert split.profile == 0.3 and split.network == 0.02 and split.pairs == pytest.approx(0.68)
     low = BudgetSplit.for_epsilon(1.0)
-    assert low.profile == 0.6  # at most 0.6 of a small total
-    assert low.network == pytest.approx(0.1) and low.pairs == pytest.approx(0.3)  # a quarter of the rest
+    assert low.profile == 0.6 and low.pairs == pytest.approx(0.38)  # at most 0.6 of a small total
     mid = BudgetSplit.for_epsilon(1.8)
-    assert mid.profile * 1.8 == pytest.approx(0.6, abs=1e-5) and mid.network == pytest.approx(mid.pairs / 3, abs=1e-5)
+    assert mid.profile * 1.8 == pytest.approx(0.6, abs=1e-5)
     assert mid.profile + mid.pairs + mid.network == pytest.approx(1)
     shares = [BudgetSplit.for_epsilon(e).profile for e in (0.5, 1, 2, 3, 4, 6, 8, 16)]
     assert shares == sorted(shares, reverse=True)
+
+
+def _released(dp: DPConf, users_epsilon: float = 0.05) -> dict:
+    """A private profile's joint plan record at the default split (nine histograms, the items
+    selected by threshold, the pairs)."""
+    shares = dp.shares
+    weights = {**{f"histogram{i}": shares.profile * 0.05 for i in range(9)}, "items": shares.profile * 0.55,
+               "pairs": shares.pairs}
+    joint = joint_part(dp, users_epsilon)
+    plan = plan_noise(joint.epsilon, joint.delta, weights, thresholding=["items"])
+    return {**plan.record(), "users_counted_first": users_epsilon}
+
+
+@pytest.mark.parametrize("epsilon", [1.0, 8.0])
+def test_the_network_takes_what_the_release_leaves_under_one_accountant(epsilon):
+    from opacus.accountants.utils import get_noise_multiplier
+    dp = DPConf(epsilon=epsilon, delta=5e-6)
+    joint, q, steps = _released(dp), 0.0064, 300
+    z = network_noise(dp, joint, q, steps)
+    whole = composition(dp, joint, z, q, steps)
+    assert whole["epsilon"] <= epsilon and whole["epsilon"] == pytest.approx(epsilon, rel=0.01)
+    assert whole["delta"] == dp.delta and whole["network"] == {"noise_multiplier": round(z, 6), "sample_rate": q,
+                                                               "steps": steps}
+    assert composition(dp, joint, z * 0.98, q, steps)["epsilon"] > epsilon  # the least noise that fits
+    # The network's share alone, spent sequentially, needs more noise than composing it does.
+    network = part(dp, "network")
+    alone = get_noise_multiplier(target_epsilon=network.epsilon, target_delta=network.delta, sample_rate=q,
+                                 steps=steps, accountant="prv", epsilon_tolerance=0.01)
+    assert z < alone / 2
+
+
+def test_a_release_that_left_nothing_names_the_share_to_give():
+    dp = DPConf(epsilon=1.0, delta=5e-6)
+    spent_all = {**_released(dp), "noise_multipliers": {"items": 0.5}}
+    with pytest.raises(ValueError, match="nothing is left for the network; give train.dp.split.network"):
+        network_noise(dp, spent_all, 0.01, 100)
+
+
+def test_the_statement_of_a_composed_release_is_its_one_epsilon():
+    dp = DPConf(epsilon=8.0, delta=5e-6)
+    joint = _released(dp)
+    spent = {p: {"epsilon": part(dp, p).epsilon, "delta": part(dp, p).delta} for p in PARTS}
+    spent["network"]["epsilon"] = 3.0  # DP-SGD alone at its low noise: more than its share
+    composed = composition(dp, joint, network_noise(dp, joint, 0.0064, 300), 0.0064, 300)
+    s = statement(dp, spent, joint=joint, composed=composed)
+    assert s["epsilon"] == composed["epsilon"] <= 8.0 and s["composition"].startswith("one PLD")
+    with pytest.raises(ValueError, match="over the budget"):
+        statement(dp, spent, joint=joint, composed=composition(dp, joint, 0.3, 0.0064, 300))
 
 
 def test_a_configured_split_wins_and_the_statement_says_which():

@@ -41,7 +41,7 @@ def test_each_run_states_its_guarantee():
     s = statement(dp, {p: {"epsilon": part(dp, p).epsilon, "delta": part(dp, p).delta} for p in PARTS})
     line = _privacy_line(s)
     assert "user-level DP, epsilon 2, delta 1e-05 (the default split for epsilon 2: profile 0.3," in line
-    assert "network 0.175" in line and "5 sessions" in line
+    assert "network 0.02" in line and "5 sessions" in line
     given = DPConf(epsilon=4, delta=1e-5, split=BudgetSplit(profile=0.3, pairs=0.2, network=0.5))
     line = _privacy_line(statement(given, {p: {"epsilon": part(given, p).epsilon, "delta": part(given, p).delta}
                                            for p in PARTS}))
@@ -49,7 +49,12 @@ def test_each_run_states_its_guarantee():
     joint = {"parts": ["profile", "pairs"], "epsilon": 2.0, "delta": 5e-6}
     line = _privacy_line(statement(given, {p: {"epsilon": part(given, p).epsilon, "delta": part(given, p).delta}
                                            for p in PARTS}, joint=joint))
-    assert "composition: profile and pairs jointly (PLD), then the network sequentially;" in line
+    assert "composition: sequential;" in line
+    composed = {"epsilon": 3.9, "delta": 1e-5}
+    line = _privacy_line(statement(given, {p: {"epsilon": part(given, p).epsilon, "delta": part(given, p).delta}
+                                           for p in PARTS}, joint=joint, composed=composed))
+    assert "epsilon 3.9, delta 1e-05" in line
+    assert "composition: one PLD over every mechanism of the release (profile, pairs and network);" in line
     derived = {"rule": "1/(10 x users)", "users_noisy": 17790, "users_upper": 17896}
     dp = DPConf(epsilon=4, delta=5.5e-6)
     spent = {p: {"epsilon": part(dp, p).epsilon, "delta": part(dp, p).delta} for p in PARTS}
