@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import html
 import io
+import math
 import re
 
 import matplotlib
@@ -246,26 +247,62 @@ def _privacy_line(privacy: dict | None) -> str:
                        f"{b['max_items']} items, {b['max_pairs']} pairs)")
 
 
+def _guarantee(run: str, privacy: dict | None) -> str:
+    """What a run's release guarantees, in words: its DP statement, or that its checks are empirical."""
+    if not privacy:
+        return (f"<p><b>{html.escape(run)}</b>: no formal guarantee. Its protections are the generator's rules "
+                "(verbatim copies of training sessions left out, item pairs and queries kept only where several "
+                "users held them) and the empirical checks below.</p>")
+    eps, delta, b = privacy["epsilon"], privacy["delta"], privacy["bounds"]
+    factor = f"{math.exp(eps):,.0f}" if eps < 50 else "astronomical"
+    split = ", ".join(f"{p} {privacy['split'][p]:.3g}" for p in ("profile", "pairs", "network"))
+    text = (f"user-level differential privacy at epsilon {eps:.3g}, delta {delta:.2g}. Whether or not any one "
+            f"user's whole history (at most {b['max_sessions']} sessions and {b['max_events']} events, as bounded "
+            f"at ingest) was in the real log changes the probability of any synthetic output by at most a factor "
+            f"of e^{eps:.3g} (about {factor}), except with a probability of at most {delta:.2g}. It covers "
+            f"everything the release learnt from the real log: the profile, the item pairs and the network "
+            f"({split}), composed as {privacy.get('composition', 'sequential')}. The catalog's attributes and the "
+            "log's date span are taken as public. The empirical checks below measure what the noise left.")
+    return f"<p><b>{html.escape(run)}</b>: {html.escape(text)}</p>"
+
+
+def _privacy_utility(result: dict) -> list[str]:
+    """The kNN and ALS ratios to real of each run, labelled by its epsilon (none: no DP), in
+    epsilon order: the privacy-utility curve of runs evaluated side by side."""
+    runs = result["runs"]
+    if not result.get("utility") or not any(v.get("dp") for v in runs.values()):
+        return []
+    label = {r: (f"{r} (epsilon {v['dp']['epsilon']:.3g})" if v.get("dp") else f"{r} (no DP)") for r, v in runs.items()}
+    order = sorted(runs, key=lambda r: runs[r]["dp"]["epsilon"] if runs[r].get("dp") else math.inf)
+    series = [(name, {label[r]: runs[r]["metrics"].get(f"{rec}_recall_ratio") for r in order})
+              for name, rec in (("kNN", "knn"), ("ALS", "als"))]
+    return [bars("Utility by privacy: recall ratio to real of each run, by its epsilon", series,
+                 [label[r] for r in order], ylabel="ratio to real")]
+
+
 def write_report(path: str, result: dict, figures: dict, ev: EvaluateConf) -> None:
     """Write the HTML report: the summary table with meanings and thresholds, then the plots by kind."""
     runs = result["runs"]
-    sections = [("Fidelity: synthetic against the real training log", _legend(["real", *runs]),
+    # (title, text, legend, plots): a section shows when it has plots or text
+    sections = [("Fidelity: synthetic against the real training log", "", _legend(["real", *runs]),
                  _fidelity_plots(figures)),
-                ("Privacy", _legend(["held-out real", "synthetic"]), _privacy_plots(figures))]
+                ("Privacy", "".join(_guarantee(r, v.get("dp")) for r, v in runs.items()),
+                 _legend(["held-out real", "synthetic"]), _privacy_plots(figures))]
     text = _text_table(result, figures, "query", "real held-out")
     if text:
-        sections.append(("Search text: synthetic queries against real held-out ones", "", [text]))
+        sections.append(("Search text: synthetic queries against real held-out ones", "", "", [text]))
     titles = _text_table(result, figures, "title", "real catalog")
     if titles:
         sections.append(("Catalog: synthetic item titles against the real catalog (which the titles model "
-                         "learnt from)", "", [titles]))
+                         "learnt from)", "", "", [titles]))
     if result.get("utility"):
-        sections.append(("Utility: train on the log, test on real held-out sessions",
-                         _legend(["kNN", "ALS"]), _utility_plots(result["utility"], ev.k)))
+        sections.append(("Utility: train on the log, test on real held-out sessions", "",
+                         _legend(["kNN", "ALS"]), _utility_plots(result["utility"], ev.k) + _privacy_utility(result)))
     if result.get("impressions"):
-        sections.append(("Shown lists: synthetic impressions against the real ones", _legend(["real", *runs]),
+        sections.append(("Shown lists: synthetic impressions against the real ones", "", _legend(["real", *runs]),
                          _exposure_plots(result["impressions"])))
-    body = "".join(f"<h2>{html.escape(t)}</h2>{legend}{''.join(plots)}" for t, legend, plots in sections if plots)
+    body = "".join(f"<h2>{html.escape(t)}</h2>{text}{legend if plots else ''}{''.join(plots)}"
+                   for t, text, legend, plots in sections if plots or text)
     skipped = "".join(f"<p class=\"warn\">Skipped: {html.escape(s)}</p>" for s in result.get("skipped", []))
     described = ", ".join(f"{html.escape(r)}: {v['events']:,} events ({html.escape(str(v['model']))})"
                           + (f", measured on a seeded share of its users, {v['evaluated_events']:,} events"

@@ -291,8 +291,8 @@ def generate(spark: SparkSession, conf: Config) -> dict:
                "source_version": model.spec["lineage"].get("source_version"),
                "stats_version": model.spec["lineage"].get("stats_items_version")}
     if privacy:
-        lineage["privacy"] = {k: privacy[k] for k in ("unit", "epsilon", "delta", "budget", "split", "split_from",
-                                                      "bounds") if k in privacy}
+        lineage["privacy"] = {k: privacy[k] for k in ("unit", "epsilon", "delta", "composition", "budget", "split",
+                                                      "split_from", "bounds") if k in privacy}
     write_table(events, path, mode="overwrite", partition_by=["date"], replace_where=f"run_id = '{run_id}'",
                 commit_info=lineage,
                 properties={"synthlib.synthetic": "true", "synthlib.last_run": run_id,

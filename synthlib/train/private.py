@@ -9,7 +9,8 @@ import torch
 from synthlib.config import Config
 from synthlib.dp.budget import composition, network_noise, part, statement
 from synthlib.models.session_net import N_BUCKETS, SessionNet
-from synthlib.models.tokens import END, Vocab
+from synthlib.models.tokens import BOS, END, N_TYPES, Vocab
+from synthlib.schema import EVENT_TYPES, SESSION_END, SESSION_START
 from synthlib.train.loop import Units
 
 # What model.json keeps of the training record under DP: figures of the budget, the release
@@ -81,6 +82,19 @@ def home_by_activity(vocab: Vocab) -> dict[str, dict[str, int]]:
     cats = popularity(vocab)[0].round().long().tolist()
     shares = {str(c): n for c, n in enumerate(cats) if n > 0}  # 0: no category (a log without them)
     return {str(a): shares for a in range(1, N_BUCKETS)}
+
+
+def support(summary: dict) -> dict:
+    """What generation may draw under DP (SessionNet.set_support): the type transitions the
+    release kept, whose noise floor drops those the log lacks, so a view-only log yields
+    views only; click positions and queries stay unrestricted (none is released)."""
+    token = {SESSION_START: BOS, SESSION_END: END, **{t: i + 1 for i, t in enumerate(EVENT_TYPES)}}
+    allowed = [[0] * N_TYPES for _ in range(N_TYPES)]
+    for prev, nexts in (summary.get("transitions") or {}).items():
+        for nxt, n in nexts.items():
+            if n > 0:
+                allowed[token[prev]][token[nxt]] = 1
+    return {"type": allowed, "pos": None, "query": None}
 
 
 def mean_session_length(summary: dict, max_events: int) -> float:

@@ -211,7 +211,7 @@ def train_session(spark: SparkSession, conf: Config, summary: dict, items: pd.Da
             steps.update(b, tok)
         counts = private.popularity(vocab) if dp else (baseline.c["cat"], baseline.c["item"])
         net.init_popularity(counts[0].to(dev), counts[1].to(dev))
-        support = None if dp else baseline.support()
+        support = private.support(summary) if dp else baseline.support()
         net.set_support(support)
         fc = fit_config(conf, train_events=private.released_events(summary, cfg.max_events, conf.train.sample_fraction)
                         if dp else steps.events)

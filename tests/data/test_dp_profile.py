@@ -1,6 +1,7 @@
 """A release under train.dp on a small simulated log: bounded at ingest, profiled under the
-profile's and the pairs' parts of the budget, trained with DP-SGD on the network's part,
-generated without reading the real log again, and the budget stated end to end."""
+profile's and the pairs' parts of the budget, trained with DP-SGD on what the whole release
+leaves of the total, generated without reading the real log again, and the budget stated
+end to end."""
 import json
 import shutil
 
@@ -12,6 +13,7 @@ from synthlib.data.dp_profile import HISTOGRAMS, _maps_device, plan_weights
 from synthlib.delta_io import table_properties
 from synthlib.evaluate import evaluate
 from synthlib.generate import generate
+from synthlib.train.private import support
 from tests.helpers import ROOT, simulated_log
 
 pytestmark = pytest.mark.slow
@@ -92,6 +94,8 @@ def test_the_model_states_the_whole_budget_and_keeps_no_real_figure(spark, relea
     assert privacy["epsilon"] == composed["epsilon"] and privacy["epsilon"] == pytest.approx(8, rel=0.01)
     assert composed["network"]["steps"] > 0 and composed["network"]["noise_multiplier"] > 0
     assert joint["composed_epsilon"] <= joint["epsilon"] and set(joint["noise_multipliers"]) >= {"items", "pairs"}
+    # generation draws only the type transitions the release kept
+    assert spec["support"] == support(json.load(open(conf.layout.stats.private)))
     training = spec["training"]
     assert "validation_nll" not in training and "users" not in training
     assert all(set(row) <= {"epoch", "seconds", "epsilon"} for row in training["history"])
@@ -111,6 +115,7 @@ def test_the_report_states_the_guarantee_and_where_its_delta_came_from(spark, re
     conf, _ = released
     report = open(evaluate(spark, conf)["report_path"]).read()
     assert "user-level DP, epsilon" in report and "= 1/(10 x " in report
+    assert "changes the probability of any synthetic output by at most a factor" in report and "composed as one PLD" in report
 
 
 def test_generation_needs_nothing_of_the_real_log_but_the_release(spark, released, tmp_path):

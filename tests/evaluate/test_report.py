@@ -3,7 +3,8 @@ import re
 
 from synthlib.config import BudgetSplit, DPConf
 from synthlib.dp.budget import PARTS, part, statement
-from synthlib.evaluate.report import _privacy_line, axis_order, bars, heatmap, lines, rank_frequency
+from synthlib.evaluate.report import (_guarantee, _privacy_line, _privacy_utility, axis_order, bars, heatmap, lines,
+                                     rank_frequency)
 from tests.helpers import assert_numeric_axes_ascend, x_axis_labels
 
 def test_numeric_keys_in_numeric_order():
@@ -61,3 +62,19 @@ def test_each_run_states_its_guarantee():
     spent["profile"]["delta_from"] = derived
     assert "delta 5.5e-06 = 1/(10 x 17,896 users)" in _privacy_line(statement(dp, spent))
     assert "no DP guarantee" in _privacy_line(None)
+
+
+def test_the_privacy_section_states_each_runs_guarantee_in_words_and_its_utility_by_epsilon():
+    dp = DPConf(epsilon=8, delta=5e-6, max_sessions=4)
+    s = statement(dp, {p: {"epsilon": part(dp, p).epsilon, "delta": part(dp, p).delta} for p in PARTS},
+                  composed={"epsilon": 7.99, "delta": 5e-6})
+    words = _guarantee("eps8", s)
+    assert "<b>eps8</b>: user-level differential privacy at epsilon 7.99, delta 5e-06" in words
+    assert "at most 4 sessions" in words and "by at most a factor of e^7.99 (about 2,951)" in words
+    assert "composed as one PLD over every mechanism" in words
+    assert "no formal guarantee" in _guarantee("plain", None)
+    runs = {"plain": {"metrics": {"knn_recall_ratio": 0.9, "als_recall_ratio": 0.95}},
+            "eps8": {"metrics": {"knn_recall_ratio": 0.6, "als_recall_ratio": 0.7}, "dp": s}}
+    [svg] = _privacy_utility({"runs": runs, "utility": {"scores": {}}})
+    assert x_axis_labels(svg) == ["eps8 (epsilon 7.99)", "plain (no DP)"]  # by epsilon, no DP last
+    assert _privacy_utility({"runs": {"plain": runs["plain"]}, "utility": {"scores": {}}}) == []

@@ -6,7 +6,9 @@ import torch
 
 from synthlib.models.session_net import SessionConfig, SessionNet, build, model_args
 from synthlib.train.loop import FitConfig, _DPSGD
-from synthlib.train.private import session_units
+from synthlib.models.tokens import END
+from synthlib.schema import EVENT_TYPES
+from synthlib.train.private import session_units, support
 from tests.models.test_session import CFG, rows, vocab
 
 
@@ -51,3 +53,19 @@ def test_one_pass_gives_each_users_gradient_and_the_same_clipped_sum():
 def test_the_transformer_keeps_one_pass_per_user():
     net, _ = net_and_rows("transformer")
     assert session_units(net) is None
+
+
+def test_a_release_of_views_only_generates_views_only():
+    # The released transitions of a view-only log: the noise floor kept no other type.
+    released = {"transitions": {"(start)": {"view": 40}, "view": {"view": 90, "(end)": 40, "cart": 0}}}
+    net, _ = net_and_rows()  # an untrained net: every type has some weight
+    net.set_support(support(released))
+    n = 400
+    ctx = {"activity": torch.full((n,), 2), "home_cat": torch.ones(n, dtype=torch.long),
+           "index": torch.zeros(n, dtype=torch.long)}
+    u = torch.rand(CFG.max_events, 16, n, generator=torch.Generator().manual_seed(0))
+    types = net.generate(ctx, lambda t, f, r: u[t, f, r])["type"]
+    assert set(types[types > 0].tolist()) == {EVENT_TYPES.index("view") + 1}
+    net.set_support(None)
+    types = net.generate(ctx, lambda t, f, r: u[t, f, r])["type"]
+    assert len(set(types[(types > 0) & (types != END)].tolist())) > 1  # unrestricted, it draws others
