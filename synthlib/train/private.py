@@ -106,8 +106,7 @@ def mean_session_length(summary: dict, max_events: int) -> float:
 def released_events(summary: dict, max_events: int, sample_fraction: float) -> int:
     """The training sample's events as the release counts them (sessions by length, each cut at
     max_events): what sizes the epochs under DP, so that DP-SGD's steps read no real figure."""
-    hist = summary["session_length"]
-    return round(sample_fraction * sum(min(b, max_events) * n for b, n in zip(hist["bins"], hist["counts"])))
+    return round(sample_fraction * sum(summary["session_length"]["counts"]) * mean_session_length(summary, max_events))
 
 
 def noise_for(conf: Config, summary: dict):
