@@ -126,16 +126,21 @@ def _noise_delta(dp: DPConf, joint: dict) -> float:
     return dp.delta - joint["thresholding_delta"] * len(joint["thresholding"])
 
 
+def _epsilon(released, delta: float, noise_multiplier: float, sample_rate: float, steps: int) -> float:
+    """The PLD epsilon at `delta` of the `released` PLD composed with `steps` DP-SGD steps."""
+    from dp_accounting.pld import privacy_loss_distribution as pld
+    sgd = pld.from_gaussian_mechanism(noise_multiplier, sampling_prob=sample_rate,
+                                      value_discretization_interval=PLD_DISCRETIZATION).self_compose(steps)
+    return float(released.compose(sgd).get_epsilon_for_delta(delta))
+
+
 def composition(dp: DPConf, joint: dict, noise_multiplier: float, sample_rate: float, steps: int) -> dict:
     """The release's (epsilon, delta) under one PLD accountant: the private profile's
     mechanisms (joint: its plan's record) and `steps` DP-SGD steps (Poisson sampling at
     `sample_rate`, Gaussian noise of `noise_multiplier`)."""
-    from dp_accounting.pld import privacy_loss_distribution as pld
-    sgd = pld.from_gaussian_mechanism(noise_multiplier, sampling_prob=sample_rate,
-                                      value_discretization_interval=PLD_DISCRETIZATION).self_compose(steps)
     delta = _noise_delta(dp, joint)
-    epsilon = _released_pld(joint).compose(sgd).get_epsilon_for_delta(delta)
-    return {"epsilon": float(epsilon), "delta": dp.delta, "accountant": "PLD (dp_accounting)",
+    return {"epsilon": _epsilon(_released_pld(joint), delta, noise_multiplier, sample_rate, steps),
+            "delta": dp.delta, "accountant": "PLD (dp_accounting)",
             "mechanisms": "the users' count (Laplace), the profile's and the pairs' Gaussian aggregations, "
                           "DP-SGD (Poisson-sampled Gaussian)",
             "network": {"noise_multiplier": round(noise_multiplier, 6), "sample_rate": sample_rate, "steps": steps},
@@ -146,10 +151,11 @@ def network_noise(dp: DPConf, joint: dict, sample_rate: float, steps: int) -> fl
     """DP-SGD's noise multiplier: the least (to 0.5%) whose composition with what the private
     profile released (`composition`) stays within the total epsilon. The network thus takes
     what the profile and the pairs leave of the budget, its own share (train.dp.split) included."""
-    spend = lambda z: composition(dp, joint, z, sample_rate, steps)["epsilon"]  # noqa: E731
-    if _released_pld(joint).get_epsilon_for_delta(_noise_delta(dp, joint)) >= dp.epsilon:
+    released, delta = _released_pld(joint), _noise_delta(dp, joint)
+    if released.get_epsilon_for_delta(delta) >= dp.epsilon:
         raise ValueError(f"the private profile spent the whole epsilon {dp.epsilon:g}: nothing is left for "
                          "the network; give train.dp.split.network a share")
+    spend = lambda z: _epsilon(released, delta, z, sample_rate, steps)  # noqa: E731
     low, high = 0.0, 1.0
     while spend(high) > dp.epsilon:
         low, high = high, high * 2

@@ -231,18 +231,22 @@ def _exposure_plots(exposure: dict) -> list[str]:
     return plots
 
 
+def _shares(privacy: dict) -> str:
+    """A DP statement's split: "profile 0.3, pairs 0.68, network 0.02"."""
+    return ", ".join(f"{p} {privacy['split'][p]:.3g}" for p in ("profile", "pairs", "network"))
+
+
 def _privacy_line(privacy: dict | None) -> str:
     """What a run's release guarantees: its DP statement, or that its checks are empirical."""
     if not privacy:
         return "; no DP guarantee (the privacy checks below are empirical)"
-    split, b = privacy["split"], privacy["bounds"]
+    b = privacy["bounds"]
     derived = privacy.get("budget", {}).get("delta_from")
     rule = f" = 1/(10 x {derived['users_upper']:,} users)" if isinstance(derived, dict) else ""
     derived_split = privacy.get("split_from", "train.dp.split") != "train.dp.split"
     which = f"the default split for epsilon {privacy['budget']['epsilon']:g}" if derived_split else "split"
-    shares = ", ".join(f"{p} {split[p]:.3g}" for p in ("profile", "pairs", "network"))
     return html.escape(f"; user-level DP, epsilon {privacy['epsilon']:.3g}, delta {privacy['delta']:.2g}{rule} "
-                       f"({which}: {shares}; composition: {privacy.get('composition', 'sequential')}; "
+                       f"({which}: {_shares(privacy)}; composition: {privacy.get('composition', 'sequential')}; "
                        f"a user's at most {b['max_sessions']} sessions, {b['max_events']} events, "
                        f"{b['max_items']} items, {b['max_pairs']} pairs)")
 
@@ -255,14 +259,14 @@ def _guarantee(run: str, privacy: dict | None) -> str:
                 "users held them) and the empirical checks below.</p>")
     eps, delta, b = privacy["epsilon"], privacy["delta"], privacy["bounds"]
     factor = f"{math.exp(eps):,.0f}" if eps < 50 else "astronomical"
-    split = ", ".join(f"{p} {privacy['split'][p]:.3g}" for p in ("profile", "pairs", "network"))
     text = (f"user-level differential privacy at epsilon {eps:.3g}, delta {delta:.2g}. Whether or not any one "
             f"user's whole history (at most {b['max_sessions']} sessions and {b['max_events']} events, as bounded "
             f"at ingest) was in the real log changes the probability of any synthetic output by at most a factor "
             f"of e^{eps:.3g} (about {factor}), except with a probability of at most {delta:.2g}. It covers "
             f"everything the release learnt from the real log: the profile, the item pairs and the network "
-            f"({split}), composed as {privacy.get('composition', 'sequential')}. The catalog's attributes and the "
-            "log's date span are taken as public. The empirical checks below measure what the noise left.")
+            f"({_shares(privacy)}), composed as {privacy.get('composition', 'sequential')}. The catalog's "
+            "attributes and the log's date span are taken as public. The empirical checks below measure what "
+            "the noise left.")
     return f"<p><b>{html.escape(run)}</b>: {html.escape(text)}</p>"
 
 
